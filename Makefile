@@ -1,0 +1,120 @@
+# uiommufd build. Plain GNU make; needs only a C compiler, make and libc.
+#
+#   make                      static and shared library (release)
+#   make check                every test, debug invariants on
+#   make check SANITIZE=address,undefined | SANITIZE=thread
+#   make check VALGRIND=1
+#   make bench                benchmarks (release build)
+#   make CC=clang check
+#   make clean
+
+CC ?= cc
+ifeq ($(origin CC),default)
+CC := cc
+endif
+MODE ?= release
+SANITIZE ?=
+VALGRIND ?=
+
+comma := ,
+ccname := $(notdir $(firstword $(CC)))
+variant := $(ccname)-$(MODE)$(if $(SANITIZE),-$(subst $(comma),-,$(SANITIZE)))
+B := build/$(variant)
+
+WARN := -Wall -Wextra -Werror -Wno-unused-parameter -Wshadow -Wundef \
+	-Wstrict-prototypes -Wmissing-prototypes -Wpointer-arith -Wvla \
+	-Wformat=2 -Wno-format-nonliteral -Wno-missing-field-initializers
+CSTD := -std=gnu11 -D_GNU_SOURCE
+CFLAGS_BASE := $(CSTD) $(WARN) -g -fPIC -fvisibility=hidden -pthread \
+	-Ilib -Iinclude
+ifeq ($(MODE),debug)
+CFLAGS_BASE += -O1 -DUIOMMUFD_DEBUG=1
+else
+CFLAGS_BASE += -O2
+endif
+ifneq ($(SANITIZE),)
+CFLAGS_BASE += -fsanitize=$(SANITIZE) -fno-omit-frame-pointer \
+	-fno-sanitize-recover=all
+LDFLAGS_SAN := -fsanitize=$(SANITIZE)
+endif
+ALL_CFLAGS = $(CFLAGS_BASE) $(CFLAGS)
+ALL_LDFLAGS = -pthread $(LDFLAGS_SAN) $(LDFLAGS)
+# ASSERT_EQ(0, some_u64) is the natural way to write a test.
+TEST_CFLAGS = $(ALL_CFLAGS) -Itests -Wno-sign-compare
+
+LIB_SRCS := $(wildcard lib/base/*.c)
+LIB_OBJS := $(LIB_SRCS:%.c=$(B)/%.o)
+
+HARNESS_SRCS := $(wildcard tests/harness/*.c)
+HARNESS_OBJS := $(HARNESS_SRCS:%.c=$(B)/%.o)
+TEST_SRCS := $(wildcard tests/*/test_*.c)
+TEST_BINS := $(patsubst tests/%.c,$(B)/tests/%,$(TEST_SRCS))
+
+BENCH_COMMON_SRCS := bench/bench.c
+BENCH_COMMON_OBJS := $(BENCH_COMMON_SRCS:%.c=$(B)/%.o)
+BENCH_SRCS := $(wildcard bench/bench_*.c)
+BENCH_BINS := $(patsubst bench/%.c,$(B)/bench/%,$(BENCH_SRCS))
+
+STATIC_LIB := $(B)/libuiommufd.a
+SHARED_LIB := $(B)/libuiommufd.so.0
+
+.PHONY: all lib check bench clean tests benches check-run bench-run
+.DEFAULT_GOAL := all
+
+# The top-level goals pick a mode and re-enter with it.
+all:
+	@$(MAKE) --no-print-directory MODE=release lib
+check:
+	@$(MAKE) --no-print-directory MODE=debug check-run
+bench:
+	@$(MAKE) --no-print-directory MODE=release bench-run
+
+lib: $(STATIC_LIB) $(SHARED_LIB)
+
+$(STATIC_LIB): $(LIB_OBJS)
+	@rm -f $@
+	ar rcs $@ $^
+
+$(SHARED_LIB): $(LIB_OBJS) lib/libuiommufd.map
+	$(CC) -shared -Wl,-soname,libuiommufd.so.0 \
+		-Wl,--version-script=lib/libuiommufd.map -Wl,--no-undefined \
+		-o $@ $(LIB_OBJS) $(ALL_LDFLAGS)
+	ln -sf libuiommufd.so.0 $(B)/libuiommufd.so
+
+$(B)/%.o: %.c
+	@mkdir -p $(dir $@)
+	$(CC) $(ALL_CFLAGS) -MMD -MP -c -o $@ $<
+
+$(B)/tests/%: tests/%.c $(HARNESS_OBJS) $(STATIC_LIB)
+	@mkdir -p $(dir $@)
+	$(CC) $(TEST_CFLAGS) -MMD -MP -o $@ $< $(HARNESS_OBJS) \
+		$(STATIC_LIB) $(ALL_LDFLAGS)
+
+$(B)/tests/harness/%.o: tests/harness/%.c
+	@mkdir -p $(dir $@)
+	$(CC) $(TEST_CFLAGS) -MMD -MP -c -o $@ $<
+
+$(B)/bench/%.o: bench/%.c
+	@mkdir -p $(dir $@)
+	$(CC) $(TEST_CFLAGS) -Ibench -MMD -MP -c -o $@ $<
+
+$(B)/bench/bench_%: bench/bench_%.c $(BENCH_COMMON_OBJS) $(STATIC_LIB)
+	@mkdir -p $(dir $@)
+	$(CC) $(TEST_CFLAGS) -Ibench -MMD -MP -o $@ $< \
+		$(BENCH_COMMON_OBJS) $(STATIC_LIB) $(ALL_LDFLAGS) -lm
+
+tests: $(TEST_BINS) $(SHARED_LIB)
+benches: $(BENCH_BINS)
+
+check-run: tests
+	@VALGRIND=$(VALGRIND) SANITIZE=$(SANITIZE) BUILD=$(B) \
+		sh tests/run-tests.sh $(TEST_BINS) tests/abi/check-exports.sh
+
+bench-run: benches
+	@sh bench/run-benches.sh $(BENCH_BINS)
+
+clean:
+	rm -rf build
+
+-include $(shell find build -name '*.d' 2>/dev/null)
+.PRECIOUS: $(B)/%.o $(B)/tests/harness/%.o $(B)/bench/%.o
