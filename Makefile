@@ -17,6 +17,14 @@ SANITIZE ?=
 VALGRIND ?=
 
 comma := ,
+# V=1 shows full commands.
+ifeq ($(V),1)
+Q :=
+quiet = @true
+else
+Q := @
+quiet = @printf '  %-6s %s\n'
+endif
 ccname := $(notdir $(firstword $(CC)))
 variant := $(ccname)-$(MODE)$(if $(SANITIZE),-$(subst $(comma),-,$(SANITIZE)))
 B := build/$(variant)
@@ -45,7 +53,7 @@ TEST_CFLAGS = $(ALL_CFLAGS) -Itests -Wno-sign-compare
 LIB_SRCS := $(wildcard lib/base/*.c)
 LIB_OBJS := $(LIB_SRCS:%.c=$(B)/%.o)
 
-HARNESS_SRCS := $(wildcard tests/harness/*.c)
+HARNESS_SRCS := tests/harness/test.c
 HARNESS_OBJS := $(HARNESS_SRCS:%.c=$(B)/%.o)
 TEST_SRCS := $(wildcard tests/*/test_*.c)
 TEST_BINS := $(patsubst tests/%.c,$(B)/tests/%,$(TEST_SRCS))
@@ -72,43 +80,59 @@ bench:
 lib: $(STATIC_LIB) $(SHARED_LIB)
 
 $(STATIC_LIB): $(LIB_OBJS)
+	$(quiet) AR $@
 	@rm -f $@
-	ar rcs $@ $^
+	$(Q)ar rcs $@ $^
 
 $(SHARED_LIB): $(LIB_OBJS) lib/libuiommufd.map
-	$(CC) -shared -Wl,-soname,libuiommufd.so.0 \
+	$(quiet) LD $@
+	$(Q)$(CC) -shared -Wl,-soname,libuiommufd.so.0 \
 		-Wl,--version-script=lib/libuiommufd.map -Wl,--no-undefined \
 		-o $@ $(LIB_OBJS) $(ALL_LDFLAGS)
-	ln -sf libuiommufd.so.0 $(B)/libuiommufd.so
+	$(Q)ln -sf libuiommufd.so.0 $(B)/libuiommufd.so
 
 $(B)/%.o: %.c
 	@mkdir -p $(dir $@)
-	$(CC) $(ALL_CFLAGS) -MMD -MP -c -o $@ $<
+	$(quiet) CC $@
+	$(Q)$(CC) $(ALL_CFLAGS) -MMD -MP -c -o $@ $<
 
+# Binaries keep their dependency files apart so test dirs hold only tests.
 $(B)/tests/%: tests/%.c $(HARNESS_OBJS) $(STATIC_LIB)
-	@mkdir -p $(dir $@)
-	$(CC) $(TEST_CFLAGS) -MMD -MP -o $@ $< $(HARNESS_OBJS) \
+	@mkdir -p $(dir $@) $(dir $(B)/dep/$*)
+	$(quiet) CC $@
+	$(Q)$(CC) $(TEST_CFLAGS) -MMD -MP -MF $(B)/dep/$*.d -o $@ $< $(HARNESS_OBJS) \
 		$(STATIC_LIB) $(ALL_LDFLAGS)
+
+$(B)/tests/harness/harness_demo: tests/harness/harness_demo.c \
+		$(HARNESS_OBJS) $(STATIC_LIB)
+	@mkdir -p $(dir $@)
+	$(quiet) CC $@
+	$(Q)$(CC) $(TEST_CFLAGS) -MMD -MP -MF $(B)/dep/harness_demo.d \
+		-o $@ $< $(HARNESS_OBJS) $(STATIC_LIB) $(ALL_LDFLAGS)
 
 $(B)/tests/harness/%.o: tests/harness/%.c
 	@mkdir -p $(dir $@)
-	$(CC) $(TEST_CFLAGS) -MMD -MP -c -o $@ $<
+	$(quiet) CC $@
+	$(Q)$(CC) $(TEST_CFLAGS) -MMD -MP -c -o $@ $<
 
 $(B)/bench/%.o: bench/%.c
 	@mkdir -p $(dir $@)
-	$(CC) $(TEST_CFLAGS) -Ibench -MMD -MP -c -o $@ $<
+	$(quiet) CC $@
+	$(Q)$(CC) $(TEST_CFLAGS) -Ibench -MMD -MP -c -o $@ $<
 
 $(B)/bench/bench_%: bench/bench_%.c $(BENCH_COMMON_OBJS) $(STATIC_LIB)
-	@mkdir -p $(dir $@)
-	$(CC) $(TEST_CFLAGS) -Ibench -MMD -MP -o $@ $< \
+	@mkdir -p $(dir $@) $(B)/dep/bench
+	$(quiet) CC $@
+	$(Q)$(CC) $(TEST_CFLAGS) -Ibench -MMD -MP -MF $(B)/dep/bench/bench_$*.d -o $@ $< \
 		$(BENCH_COMMON_OBJS) $(STATIC_LIB) $(ALL_LDFLAGS) -lm
 
-tests: $(TEST_BINS) $(SHARED_LIB)
+tests: $(TEST_BINS) $(SHARED_LIB) $(B)/tests/harness/harness_demo
 benches: $(BENCH_BINS)
 
 check-run: tests
 	@VALGRIND=$(VALGRIND) SANITIZE=$(SANITIZE) BUILD=$(B) \
-		sh tests/run-tests.sh $(TEST_BINS) tests/abi/check-exports.sh
+		sh tests/run-tests.sh $(TEST_BINS) \
+		tests/harness/check-harness.sh tests/abi/check-exports.sh
 
 bench-run: benches
 	@sh bench/run-benches.sh $(BENCH_BINS)

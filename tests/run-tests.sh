@@ -20,7 +20,7 @@ if [ -n "$VALGRIND" ] && [ "$VALGRIND" != 0 ]; then
 --errors-for-leak-kinds=definite,indirect --show-leak-kinds=definite,indirect \
 --track-origins=yes"
 	# valgrind is ~50x slower: shrink the randomized tests, stretch timeouts.
-	export UIOMMUFD_TEST_SCALE=${UIOMMUFD_TEST_SCALE:-5}
+	export UIOMMUFD_TEST_SCALE=${UIOMMUFD_TEST_SCALE:-20}
 	export UIOMMUFD_TIMEOUT_SCALE=${UIOMMUFD_TIMEOUT_SCALE:-20}
 fi
 

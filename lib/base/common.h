@@ -29,19 +29,20 @@ typedef int64_t s64;
 #define container_of(ptr, type, member)                                   \
 	((type *)((char *)(ptr) - offsetof(type, member)))
 
-#define min(a, b)                                                         \
+#define __PASTE2(a, b) a##b
+#define __PASTE(a, b) __PASTE2(a, b)
+#define __UNIQUE(prefix) __PASTE(prefix, __COUNTER__)
+
+/* Each argument evaluated once; unique names so min(max(..)) nests. */
+#define __cmp_once(op, a, b, ua, ub)                                      \
 	({                                                                \
-		__typeof__(a) _min_a = (a);                               \
-		__typeof__(b) _min_b = (b);                               \
-		_min_a < _min_b ? _min_a : _min_b;                        \
+		__typeof__(a) ua = (a);                                   \
+		__typeof__(b) ub = (b);                                   \
+		ua op ub ? ua : ub;                                       \
 	})
 
-#define max(a, b)                                                         \
-	({                                                                \
-		__typeof__(a) _max_a = (a);                               \
-		__typeof__(b) _max_b = (b);                               \
-		_max_a > _max_b ? _max_a : _max_b;                        \
-	})
+#define min(a, b) __cmp_once(<, a, b, __UNIQUE(_min_a), __UNIQUE(_min_b))
+#define max(a, b) __cmp_once(>, a, b, __UNIQUE(_max_a), __UNIQUE(_max_b))
 
 /* Marks a symbol that a public header declares; everything else is hidden. */
 #define UIOMMUFD_EXPORT __attribute__((visibility("default")))
