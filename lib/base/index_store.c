@@ -122,16 +122,28 @@ static void prune(struct index_store *is, struct index_store_node *node)
 	shrink(is);
 }
 
-/* The leaf holding @index, or NULL. */
+/*
+ * The leaf holding @index, or NULL. The shift comes from the root and counts
+ * down, so each level costs one cache line (the slot), not two (header and
+ * slot).
+ */
 static struct index_store_node *leaf_lookup(const struct index_store *is,
 					    u64 index)
 {
 	struct index_store_node *node = is->root;
+	unsigned int shift;
 
-	if (!node || !root_covers(node, index))
+	if (!node)
 		return NULL;
-	while (node && node->shift)
-		node = node->slots[slot_of(node, index)];
+	shift = node->shift;
+	if (index & ~span_mask(shift))
+		return NULL;
+	while (shift) {
+		node = node->slots[(index >> shift) & (NODE_SLOTS - 1)];
+		if (!node)
+			return NULL;
+		shift -= NODE_SHIFT;
+	}
 	return node;
 }
 
