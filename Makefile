@@ -50,7 +50,7 @@ ALL_LDFLAGS = -pthread $(LDFLAGS_SAN) $(LDFLAGS)
 # ASSERT_EQ(0, some_u64) is the natural way to write a test.
 TEST_CFLAGS = $(ALL_CFLAGS) -Itests -Wno-sign-compare
 
-LIB_SRCS := $(wildcard lib/base/*.c)
+LIB_SRCS := $(wildcard lib/*/*.c)
 LIB_OBJS := $(LIB_SRCS:%.c=$(B)/%.o)
 
 HARNESS_SRCS := tests/harness/test.c

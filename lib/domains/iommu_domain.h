@@ -1,0 +1,74 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The IO page table interface. A domain translates IOVA to "physical"
+ * addresses (PFN << PAGE_SHIFT plus an offset) at the granularity of the
+ * page sizes it supports. The engine keeps every attached domain mirroring
+ * its IO address space; the domain itself knows nothing of the engine.
+ *
+ * Rules every implementation keeps:
+ *  - map is all or nothing: on failure nothing new is mapped;
+ *  - unmap of a range that was mapped never fails and never allocates;
+ *  - a domain may be used from several threads at once.
+ */
+#ifndef UIOMMUFD_DOMAINS_IOMMU_DOMAIN_H
+#define UIOMMUFD_DOMAINS_IOMMU_DOMAIN_H
+
+#include "base/common.h"
+
+/* Protection bits, the kernel's values. */
+#define IOMMU_READ (1 << 0)
+#define IOMMU_WRITE (1 << 1)
+
+struct iommu_domain;
+
+struct iova_range {
+	u64 start;
+	u64 last;
+};
+
+struct iommu_domain_ops {
+	/*
+	 * Map [iova, iova + size) to [paddr, paddr + size). The core has
+	 * checked alignment to the smallest page size, the aperture and
+	 * overflow. 0 or a negative errno.
+	 */
+	int (*map)(struct iommu_domain *domain, u64 iova, u64 paddr, u64 size,
+		   int prot);
+	/* Unmap [iova, iova + size); returns the bytes that were mapped. */
+	u64 (*unmap)(struct iommu_domain *domain, u64 iova, u64 size);
+	/* The physical address @iova translates to, or 0 if unmapped. */
+	u64 (*iova_to_phys)(struct iommu_domain *domain, u64 iova);
+	void (*free)(struct iommu_domain *domain);
+};
+
+struct iommu_domain {
+	const struct iommu_domain_ops *ops;
+	/* Every IO page size the domain supports, OR'ed together. */
+	u64 pgsize_bitmap;
+	/* The IOVA the domain can translate: [aperture_start, aperture_last]. */
+	u64 aperture_start;
+	u64 aperture_last;
+	/* IOVA the device behind this domain must never have mapped. */
+	const struct iova_range *reserved;
+	unsigned int nr_reserved;
+};
+
+/* The smallest IO page size: the alignment every map and unmap needs. */
+static inline u64 iommu_domain_min_pgsize(const struct iommu_domain *domain)
+{
+	return domain->pgsize_bitmap & -domain->pgsize_bitmap;
+}
+
+/*
+ * Checked entry points the engine uses. iommu_map() returns -EINVAL (with
+ * a reason) for a zero or misaligned size, iova or paddr, a range that
+ * wraps, or one outside the aperture; otherwise what the domain returns.
+ */
+int iommu_map(struct iommu_domain *domain, u64 iova, u64 paddr, u64 size,
+	      int prot);
+/* Returns bytes unmapped; 0 for invalid arguments. Never fails otherwise. */
+u64 iommu_unmap(struct iommu_domain *domain, u64 iova, u64 size);
+u64 iommu_iova_to_phys(struct iommu_domain *domain, u64 iova);
+void iommu_domain_free(struct iommu_domain *domain);
+
+#endif
