@@ -4,7 +4,7 @@
  * over a slice of one iopt_pages object; every attached domain mirrors all
  * areas.
  *
- * Lock order: iova_rwsem, then domains_rwsem... see docs/design.md.
+ * Lock order: domains_rwsem, then iova_rwsem, then a pages mutex.
  */
 #ifndef UIOMMUFD_IOPT_IO_PAGETABLE_H
 #define UIOMMUFD_IOPT_IO_PAGETABLE_H
@@ -98,5 +98,12 @@ static inline u64 iopt_area_index_to_iova_last(const struct iopt_area *area,
 
 void iopt_init_table(struct io_pagetable *iopt);
 void iopt_destroy_table(struct io_pagetable *iopt);
+
+/* Attach a domain: every area is filled into it. All or nothing. */
+int iopt_table_add_domain(struct io_pagetable *iopt,
+			  struct iommu_domain *domain);
+/* Detach a domain; PFNs only it stored move to another tier. No failure. */
+void iopt_table_remove_domain(struct io_pagetable *iopt,
+			      struct iommu_domain *domain);
 
 #endif
