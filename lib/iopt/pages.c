@@ -37,23 +37,42 @@ static struct iopt_pages *registry_head;
 /* ---- pin bookkeeping ---------------------------------------------------- */
 
 #ifdef UIOMMUFD_DEBUG
+/* 0 is never a PFN: page 0 is never user memory, file PFNs have a tag. */
 static bool dbg_test(const struct iopt_pages *pages, u64 index)
 {
-	return pages->dbg_pinned[index / 64] & (1ULL << (index % 64));
+	return pages->dbg_pfns[index];
 }
 
-/* Pins and unpins come in runs; each index flips exactly once. */
-static void dbg_mark(struct iopt_pages *pages, u64 index, u64 n, bool pin)
+/* Pinning index @index to @pfn: it must not be pinned already. */
+static void dbg_pin(struct iopt_pages *pages, u64 index, const u64 *pfns,
+		    u64 n)
 {
-	for (u64 i = index; i != index + n; i++) {
-		if (WARN_ON(i >= pages->npages || dbg_test(pages, i) == pin))
+	for (u64 i = 0; i != n; i++) {
+		if (WARN_ON(index + i >= pages->npages ||
+			    pages->dbg_pfns[index + i] || !pfns[i]))
 			return;
-		pages->dbg_pinned[i / 64] ^= 1ULL << (i % 64);
+		pages->dbg_pfns[index + i] = pfns[i];
+	}
+}
+
+/* Unpinning must give back exactly the PFN each index was pinned to. */
+static void dbg_unpin(struct iopt_pages *pages, u64 index, u64 pfn, u64 n)
+{
+	for (u64 i = 0; i != n; i++) {
+		if (WARN_ON(index + i >= pages->npages ||
+			    pages->dbg_pfns[index + i] != pfn + i))
+			return;
+		pages->dbg_pfns[index + i] = 0;
 	}
 }
 #else
-static inline void dbg_mark(struct iopt_pages *pages, u64 index, u64 n,
-			    bool pin)
+static inline void dbg_pin(struct iopt_pages *pages, u64 index,
+			   const u64 *pfns, u64 n)
+{
+}
+
+static inline void dbg_unpin(struct iopt_pages *pages, u64 index, u64 pfn,
+			     u64 n)
 {
 }
 #endif
@@ -73,9 +92,9 @@ static void pages_sub_npinned(struct iopt_pages *pages, u64 npages)
 static void pages_unpin_run(struct iopt_pages *pages, u64 index, u64 pfn,
 			    u64 n)
 {
+	dbg_unpin(pages, index, pfn, n);
 	pages->source->ops->unpin(pages->source, pfn, n);
 	pages_sub_npinned(pages, n);
-	dbg_mark(pages, index, n, false);
 }
 
 /* Unpin a run of PFNs that do not need to be contiguous. */
@@ -419,7 +438,7 @@ static int pfn_reader_user_pin(struct pfn_reader_user *user,
 	if (rc)
 		return rc;
 	pages_add_npinned(pages, npages);
-	dbg_mark(pages, start_index, npages, true);
+	dbg_pin(pages, start_index, user->upfns, npages);
 	user->upfns_start = start_index;
 	user->upfns_end = start_index + npages;
 	return 0;
@@ -653,8 +672,8 @@ static struct iopt_pages *pages_from_source(struct pfn_source *src,
 		goto err_source;
 #ifdef UIOMMUFD_DEBUG
 	/* Debug bookkeeping stays out of fault injection and leak counts. */
-	pages->dbg_pinned = calloc((src->npages + 63) / 64, sizeof(u64));
-	if (!pages->dbg_pinned) {
+	pages->dbg_pfns = calloc(src->npages ? src->npages : 1, sizeof(u64));
+	if (!pages->dbg_pfns) {
 		mem_free(pages);
 		goto err_source;
 	}
@@ -708,7 +727,7 @@ static void pages_release(struct iopt_pages *pages)
 	pfn_source_destroy(pages->source);
 	pthread_mutex_destroy(&pages->mutex);
 #ifdef UIOMMUFD_DEBUG
-	free(pages->dbg_pinned);
+	free(pages->dbg_pfns);
 #endif
 	mem_free(pages);
 }
@@ -1098,7 +1117,7 @@ static int pages_fill_index_store(struct iopt_pages *pages, u64 start_index,
 		if (rc)
 			goto out_clean;
 		pages_add_npinned(pages, n);
-		dbg_mark(pages, span.start, n, true);
+		dbg_pin(pages, span.start, cur, n);
 		rc = pfns_to_index_store(&pages->pinned_pfns, span.start,
 					 span.last, cur);
 		if (rc) {
@@ -1337,6 +1356,8 @@ void iopt_pages_check(struct iopt_pages *pages)
 
 			if (WARN_ON(!index_store_is_value(entry)))
 				break;
+			WARN_ON(index_store_value(entry) !=
+				pages->dbg_pfns[index]);
 			area = pages_find_domain_area(pages, index);
 			if (!area)
 				continue;

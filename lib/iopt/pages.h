@@ -57,8 +57,11 @@ struct iopt_pages {
 	/* Process-wide list of live pages, for per-page pin counts. */
 	struct iopt_pages *reg_prev, *reg_next;
 #ifdef UIOMMUFD_DEBUG
-	/* Which indices are pinned, kept by the pin and unpin calls alone. */
-	u64 *dbg_pinned;
+	/*
+	 * The PFN each index is pinned to (0: not pinned), kept by the pin
+	 * and unpin calls alone, to check the tiers against.
+	 */
+	u64 *dbg_pfns;
 #endif
 };
 

@@ -13,6 +13,11 @@
  *	PFN_FILE_BIT | file id << PFN_FILE_PGOFF_BITS | page offset in file,
  *    where the file id names the (device, inode) pair process wide.
  * A "physical address" for a domain is PFN_PHYS(pfn) + an offset.
+ *
+ * A file id lives while a PFN naming it can be held: each pinned page holds
+ * a reference on it, and so does each file source. A file with no id has no
+ * page pinned anywhere; identify() names its pages with PFN_FILE_ID_NONE,
+ * which no pinned page ever has. Page offsets stop at 2^32 pages (16 TiB).
  */
 #ifndef UIOMMUFD_IOPT_PFN_SOURCE_H
 #define UIOMMUFD_IOPT_PFN_SOURCE_H
@@ -25,6 +30,8 @@
 #define PFN_FILE_PGOFF_BITS 32
 #define PFN_FILE_ID_BITS 19
 #define PFN_FILE_ID_MAX ((1u << PFN_FILE_ID_BITS) - 1)
+/* The file id of a file that has none yet (see identify()). */
+#define PFN_FILE_ID_NONE 0u
 
 static inline bool pfn_is_file(u64 pfn)
 {
@@ -53,7 +60,8 @@ struct pfn_source_ops {
 	 * Pin pages [index, index + npages) for reading, or for writing when
 	 * @write, and store their PFNs in pfns[0..npages-1]. All or nothing:
 	 * 0, or a negative errno with nothing pinned (-EFAULT for memory that
-	 * is not there or not accessible as asked; -ENOMEM).
+	 * is not there or not accessible as asked, or past the 16 TiB a file
+	 * PFN can name; -ENOMEM; -ENOSPC when every file id is in use).
 	 */
 	int (*pin)(struct pfn_source *src, u64 index, u64 npages, bool write,
 		   u64 *pfns);
@@ -65,6 +73,9 @@ struct pfn_source_ops {
 	/*
 	 * The PFNs pages [index, index + npages) have now, without pinning or
 	 * populating anything. 0 or a negative errno (-EFAULT when unmapped).
+	 * Pages of a file that has no file id get file id PFN_FILE_ID_NONE:
+	 * they match no pinned page (but may equal each other across files,
+	 * so compare them with pinned PFNs only). Never allocates.
 	 */
 	int (*identify)(struct pfn_source *src, u64 index, u64 npages,
 			u64 *pfns);
@@ -105,8 +116,11 @@ struct pfn_source *pfn_source_user_create(u64 uptr, u64 length);
  * file). The source keeps its own reference to the file, so its pages stay
  * reachable after the caller closes @fd or unmaps the file. ERR_PTR:
  * -EBADF for a bad fd; -EINVAL for a zero length, a range that wraps or one
- * past the end of the file, or a file that is not a regular file;
- * -EPERM when @writable and the file is not open for writing; -ENOMEM.
+ * past the end of the file or past 16 TiB, a file that is not a regular
+ * file or cannot be mapped; -EPERM when the file is not open for reading,
+ * or @writable and it is not open for writing (or is sealed); -ENOMEM;
+ * -ENOSPC when every file id is in use; -EFAULT when /proc/self/maps, which
+ * names the file the way user mappings of it are named, cannot be read.
  */
 struct pfn_source *pfn_source_file_create(int fd, u64 start, u64 length,
 					  bool writable);

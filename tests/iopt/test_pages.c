@@ -446,6 +446,76 @@ TEST_F(pages, runs_cross_tier_boundaries)
 	area_unmap(&self->env, &self->area);
 }
 
+/*
+ * Regression tests for the batch carry (the kernel's defects 2-4). Pages
+ * 12-15 are one PFN run, 16 starts another. With an access on page 13,
+ * unfilling reads page 12, reads on through 15 to the discontinuity, unmaps
+ * 12-15 and unpins 12; 13-15 ride as a carry; 13 is skipped (the access
+ * holds it) and 14-15 flow into the next hole, which goes on past them, so
+ * more PFNs are appended behind the carry. The carry must be read before
+ * the first slot is overwritten (2), counted as a run (3), and unpinned
+ * from the right base index (4). The 16- and 32-byte variants hold one
+ * and two runs per batch.
+ */
+static void carry_case(struct env *env, struct iopt_area *area, u64 first,
+		       u64 last, bool by_unmap)
+{
+	u64 out[NPAGES];
+
+	ASSERT_EQ(0, iopt_area_add_access(area, first, last, out, 0));
+	ASSERT_EQ(0, attach(env, 0));
+	ASSERT_EQ(0, area_map(env, area));
+	if (by_unmap) {
+		area_unmap(env, area);
+		check_pinned_range(env, first, last);
+		check_domain_clean(env->domains[0], 0);
+		iopt_area_remove_access(area, first, last);
+		detach(env, 0);
+	} else {
+		detach(env, 0);
+		check_pinned_range(env, first, last);
+		check_domain_clean(env->domains[0], 0);
+		iopt_area_remove_access(area, first, last);
+		area_unmap(env, area);
+	}
+	check_nothing_pinned(env);
+}
+
+TEST_F(pages, carry_flows_into_next_hole)
+{
+	carry_case(&self->env, &self->area, 13, 13, false);
+	carry_case(&self->env, &self->area, 13, 13, true);
+	carry_case(&self->env, &self->area, 13, 14, false);
+	carry_case(&self->env, &self->area, 2, 3, true);
+}
+
+/* An access on every other page: a carry at every step. */
+TEST_F(pages, carry_alternating_accesses)
+{
+	u64 out[NPAGES];
+
+	for (u64 i = 2; i <= 20; i += 2)
+		ASSERT_EQ(0, iopt_area_add_access(&self->area, i, i, out, 0));
+	ASSERT_EQ(0, attach(&self->env, 0));
+	ASSERT_EQ(0, area_map(&self->env, &self->area));
+	ASSERT_EQ(0, attach(&self->env, 1));
+	detach(&self->env, 0);
+	detach(&self->env, 1);
+	{
+		u64 want[NPAGES] = {};
+
+		for (u64 i = 2; i <= 20; i += 2)
+			want[i] = 1;
+		check_pins(&self->env, want);
+	}
+	check_domain_clean(self->env.domains[0], 0);
+	check_domain_clean(self->env.domains[1], 0);
+	for (u64 i = 2; i <= 20; i += 2)
+		iopt_area_remove_access(&self->area, i, i);
+	check_nothing_pinned(&self->env);
+	area_unmap(&self->env, &self->area);
+}
+
 /* Two areas over overlapping slices of one pages object: one pin each. */
 TEST_F(pages, shared_pages_pinned_once)
 {
@@ -771,6 +841,7 @@ enum sweep_op {
 	OP_FILL_DOMAINS,	/* map a new area into two domains */
 	OP_ATTACH,		/* attach a domain to a mapped area */
 	OP_ADD_ACCESS,		/* access over domain-held and origin pages */
+	OP_ADD_ACCESS_ORIGIN,	/* access over scrambled origin pages only */
 	OP_RW,			/* rw across tiers */
 };
 
@@ -803,6 +874,7 @@ static void sweep_prepare(struct sweep *sw, enum sweep_op op)
 		sw->big_mapped = true;
 		break;
 	case OP_ADD_ACCESS:
+	case OP_ADD_ACCESS_ORIGIN:
 	case OP_RW:
 		ASSERT_EQ(0, attach(&sw->env, 0));
 		ASSERT_EQ(0, area_map(&sw->env, &sw->small));
@@ -834,6 +906,12 @@ static int sweep_run(struct sweep *sw, enum sweep_op op)
 		rc = iopt_area_add_access(&sw->big, 2, 20, out, 0);
 		if (!rc)
 			iopt_area_remove_access(&sw->big, 2, 20);
+		break;
+	case OP_ADD_ACCESS_ORIGIN:
+		/* Pins 8..20 (7 PFN runs) before the first store can fail. */
+		rc = iopt_area_add_access(&sw->big, 8, 20, out, 0);
+		if (!rc)
+			iopt_area_remove_access(&sw->big, 8, 20);
 		break;
 	case OP_RW:
 		rc = iopt_pages_rw_access(sw->env.pages, 5, data,
@@ -878,7 +956,8 @@ static void fail_nth_sweep(enum sweep_op op, size_t temp_limit)
 		if (rc) {
 			ASSERT_TRUE(fired);
 			expect_same(&sw.env, &before);
-		} else if (op == OP_ADD_ACCESS || op == OP_RW) {
+		} else if (op == OP_ADD_ACCESS || op == OP_ADD_ACCESS_ORIGIN ||
+			   op == OP_RW) {
 			/* Transient pins are gone again either way. */
 			expect_same(&sw.env, &before);
 		}
@@ -894,7 +973,9 @@ static void fail_nth_sweep(enum sweep_op op, size_t temp_limit)
 TEST(fail_nth_fill_domains)
 {
 	fail_nth_sweep(OP_FILL_DOMAINS, 0);
+	fail_nth_sweep(OP_FILL_DOMAINS, 16);
 	fail_nth_sweep(OP_FILL_DOMAINS, 32);
+	fail_nth_sweep(OP_FILL_DOMAINS, 48);
 }
 
 TEST(fail_nth_attach)
@@ -907,6 +988,7 @@ TEST(fail_nth_add_access)
 {
 	fail_nth_sweep(OP_ADD_ACCESS, 0);
 	fail_nth_sweep(OP_ADD_ACCESS, 32);
+	fail_nth_sweep(OP_ADD_ACCESS_ORIGIN, 0);
 }
 
 TEST(fail_nth_rw)

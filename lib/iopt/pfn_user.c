@@ -1,0 +1,140 @@
+// SPDX-License-Identifier: MIT
+/*
+ * The user source: memory of this process at a user address, the
+ * IOMMU_IOAS_MAP case. The kernel pins with GUP under the mmap lock; here
+ * the VMAs come from /proc/self/maps and pages are made present with
+ * MADV_POPULATE_*. Nothing stops the caller from unmapping pinned memory,
+ * so the contract is that it keeps it mapped (as DPDK or SPDK users do).
+ */
+#include <errno.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "base/err_ptr.h"
+#include "base/err_reason.h"
+#include "base/fault_inject.h"
+#include "base/mem.h"
+#include "base/overflow.h"
+#include "iopt/pfn_identity.h"
+
+struct pfn_user_source {
+	struct pfn_source src;
+	/* Address of page 0: uptr rounded down to a page. */
+	u64 base;
+};
+
+static struct pfn_user_source *to_user(struct pfn_source *src)
+{
+	return container_of(src, struct pfn_user_source, src);
+}
+
+static u64 page_addr(struct pfn_source *src, u64 index)
+{
+	return to_user(src)->base + (index << PAGE_SHIFT);
+}
+
+static int user_pin(struct pfn_source *src, u64 index, u64 npages, bool write,
+		    u64 *pfns)
+{
+	u64 addr;
+	int rc;
+
+	rc = pfn_source_check_range(src, index, npages);
+	if (rc || !npages)
+		return rc;
+	rc = pfn_source_check_pid(src);
+	if (rc)
+		return rc;
+	addr = page_addr(src, index);
+	/* Where the kernel's GUP can fail. */
+	if (fault_should_fail())
+		return err_reason(-EFAULT, "injected pin failure at %#llx",
+				  (unsigned long long)addr);
+	rc = pfn_identify_range(addr, npages, pfns,
+				write ? PFN_IDENTIFY_PIN_WRITE :
+					PFN_IDENTIFY_PIN_READ);
+	if (rc)
+		return rc;
+	rc = pfn_populate(addr, npages << PAGE_SHIFT, write);
+	if (rc)
+		pfn_put_pfns(pfns, npages);
+	return rc;
+}
+
+static void user_unpin(struct pfn_source *src, u64 pfn, u64 npages)
+{
+	/* Address PFNs hold nothing; file PFNs hold their id. */
+	pfn_put_run(pfn, npages);
+}
+
+static int user_identify(struct pfn_source *src, u64 index, u64 npages,
+			 u64 *pfns)
+{
+	int rc;
+
+	rc = pfn_source_check_range(src, index, npages);
+	if (rc || !npages)
+		return rc;
+	rc = pfn_source_check_pid(src);
+	if (rc)
+		return rc;
+	return pfn_identify_range(page_addr(src, index), npages, pfns,
+				  PFN_IDENTIFY);
+}
+
+static void user_rw(struct pfn_source *src, u64 index, size_t offset,
+		    void *data, size_t len, bool write)
+{
+	char *page = (char *)(uintptr_t)page_addr(src, index);
+
+	if (write)
+		memcpy(page + offset, data, len);
+	else
+		memcpy(data, page + offset, len);
+}
+
+static void user_destroy(struct pfn_source *src)
+{
+	mem_free(to_user(src));
+}
+
+static const struct pfn_source_ops pfn_user_ops = {
+	.pin = user_pin,
+	.unpin = user_unpin,
+	.identify = user_identify,
+	.rw = user_rw,
+	.destroy = user_destroy,
+};
+
+struct pfn_source *pfn_source_user_create(u64 uptr, u64 length)
+{
+	struct pfn_user_source *usrc;
+	u64 last;
+
+	/* Before anything else: a wrapping range must never be touched. */
+	if (!length)
+		return ERR_PTR(err_reason(-EINVAL, "zero length at %#llx",
+					  (unsigned long long)uptr));
+	if (check_range_last(uptr, length, &last))
+		return ERR_PTR(err_reason(-EINVAL,
+					  "%#llx + %#llx wraps past the end of the address space",
+					  (unsigned long long)uptr,
+					  (unsigned long long)length));
+	if (sysconf(_SC_PAGESIZE) != PAGE_SIZE)
+		return ERR_PTR(err_reason(-EINVAL,
+					  "CPU page size %ld is not the %llu uiommufd is built for",
+					  sysconf(_SC_PAGESIZE), PAGE_SIZE));
+
+	usrc = mem_zalloc(sizeof(*usrc));
+	if (!usrc)
+		return ERR_PTR(-ENOMEM);
+	usrc->base = align_down(uptr, PAGE_SIZE);
+	usrc->src.ops = &pfn_user_ops;
+	usrc->src.npages =
+		PHYS_PFN(align_down(last, PAGE_SIZE) - usrc->base) + 1;
+	usrc->src.first_offset = uptr - usrc->base;
+	usrc->src.pid = getpid();
+	/* The VMAs decide what may be written, at pin time. */
+	usrc->src.writable = true;
+	return &usrc->src;
+}

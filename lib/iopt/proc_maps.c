@@ -1,0 +1,243 @@
+// SPDX-License-Identifier: MIT
+/*
+ * A line of /proc/self/maps:
+ *	start-end perms offset major:minor inode   path
+ * with start, end, offset, major and minor in hex. The kernel writes the
+ * lines in address order, so the walk stops at the first VMA past the range.
+ */
+#include "iopt/proc_maps.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/sysmacros.h>
+#include <unistd.h>
+
+#include "base/err_reason.h"
+#include "base/overflow.h"
+
+#define PROC_MAPS_PATH "/proc/self/maps"
+
+int proc_maps_open(struct proc_maps_iter *it, u64 start, u64 last)
+{
+	it->fd = open(PROC_MAPS_PATH, O_RDONLY | O_CLOEXEC);
+	if (it->fd < 0)
+		return err_reason(-EFAULT, "cannot open %s: %s", PROC_MAPS_PATH,
+				  strerror(errno));
+	it->start = start;
+	it->last = last;
+	it->head = 0;
+	it->tail = 0;
+	it->eof = false;
+	it->skipping = false;
+	return 0;
+}
+
+void proc_maps_close(struct proc_maps_iter *it)
+{
+	close(it->fd);
+	it->fd = -1;
+}
+
+/* Move the unparsed bytes to the front and read more after them. */
+static int fill(struct proc_maps_iter *it)
+{
+	ssize_t n;
+
+	if (it->head) {
+		memmove(it->buf, it->buf + it->head, it->tail - it->head);
+		it->tail -= it->head;
+		it->head = 0;
+	}
+	do {
+		n = read(it->fd, it->buf + it->tail,
+			 sizeof(it->buf) - it->tail);
+	} while (n < 0 && errno == EINTR);
+	if (n < 0)
+		return err_reason(-EFAULT, "cannot read %s: %s", PROC_MAPS_PATH,
+				  strerror(errno));
+	if (!n)
+		it->eof = true;
+	it->tail += n;
+	return 0;
+}
+
+static char *find_newline(struct proc_maps_iter *it)
+{
+	return memchr(it->buf + it->head, '\n', it->tail - it->head);
+}
+
+/* Drop the rest of a line that did not fit in the buffer. */
+static int skip_rest_of_line(struct proc_maps_iter *it)
+{
+	char *nl;
+	int rc;
+
+	while (!(nl = find_newline(it))) {
+		it->head = it->tail = 0;
+		if (it->eof)
+			return 0;
+		rc = fill(it);
+		if (rc)
+			return rc;
+	}
+	it->head = nl + 1 - it->buf;
+	it->skipping = false;
+	return 0;
+}
+
+/*
+ * The next line, without its newline, in [*line, *line + *len): 1, 0 at the
+ * end of the file, or -EFAULT. A line longer than the buffer comes back cut
+ * to the buffer's length; it stays valid until the next call.
+ */
+static int next_line(struct proc_maps_iter *it, const char **line,
+		     size_t *len)
+{
+	char *nl;
+	int rc;
+
+	if (it->skipping) {
+		rc = skip_rest_of_line(it);
+		if (rc)
+			return rc;
+	}
+	while (!(nl = find_newline(it))) {
+		if (it->eof || it->tail - it->head == sizeof(it->buf))
+			break;
+		rc = fill(it);
+		if (rc)
+			return rc;
+	}
+	if (!nl && it->head == it->tail)
+		return 0;
+	*line = it->buf + it->head;
+	if (nl) {
+		*len = nl - *line;
+		it->head = nl + 1 - it->buf;
+	} else {
+		/* Cut short (or unterminated at the end of the file). */
+		*len = it->tail - it->head;
+		it->head = it->tail;
+		it->skipping = !it->eof;
+	}
+	return 1;
+}
+
+static int digit_value(char c)
+{
+	if (c >= '0' && c <= '9')
+		return c - '0';
+	if (c >= 'a' && c <= 'f')
+		return c - 'a' + 10;
+	return -1;
+}
+
+static bool parse_num(const char **p, const char *end, unsigned int base,
+		      u64 *val)
+{
+	const char *s = *p;
+	u64 v = 0;
+	int d;
+
+	for (; s != end && (d = digit_value(*s)) >= 0 && d < (int)base; s++) {
+		if (check_mul_overflow(v, (u64)base, &v) ||
+		    check_add_overflow(v, (u64)d, &v))
+			return false;
+	}
+	if (s == *p)
+		return false;
+	*p = s;
+	*val = v;
+	return true;
+}
+
+static bool parse_char(const char **p, const char *end, char c)
+{
+	if (*p == end || **p != c)
+		return false;
+	(*p)++;
+	return true;
+}
+
+static bool parse_perms(const char **p, const char *end,
+			struct proc_maps_vma *vma)
+{
+	const char *s = *p;
+
+	if (end - s < 4)
+		return false;
+	vma->prot = (s[0] == 'r' ? PROT_READ : 0) |
+		    (s[1] == 'w' ? PROT_WRITE : 0) |
+		    (s[2] == 'x' ? PROT_EXEC : 0);
+	vma->shared = s[3] == 's';
+	*p = s + 4;
+	return true;
+}
+
+static bool parse_line(const char *p, const char *end,
+		       struct proc_maps_vma *vma)
+{
+	u64 major, minor, ino;
+
+	if (!parse_num(&p, end, 16, &vma->start) || !parse_char(&p, end, '-') ||
+	    !parse_num(&p, end, 16, &vma->end) || !parse_char(&p, end, ' ') ||
+	    !parse_perms(&p, end, vma) || !parse_char(&p, end, ' ') ||
+	    !parse_num(&p, end, 16, &vma->offset) ||
+	    !parse_char(&p, end, ' ') || !parse_num(&p, end, 16, &major) ||
+	    !parse_char(&p, end, ':') || !parse_num(&p, end, 16, &minor) ||
+	    !parse_char(&p, end, ' ') || !parse_num(&p, end, 10, &ino))
+		return false;
+	if (vma->start >= vma->end || major > 0xffffffffULL ||
+	    minor > 0xffffffffULL)
+		return false;
+	vma->dev = makedev(major, minor);
+	vma->ino = ino;
+	return true;
+}
+
+int proc_maps_next(struct proc_maps_iter *it, struct proc_maps_vma *vma)
+{
+	const char *line = NULL;
+	size_t len = 0;
+	int rc;
+
+	for (;;) {
+		rc = next_line(it, &line, &len);
+		if (rc <= 0)
+			return rc;
+		if (!parse_line(line, line + len, vma))
+			return err_reason(-EFAULT,
+					  "cannot parse %s line \"%.*s\"",
+					  PROC_MAPS_PATH, (int)min(len, 80ul),
+					  line);
+		if (vma->start > it->last) {
+			/* Address order: nothing later can intersect. */
+			it->eof = true;
+			it->head = it->tail = 0;
+			it->skipping = false;
+			return 0;
+		}
+		if (vma->end - 1 >= it->start)
+			return 1;
+	}
+}
+
+int proc_maps_find(u64 addr, struct proc_maps_vma *vma)
+{
+	struct proc_maps_iter it;
+	int rc;
+
+	rc = proc_maps_open(&it, addr, addr);
+	if (rc)
+		return rc;
+	rc = proc_maps_next(&it, vma);
+	proc_maps_close(&it);
+	if (rc < 0)
+		return rc;
+	if (!rc || vma->start > addr)
+		return err_reason(-EFAULT, "address %#llx is not mapped",
+				  (unsigned long long)addr);
+	return 0;
+}

@@ -1,0 +1,58 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * A reader of /proc/self/maps: the VMAs of this process that intersect a
+ * byte range, in address order. It allocates nothing; the iterator holds a
+ * fixed buffer (put it on the stack). Lines longer than the buffer (long
+ * path names) are fine: the fields come first and the path is not needed.
+ */
+#ifndef UIOMMUFD_IOPT_PROC_MAPS_H
+#define UIOMMUFD_IOPT_PROC_MAPS_H
+
+#include <sys/types.h>
+
+#include "base/common.h"
+
+#define PROC_MAPS_BUF_SIZE 1024
+
+struct proc_maps_vma {
+	u64 start;	/* first byte */
+	u64 end;	/* one past the last byte */
+	u64 offset;	/* file offset of @start */
+	dev_t dev;
+	ino_t ino;	/* 0: not backed by a file */
+	int prot;	/* PROT_READ | PROT_WRITE | PROT_EXEC */
+	bool shared;	/* 's': writes reach the file or other mappings */
+};
+
+struct proc_maps_iter {
+	int fd;
+	u64 start;
+	u64 last;
+	/* buf[head, tail) is read but not yet parsed */
+	unsigned int head;
+	unsigned int tail;
+	bool eof;
+	/* in the middle of a line longer than buf */
+	bool skipping;
+	char buf[PROC_MAPS_BUF_SIZE];
+};
+
+/*
+ * Start a walk over the VMAs that intersect [start, last]. 0 or -EFAULT
+ * (with a reason) when /proc/self/maps cannot be opened.
+ */
+int proc_maps_open(struct proc_maps_iter *it, u64 start, u64 last);
+
+/*
+ * The next VMA that intersects the range: 1 with *vma filled in, 0 when
+ * there are no more, or -EFAULT (with a reason) on a read error or a line
+ * that does not parse.
+ */
+int proc_maps_next(struct proc_maps_iter *it, struct proc_maps_vma *vma);
+
+void proc_maps_close(struct proc_maps_iter *it);
+
+/* The VMA that holds @addr: 0, or -EFAULT when @addr is not mapped. */
+int proc_maps_find(u64 addr, struct proc_maps_vma *vma);
+
+#endif
