@@ -27,13 +27,17 @@ struct mock_domain_stats {
 	 * Violations of the engine's contract, each a bug: an unmap whose
 	 * first IO page is not the first of some map call or whose last is not
 	 * the last of one; an unmap of IOVA that is not mapped; a map over
-	 * IOVA that is already mapped.
+	 * IOVA that is already mapped. unmap_splits_map counts unmap calls and
+	 * is not kept for domains with huge pages (an unmap may then end
+	 * between page sizes); unmap_not_mapped counts IO pages, in every
+	 * domain; map_over_mapped counts map calls (they fail with -EEXIST).
 	 */
 	u64 unmap_splits_map;
 	u64 unmap_not_mapped;
 	u64 map_over_mapped;
 };
 
+/* NULL (with a reason) when out of memory or @flags has unknown bits. */
 struct iommu_domain *mock_domain_alloc(unsigned int flags);
 bool is_mock_domain(const struct iommu_domain *domain);
 
@@ -44,8 +48,10 @@ void mock_domain_get_stats(struct iommu_domain *domain,
 			   struct mock_domain_stats *stats);
 
 /*
- * What IO page @iova holds: its physical address (0 if unmapped) and the
- * protection it was mapped with. For check_map style tests.
+ * What IO page @iova holds: the physical address @iova translates to (the
+ * IO page's plus @iova's offset in it, as iova_to_phys; 0 if unmapped) and
+ * the protection it was mapped with (0 if unmapped; @prot may be NULL). For
+ * check_map style tests.
  */
 u64 mock_domain_lookup(struct iommu_domain *domain, u64 iova, int *prot);
 

@@ -791,6 +791,7 @@ struct snapshot {
 	u64 domain_sum[MAX_DOMAINS];
 	u64 npinned, pinned_vm, user_locked;
 	u64 index_store_sum, index_store_count;
+	u64 access_nodes, domain_nodes, tree_sum;
 	u64 counts[NPAGES];
 	long live;
 };
@@ -806,6 +807,7 @@ static int sum_cb(void *arg, u64 iova, u64 paddr, int prot)
 static void take_snapshot(struct env *env, struct snapshot *s)
 {
 	struct mock_domain_stats st;
+	struct interval_tree_node *node;
 	u64 index;
 	void *entry;
 
@@ -824,6 +826,16 @@ static void take_snapshot(struct env *env, struct snapshot *s)
 	index_store_for_each(&env->pages->pinned_pfns, index, entry) {
 		s->index_store_sum += index * 13 + index_store_value(entry);
 		s->index_store_count++;
+	}
+	interval_tree_for_each(node, &env->pages->access_itree, 0, U64_MAX) {
+		s->access_nodes++;
+		s->tree_sum += node->start * 3 + node->last * 5 +
+			       container_of(node, struct iopt_pages_access,
+					    node)->users;
+	}
+	interval_tree_for_each(node, &env->pages->domains_itree, 0, U64_MAX) {
+		s->domain_nodes++;
+		s->tree_sum += node->start * 7 + node->last * 11;
 	}
 	ASSERT_EQ(0, iopt_pin_counts(env->pfns, NPAGES, s->counts));
 	s->live = mem_live_count();
