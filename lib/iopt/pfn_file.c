@@ -104,12 +104,7 @@ static int file_identify(struct pfn_source *src, u64 index, u64 npages,
 static void file_rw(struct pfn_source *src, u64 index, size_t offset,
 		    void *data, size_t len, bool write)
 {
-	char *page = (char *)(uintptr_t)window_addr(src, index);
-
-	if (write)
-		memcpy(page + offset, data, len);
-	else
-		memcpy(data, page + offset, len);
+	pfn_copy_page(window_addr(src, index), offset, data, len, write);
 }
 
 static void file_destroy(struct pfn_source *src)

@@ -454,3 +454,14 @@ int pfn_source_check_pid(const struct pfn_source *src)
 			  "the memory belongs to process %d, which is not this one (%d)",
 			  (int)src->pid, (int)self);
 }
+
+void pfn_copy_page(u64 page_addr, size_t offset, void *data, size_t len,
+		   bool write)
+{
+	char *page = (char *)(uintptr_t)page_addr;
+
+	if (write)
+		memcpy(page + offset, data, len);
+	else
+		memcpy(data, page + offset, len);
+}

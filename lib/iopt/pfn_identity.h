@@ -73,6 +73,10 @@ int pfn_populate(u64 addr, u64 len, bool write);
 /* Tests: touch pages even when the kernel has MADV_POPULATE_*. */
 void pfn_populate_force_touch(bool on);
 
+/* Copy @len bytes between @data and the page at @page_addr + @offset. */
+void pfn_copy_page(u64 page_addr, size_t offset, void *data, size_t len,
+		   bool write);
+
 /* Pin and identify arguments: 0, or -EINVAL outside [0, src->npages). */
 int pfn_source_check_range(const struct pfn_source *src, u64 index,
 			   u64 npages);
