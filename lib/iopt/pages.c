@@ -698,16 +698,26 @@ err_source:
 
 struct iopt_pages *iopt_alloc_user_pages(u64 uptr, u64 length, bool writable)
 {
-	return pages_from_source(pfn_source_user_create(uptr, length),
-				 writable);
+	struct iopt_pages *pages;
+
+	pages = pages_from_source(pfn_source_user_create(uptr, length),
+				  writable);
+	if (!IS_ERR(pages))
+		pages->source_addr = align_down(uptr, PAGE_SIZE);
+	return pages;
 }
 
 struct iopt_pages *iopt_alloc_file_pages(int fd, u64 start, u64 length,
 					 bool writable)
 {
-	return pages_from_source(pfn_source_file_create(fd, start, length,
-							writable),
-				 writable);
+	struct iopt_pages *pages;
+
+	pages = pages_from_source(pfn_source_file_create(fd, start, length,
+							 writable),
+				  writable);
+	if (!IS_ERR(pages))
+		pages->source_addr = align_down(start, PAGE_SIZE);
+	return pages;
 }
 
 void iopt_get_pages(struct iopt_pages *pages)
@@ -1378,7 +1388,9 @@ void iopt_pages_check(struct iopt_pages *pages)
 		struct iopt_area *area =
 			container_of(node, struct iopt_area, pages_node);
 
-		WARN_ON(!area->storage_domain || area->pages != pages);
+		/* An area being mapped has no pages pointer yet. */
+		WARN_ON(!area->storage_domain ||
+			(area->pages && area->pages != pages));
 		WARN_ON(node->last >= pages->npages);
 	}
 	interval_tree_for_each(node, &pages->access_itree, 0, U64_MAX) {

@@ -45,6 +45,11 @@ struct iopt_pages {
 	pthread_mutex_t mutex;
 	struct pfn_source *source;
 	u64 npages;
+	/*
+	 * Where byte 0 of page 0 lives in the origin: the user address, or
+	 * the file offset. Automatic IOVA allocation aligns to it.
+	 */
+	u64 source_addr;
 	/* Pages pinned now, and as far as accounting has been charged. */
 	u64 npinned;
 	u64 last_npinned;
