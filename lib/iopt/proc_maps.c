@@ -10,6 +10,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <string.h>
+#include <sys/ioctl.h>
 #include <sys/mman.h>
 #include <sys/sysmacros.h>
 #include <unistd.h>
@@ -18,6 +19,67 @@
 #include "base/overflow.h"
 
 #define PROC_MAPS_PATH "/proc/self/maps"
+
+/* The kernel's PROCMAP_QUERY interface (linux/fs.h, Linux 6.11). */
+struct procmap_query {
+	u64 size;
+	u64 query_flags;
+	u64 query_addr;
+	u64 vma_start;
+	u64 vma_end;
+	u64 vma_flags;
+	u64 vma_page_size;
+	u64 vma_offset;
+	u64 inode;
+	u32 dev_major;
+	u32 dev_minor;
+	u32 vma_name_size;
+	u32 build_id_size;
+	u64 vma_name_addr;
+	u64 build_id_addr;
+};
+
+#define PROCMAP_QUERY _IOWR('f', 17, struct procmap_query)
+#define PROCMAP_QUERY_VMA_READABLE 0x01
+#define PROCMAP_QUERY_VMA_WRITABLE 0x02
+#define PROCMAP_QUERY_VMA_EXECUTABLE 0x04
+#define PROCMAP_QUERY_VMA_SHARED 0x08
+#define PROCMAP_QUERY_COVERING_OR_NEXT_VMA 0x10
+
+/* Cleared the first time the kernel says it has no PROCMAP_QUERY. */
+static bool query_supported = true;
+static bool force_text;
+
+void proc_maps_force_text(bool on)
+{
+	__atomic_store_n(&force_text, on, __ATOMIC_RELAXED);
+}
+
+/*
+ * The VMA holding @addr or the next one above it: 1, 0 when there is
+ * none, -ENOTTY (or -EINVAL) when the kernel lacks the ioctl.
+ */
+static int query_vma(int fd, u64 addr, struct proc_maps_vma *vma)
+{
+	struct procmap_query q = {
+		.size = sizeof(q),
+		.query_flags = PROCMAP_QUERY_COVERING_OR_NEXT_VMA,
+		.query_addr = addr,
+	};
+
+	if (ioctl(fd, PROCMAP_QUERY, &q))
+		return errno == ENOENT ? 0 : -errno;
+	vma->start = q.vma_start;
+	vma->end = q.vma_end;
+	vma->offset = q.vma_offset;
+	vma->dev = makedev(q.dev_major, q.dev_minor);
+	vma->ino = q.inode;
+	vma->prot = (q.vma_flags & PROCMAP_QUERY_VMA_READABLE ? PROT_READ : 0) |
+		    (q.vma_flags & PROCMAP_QUERY_VMA_WRITABLE ? PROT_WRITE : 0) |
+		    (q.vma_flags & PROCMAP_QUERY_VMA_EXECUTABLE ? PROT_EXEC : 0);
+	vma->shared = q.vma_flags & PROCMAP_QUERY_VMA_SHARED;
+	return 1;
+}
 
 int proc_maps_open(struct proc_maps_iter *it, u64 start, u64 last)
 {
@@ -31,6 +93,9 @@ int proc_maps_open(struct proc_maps_iter *it, u64 start, u64 last)
 	it->tail = 0;
 	it->eof = false;
 	it->skipping = false;
+	it->query = __atomic_load_n(&query_supported, __ATOMIC_RELAXED) &&
+		    !__atomic_load_n(&force_text, __ATOMIC_RELAXED);
+	it->next_addr = start;
 	return 0;
 }
 
@@ -197,12 +262,47 @@ static bool parse_line(const char *p, const char *end,
 	return true;
 }
 
+static int query_next(struct proc_maps_iter *it, struct proc_maps_vma *vma)
+{
+	int rc;
+
+	if (it->eof)
+		return 0;
+	rc = query_vma(it->fd, it->next_addr, vma);
+	if (rc < 0)
+		return rc;
+	if (!rc || vma->start > it->last || vma->end <= vma->start) {
+		it->eof = true;
+		return 0;
+	}
+	if (vma->end - 1 >= it->last)
+		it->eof = true;
+	else
+		it->next_addr = vma->end;
+	return 1;
+}
+
 int proc_maps_next(struct proc_maps_iter *it, struct proc_maps_vma *vma)
 {
 	const char *line = NULL;
 	size_t len = 0;
 	int rc;
 
+	if (it->query) {
+		rc = query_next(it, vma);
+		if (rc != -ENOTTY && rc != -EINVAL) {
+			if (rc < 0)
+				return err_reason(-EFAULT,
+						  "PROCMAP_QUERY on %s failed: %s",
+						  PROC_MAPS_PATH,
+						  strerror(-rc));
+			return rc;
+		}
+		/* An older kernel: read the text from here on. */
+		__atomic_store_n(&query_supported, false, __ATOMIC_RELAXED);
+		it->query = false;
+		it->eof = false;
+	}
 	for (;;) {
 		rc = next_line(it, &line, &len);
 		if (rc <= 0)

@@ -1,9 +1,13 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * A reader of /proc/self/maps: the VMAs of this process that intersect a
- * byte range, in address order. It allocates nothing; the iterator holds a
- * fixed buffer (put it on the stack). Lines longer than the buffer (long
- * path names) are fine: the fields come first and the path is not needed.
+ * byte range, in address order. Where the kernel has it (Linux 6.11 on)
+ * each VMA is asked for with the PROCMAP_QUERY ioctl, which costs about as
+ * much as one system call; elsewhere the text is parsed, which costs in
+ * proportion to every mapping below the range. It allocates nothing; the
+ * iterator holds a fixed buffer (put it on the stack). Lines longer than
+ * the buffer (long path names) are fine: the fields come first and the
+ * path is not needed.
  */
 #ifndef UIOMMUFD_IOPT_PROC_MAPS_H
 #define UIOMMUFD_IOPT_PROC_MAPS_H
@@ -28,6 +32,9 @@ struct proc_maps_iter {
 	int fd;
 	u64 start;
 	u64 last;
+	/* Asking the kernel per address (PROCMAP_QUERY), from next_addr on. */
+	bool query;
+	u64 next_addr;
 	/* buf[head, tail) is read but not yet parsed */
 	unsigned int head;
 	unsigned int tail;
@@ -51,6 +58,9 @@ int proc_maps_open(struct proc_maps_iter *it, u64 start, u64 last);
 int proc_maps_next(struct proc_maps_iter *it, struct proc_maps_vma *vma);
 
 void proc_maps_close(struct proc_maps_iter *it);
+
+/* Tests: parse the text even where PROCMAP_QUERY exists. */
+void proc_maps_force_text(bool on);
 
 /* The VMA that holds @addr: 0, or -EFAULT when @addr is not mapped. */
 int proc_maps_find(u64 addr, struct proc_maps_vma *vma);

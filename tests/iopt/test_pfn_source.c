@@ -1056,7 +1056,8 @@ static unsigned int walk(u64 start, u64 last, struct proc_maps_vma *vmas,
 	return n;
 }
 
-TEST(proc_maps_finds_each_vma)
+/* Each walk test runs on PROCMAP_QUERY (where the kernel has it) and text. */
+static void finds_each_vma(void)
 {
 	char *guard = map_anon(5, PROT_NONE);
 	char *p = guard + PS;
@@ -1165,7 +1166,7 @@ static void long_path_remove(struct long_path *lp)
 	rmdir(lp->base);
 }
 
-TEST(proc_maps_lines_longer_than_buffer)
+static void lines_longer_than_buffer(void)
 {
 	struct long_path lp;
 	struct proc_maps_vma vmas[16];
@@ -1283,4 +1284,52 @@ TEST(threads_pin_and_unpin_shared_files)
 	munmap(b, 2 * PS);
 	close(fa);
 	close(fb);
+}
+
+TEST(proc_maps_finds_each_vma)
+{
+	finds_each_vma();
+}
+
+TEST(proc_maps_finds_each_vma_text)
+{
+	proc_maps_force_text(true);
+	finds_each_vma();
+}
+
+TEST(proc_maps_lines_longer_than_buffer)
+{
+	lines_longer_than_buffer();
+}
+
+TEST(proc_maps_lines_longer_than_buffer_text)
+{
+	proc_maps_force_text(true);
+	lines_longer_than_buffer();
+}
+
+/* Pinning names pages the same whichever way the VMAs are read. */
+TEST(pin_identity_same_with_text_maps)
+{
+	int fd = memfd_pages(4);
+	char *p = mmap(NULL, 4 * PS, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+	struct pfn_source *src;
+	u64 a[4], b[4];
+
+	ASSERT_TRUE(p != MAP_FAILED);
+	src = pfn_source_user_create((uintptr_t)p, 4 * PS);
+	ASSERT_FALSE(IS_ERR(src));
+	ASSERT_EQ(0, src->ops->pin(src, 0, 4, true, a));
+	proc_maps_force_text(true);
+	ASSERT_EQ(0, src->ops->pin(src, 0, 4, true, b));
+	proc_maps_force_text(false);
+	ASSERT_EQ(0, memcmp(a, b, sizeof(a)));
+	ASSERT_TRUE(pfn_is_file(a[0]));
+	for (int i = 0; i != 4; i++) {
+		src->ops->unpin(src, a[i], 1);
+		src->ops->unpin(src, b[i], 1);
+	}
+	pfn_source_destroy(src);
+	munmap(p, 4 * PS);
+	close(fd);
 }
