@@ -205,7 +205,7 @@ int iopt_access_pin_pages(struct iopt_access *access, u64 iova, u64 length,
 	struct iopt_area_contig_iter iter;
 	struct iopt_access_pin *spare;
 	struct iopt_area *area;
-	u64 last_iova;
+	u64 last_iova = 0;
 	int rc;
 
 	rc = check_iova_range(iova, length, &last_iova);
@@ -277,7 +277,7 @@ err_remove:
 int iopt_access_unpin_pages(struct iopt_access *access, u64 iova, u64 length)
 {
 	struct io_pagetable *iopt = access->iopt;
-	u64 last_iova;
+	u64 last_iova = 0;
 	int rc;
 
 	rc = check_iova_range(iova, length, &last_iova);
@@ -301,7 +301,7 @@ int iopt_access_rw(struct iopt_access *access, u64 iova, void *data,
 	struct io_pagetable *iopt = access->iopt;
 	struct iopt_area_contig_iter iter;
 	struct iopt_area *area;
-	u64 last_iova;
+	u64 last_iova = 0;
 	int rc;
 
 	rc = check_iova_range(iova, length, &last_iova);
