@@ -451,21 +451,23 @@ void *index_store_find_after(const struct index_store *is, u64 *index,
 	return entry;
 }
 
-void index_store_erase_range(struct index_store *is, u64 first, u64 last)
+u64 index_store_erase_range(struct index_store *is, u64 first, u64 last)
 {
-	u64 index = first;
+	u64 index = first, erased = 0;
 
 	while (find(is, &index, last, true)) {
 		struct index_store_node *leaf = leaf_lookup(is, index);
 		u64 end = chunk_last(index, last);
+		u64 mask = slot_range(index & (NODE_SLOTS - 1),
+				      end & (NODE_SLOTS - 1));
 
-		leaf_clear(is, leaf,
-			   slot_range(index & (NODE_SLOTS - 1),
-				      end & (NODE_SLOTS - 1)));
+		erased += __builtin_popcountll(leaf->present & mask);
+		leaf_clear(is, leaf, mask);
 		if (end == last)
 			break;
 		index = end + 1;
 	}
+	return erased;
 }
 
 /*

@@ -84,8 +84,11 @@ int index_store_store_range(struct index_store *is, u64 first, u64 last,
 int index_store_store_values(struct index_store *is, u64 first, u64 last,
 			     u64 first_value);
 
-/* Erase every entry in [first, last]. Cannot fail. */
-void index_store_erase_range(struct index_store *is, u64 first, u64 last);
+/*
+ * Erase every entry in [first, last], reserved ones included, and return
+ * how many there were. Cannot fail.
+ */
+u64 index_store_erase_range(struct index_store *is, u64 first, u64 last);
 
 /*
  * The first entry at an index in [*index, last], with *index set to where

@@ -206,15 +206,12 @@ static u64 mock_domain_unmap(struct iommu_domain *domain, u64 iova, u64 size)
 	u64 first = iova / MOCK_IO_PAGE_SIZE;
 	u64 nr = size / MOCK_IO_PAGE_SIZE;
 	u64 last = first + nr - 1;
-	u64 index, mapped = 0;
-	void *entry;
+	u64 mapped;
 
 	pthread_mutex_lock(&mock->lock);
 	if (mock_unmap_splits(mock, first, last))
 		mock->stats.unmap_splits_map++;
-	index_store_for_each_range(&mock->pfns, index, entry, first, last)
-		mapped++;
-	index_store_erase_range(&mock->pfns, first, last);
+	mapped = index_store_erase_range(&mock->pfns, first, last);
 	mock->stats.unmap_not_mapped += nr - mapped;
 	mock->stats.io_pages -= mapped;
 	mock->stats.unmap_calls++;

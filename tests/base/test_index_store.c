@@ -406,7 +406,8 @@ static int store_apply(struct index_store *is, const struct op *op, u64 *id,
 		return index_store_store_values(is, op->first, op->last,
 						op->value);
 	case OP_ERASE_RANGE:
-		index_store_erase_range(is, op->first, op->last);
+		/* The count of erased entries comes back through @id. */
+		*id = index_store_erase_range(is, op->first, op->last);
 		return 0;
 	case OP_ALLOC:
 		return index_store_alloc(is, id, op->first, op->last,
@@ -447,6 +448,9 @@ static int model_apply(struct model *m, const struct op *op, u64 *id,
 		model_fill(m, op->first, op->last, NULL, true, op->value);
 		return 0;
 	case OP_ERASE_RANGE:
+		*id = op->first > op->last ? 0 :
+		      model_upper_bound(m, op->last) -
+			      model_lower_bound(m, op->first);
 		model_erase_range(m, op->first, op->last);
 		return 0;
 	case OP_ALLOC:
@@ -566,7 +570,7 @@ static int do_op_id(struct ctx *c, const struct op *op, unsigned int fail_nth,
 	if (src)
 		CHECK_TRUE(err_reason_get());
 	CHECK_EQ(mold, sold);
-	if (op->kind == OP_ALLOC && !src)
+	if ((op->kind == OP_ALLOC && !src) || op->kind == OP_ERASE_RANGE)
 		CHECK_EQ(mid, sid);
 	return src;
 }
