@@ -10,10 +10,15 @@
 #include "base/page.h"
 #include "domains/iommu_domain.h"
 
-#define MOCK_APERTURE_START 0x1000000ULL
-#define MOCK_APERTURE_LAST 0x7fffffffULL
-#define MOCK_IO_PAGE_SIZE (PAGE_SIZE / 2)
-#define MOCK_HUGE_PAGE_SIZE (512 * MOCK_IO_PAGE_SIZE)
+/* The selftest ABI's constants: one definition, in the public header. */
+#include "uiommufd/iommufd_test_uapi.h"
+
+/* The IO page is half a CPU page, so every sub-page path runs. */
+#define MOCK_IO_PAGE_SIZE MOCK_PAGE_SIZE
+_Static_assert(MOCK_PAGE_SIZE == PAGE_SIZE / 2,
+	       "the mock IO page is half a CPU page");
+_Static_assert(MOCK_HUGE_PAGE_SIZE == 512 * MOCK_PAGE_SIZE,
+	       "the mock huge page is 512 IO pages");
 
 /* mock_domain_alloc() flags */
 #define MOCK_DOMAIN_HUGE_PAGES (1u << 0) /* also offer MOCK_HUGE_PAGE_SIZE */
