@@ -470,6 +470,29 @@ u64 index_store_erase_range(struct index_store *is, u64 first, u64 last)
 	return erased;
 }
 
+int index_store_walk_chunks(const struct index_store *is, u64 first, u64 last,
+			    int (*fn)(void *arg, u64 index, void *const *slots,
+				      unsigned int n),
+			    void *arg)
+{
+	u64 index = first;
+
+	while (find(is, &index, last, true)) {
+		struct index_store_node *leaf = leaf_lookup(is, index);
+		u64 end = chunk_last(index, last);
+		unsigned int slot = index & (NODE_SLOTS - 1);
+		int rc;
+
+		rc = fn(arg, index, &leaf->slots[slot], end - index + 1);
+		if (rc)
+			return rc;
+		if (end == last)
+			break;
+		index = end + 1;
+	}
+	return 0;
+}
+
 /*
  * Lowest free index in [lo, hi], both inside @node's span starting at
  * @base.

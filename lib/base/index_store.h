@@ -108,6 +108,19 @@ void *index_store_find_after(const struct index_store *is, u64 *index,
 	index_store_for_each_range(is, index, entry, 0, U64_MAX)
 
 /*
+ * Visit [first, last] a leaf at a time, in index order: @fn gets the
+ * first index and the slots (NULL where empty; reserved entries as
+ * INDEX_STORE_RESERVED) of each present leaf's part of the range. Absent
+ * leaves are skipped, so the indices passed can jump. A non-zero return
+ * from @fn stops the walk and is returned. For scans that must cost a
+ * slot, not a lookup, per index.
+ */
+int index_store_walk_chunks(const struct index_store *is, u64 first, u64 last,
+			    int (*fn)(void *arg, u64 index, void *const *slots,
+				      unsigned int n),
+			    void *arg);
+
+/*
  * Store @entry (may be INDEX_STORE_RESERVED) at the lowest free index in
  * [min, max] and return it in *id: 0, -EINVAL (min > max or NULL entry),
  * -EBUSY when every index there is taken, or -ENOMEM.

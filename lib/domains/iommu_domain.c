@@ -115,6 +115,28 @@ u64 iommu_iova_to_phys(struct iommu_domain *domain, u64 iova)
 	return domain->ops->iova_to_phys(domain, iova);
 }
 
+u64 iommu_iova_to_phys_run(struct iommu_domain *domain, u64 iova, u64 max,
+			   u64 *paddr)
+{
+	u64 pgsize = iommu_domain_min_pgsize(domain), len, step;
+
+	if (domain->ops->iova_to_phys_run)
+		return domain->ops->iova_to_phys_run(domain, iova, max, paddr);
+	*paddr = domain->ops->iova_to_phys(domain, iova);
+	if (!*paddr)
+		return 0;
+	/* To the end of @iova's IO page, then whole IO pages. */
+	len = min(pgsize - iova % pgsize, max);
+	while (len < max) {
+		step = min(pgsize, max - len);
+		if (domain->ops->iova_to_phys(domain, iova + len) !=
+		    *paddr + len)
+			break;
+		len += step;
+	}
+	return len;
+}
+
 void iommu_domain_free(struct iommu_domain *domain)
 {
 	if (domain)

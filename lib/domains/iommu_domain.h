@@ -38,6 +38,14 @@ struct iommu_domain_ops {
 	u64 (*unmap)(struct iommu_domain *domain, u64 iova, u64 size);
 	/* The physical address @iova translates to, or 0 if unmapped. */
 	u64 (*iova_to_phys)(struct iommu_domain *domain, u64 iova);
+	/*
+	 * Optional: the physical address of @iova in *paddr, and how many
+	 * bytes from @iova on (at most @max) translate to contiguous
+	 * physical addresses; 0 if @iova is unmapped. Reading a mapping back
+	 * a run at a time instead of a page at a time.
+	 */
+	u64 (*iova_to_phys_run)(struct iommu_domain *domain, u64 iova,
+				u64 max, u64 *paddr);
 	void (*free)(struct iommu_domain *domain);
 };
 
@@ -69,6 +77,13 @@ int iommu_map(struct iommu_domain *domain, u64 iova, u64 paddr, u64 size,
 /* Returns bytes unmapped; 0 for invalid arguments. Never fails otherwise. */
 u64 iommu_unmap(struct iommu_domain *domain, u64 iova, u64 size);
 u64 iommu_iova_to_phys(struct iommu_domain *domain, u64 iova);
+/*
+ * The contiguous run from @iova (see iova_to_phys_run): the domain's own
+ * answer, or built from iova_to_phys a smallest IO page at a time. @max
+ * must be non-zero; 0 means @iova is unmapped.
+ */
+u64 iommu_iova_to_phys_run(struct iommu_domain *domain, u64 iova, u64 max,
+			   u64 *paddr);
 void iommu_domain_free(struct iommu_domain *domain);
 
 #endif

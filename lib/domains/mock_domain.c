@@ -240,6 +240,57 @@ static u64 mock_domain_iova_to_phys(struct iommu_domain *domain, u64 iova)
 	return mock_domain_lookup(domain, iova, NULL);
 }
 
+struct mock_run {
+	u64 next_index;	/* the IO page the run needs next */
+	u64 next_pfn;	/* and the frame it must map */
+	u64 pages;
+};
+
+/* Extend the run over a leaf's slots while they continue it. */
+static int mock_run_chunk(void *arg, u64 index, void *const *slots,
+			  unsigned int n)
+{
+	struct mock_run *run = arg;
+
+	if (index != run->next_index)
+		return 1;
+	for (unsigned int i = 0; i != n; i++) {
+		if (!slots[i] ||
+		    (index_store_value(slots[i]) & MOCK_PFN_MASK) !=
+			    run->next_pfn)
+			return 1;
+		run->next_pfn++;
+		run->pages++;
+	}
+	run->next_index += n;
+	return 0;
+}
+
+static u64 mock_domain_iova_to_phys_run(struct iommu_domain *domain, u64 iova,
+					u64 max, u64 *paddr)
+{
+	struct mock_domain *mock = to_mock_domain(domain);
+	u64 first = iova / MOCK_IO_PAGE_SIZE, last, value, len;
+	struct mock_run run;
+
+	/* The IO page holding the run's last byte (no wrap: max >= 1). */
+	last = iova + min(max - 1, U64_MAX - iova);
+	last /= MOCK_IO_PAGE_SIZE;
+	pthread_mutex_lock(&mock->lock);
+	if (!mock_load(mock, first, &value)) {
+		pthread_mutex_unlock(&mock->lock);
+		return 0;
+	}
+	run = (struct mock_run){ first + 1, (value & MOCK_PFN_MASK) + 1, 1 };
+	if (last > first)
+		index_store_walk_chunks(&mock->pfns, first + 1, last,
+					mock_run_chunk, &run);
+	pthread_mutex_unlock(&mock->lock);
+	*paddr = mock_paddr(value) + iova % MOCK_IO_PAGE_SIZE;
+	len = run.pages * MOCK_IO_PAGE_SIZE - iova % MOCK_IO_PAGE_SIZE;
+	return min(len, max);
+}
+
 /*
  * One lookup per IO page with the lock dropped in between, so @fn may call
  * back into the domain. Each page reported was mapped when it was read.
@@ -345,5 +396,6 @@ static const struct iommu_domain_ops mock_domain_ops = {
 	.map = mock_domain_map,
 	.unmap = mock_domain_unmap,
 	.iova_to_phys = mock_domain_iova_to_phys,
+	.iova_to_phys_run = mock_domain_iova_to_phys_run,
 	.free = mock_domain_free,
 };

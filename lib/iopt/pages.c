@@ -183,6 +183,26 @@ static struct iopt_area *pages_find_domain_area(struct iopt_pages *pages,
 	return node ? container_of(node, struct iopt_area, pages_node) : NULL;
 }
 
+u64 iopt_area_domain_pfn_run(struct iommu_domain *domain,
+			     struct iopt_area *area, u64 index, u64 last_index,
+			     u64 *pfn)
+{
+	u64 page_offset = index == iopt_area_index(area) ? area->page_offset : 0;
+	u64 iova = iopt_area_index_to_iova(area, index);
+	u64 want = iopt_area_index_to_iova_last(area, last_index) - iova + 1;
+	u64 paddr, len;
+
+	len = iommu_iova_to_phys_run(domain, iova, want, &paddr);
+	if (WARN_ON(!len)) {
+		*pfn = 0;
+		return 1;
+	}
+	*pfn = PHYS_PFN(paddr - page_offset);
+	/* Every page whose first byte lies in the run continues it. */
+	return min((len + page_offset + PAGE_SIZE - 1) / PAGE_SIZE,
+		   last_index - index + 1);
+}
+
 /*
  * Read PFNs of [start_index, last_index] back from @domain until the batch
  * is full; batch->total_pfns tells how far it got.
@@ -192,18 +212,15 @@ static void batch_from_domain(struct pfn_batch *batch,
 			      struct iopt_area *area, u64 start_index,
 			      u64 last_index)
 {
-	u64 page_offset = 0;
-	u64 iova = iopt_area_index_to_iova(area, start_index);
+	while (start_index <= last_index) {
+		u64 pfn, n, added;
 
-	if (start_index == iopt_area_index(area))
-		page_offset = area->page_offset;
-	for (; start_index <= last_index; start_index++) {
-		u64 phys = iommu_iova_to_phys(domain, iova) - page_offset;
-
-		if (!batch_add_pfn(batch, PHYS_PFN(phys)))
+		n = iopt_area_domain_pfn_run(domain, area, start_index,
+					     last_index, &pfn);
+		added = batch_add_run(batch, pfn, n);
+		start_index += added;
+		if (added != n)
 			return;
-		iova += PAGE_SIZE - page_offset;
-		page_offset = 0;
 	}
 }
 
@@ -683,7 +700,8 @@ static struct iopt_pages *pages_from_source(struct pfn_source *src,
 	pages->source = src;
 	pages->npages = src->npages;
 	pages->writable = writable;
-	pages->account_mode = iopt_account_default_mode();
+	/* The mapping's owner sets the mode; USER is the safe default. */
+	pages->account_mode = IOPT_PAGES_ACCOUNT_USER;
 	pages->source_user = getuid();
 	index_store_init(&pages->pinned_pfns);
 	pages->access_itree = RB_ROOT_CACHED_INIT;
@@ -1067,20 +1085,20 @@ static int pfns_from_domains(struct iopt_pages *pages, u64 start_index,
 	while (start_index <= last_index) {
 		struct iopt_area *area = pages_find_domain_area(pages,
 								start_index);
-		u64 last, iova, page_offset = 0;
+		u64 last;
 
 		if (WARN_ON(!area || !area->storage_domain))
 			return -EINVAL;
 		last = min(iopt_area_last_index(area), last_index);
-		iova = iopt_area_index_to_iova(area, start_index);
-		if (start_index == iopt_area_index(area))
-			page_offset = area->page_offset;
-		for (; start_index <= last; start_index++) {
-			*out++ = PHYS_PFN(iommu_iova_to_phys(
-						  area->storage_domain, iova) -
-					  page_offset);
-			iova += PAGE_SIZE - page_offset;
-			page_offset = 0;
+		while (start_index <= last) {
+			u64 pfn, n;
+
+			n = iopt_area_domain_pfn_run(area->storage_domain,
+						     area, start_index, last,
+						     &pfn);
+			for (u64 i = 0; i != n; i++)
+				*out++ = pfn + i;
+			start_index += n;
 		}
 	}
 	return 0;

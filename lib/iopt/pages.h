@@ -125,6 +125,15 @@ void iopt_area_remove_access(struct iopt_area *area, u64 start_index,
 int iopt_pages_rw_access(struct iopt_pages *pages, u64 start_byte, void *data,
 			 u64 length, unsigned int flags);
 
+/*
+ * Engine internal: the PFN @domain holds for the area's page @index in
+ * *pfn, and how many pages from @index (up to @last_index) continue it
+ * contiguously (at least 1).
+ */
+u64 iopt_area_domain_pfn_run(struct iommu_domain *domain,
+			     struct iopt_area *area, u64 index, u64 last_index,
+			     u64 *pfn);
+
 /* Process-wide list of live pages objects, for pin counting. */
 void iopt_pages_for_each_live(void (*fn)(struct iopt_pages *pages, void *arg),
 			      void *arg);

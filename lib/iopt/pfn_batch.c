@@ -105,6 +105,33 @@ bool batch_add_pfn(struct pfn_batch *batch, u64 pfn)
 	return true;
 }
 
+u64 batch_add_run(struct pfn_batch *batch, u64 pfn, u64 n)
+{
+	u64 added = 0;
+
+	while (added != n && batch->total_pfns != UINT32_MAX) {
+		unsigned int last = batch->end - 1;
+		u64 room;
+
+		if (!batch->end || pfn != batch->pfns[last] + batch->npfns[last] ||
+		    batch->npfns[last] == UINT32_MAX) {
+			if (batch->end == batch->array_size)
+				break;
+			last = batch->end++;
+			batch->pfns[last] = pfn;
+			batch->npfns[last] = 0;
+		}
+		room = min((u64)UINT32_MAX - batch->npfns[last],
+			   (u64)UINT32_MAX - batch->total_pfns);
+		room = min(room, n - added);
+		batch->npfns[last] += room;
+		batch->total_pfns += room;
+		added += room;
+		pfn += room;
+	}
+	return added;
+}
+
 void batch_clear_carry(struct pfn_batch *batch, unsigned int keep)
 {
 	unsigned int last;

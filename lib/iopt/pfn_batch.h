@@ -48,6 +48,8 @@ void batch_clear(struct pfn_batch *batch);
 
 /* Append one PFN; false when a new run is needed and none is left. */
 bool batch_add_pfn(struct pfn_batch *batch, u64 pfn);
+/* Append up to @n PFNs from @pfn on; returns how many fitted. */
+u64 batch_add_run(struct pfn_batch *batch, u64 pfn, u64 n);
 
 /*
  * Keep only the last @keep PFNs of the final run, moved to the front as

@@ -19,6 +19,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "base/process.h"
 #include "base/err_ptr.h"
 #include "base/err_reason.h"
 #include "base/fault_inject.h"
@@ -237,7 +238,7 @@ struct pfn_source *pfn_source_file_create(int fd, u64 start, u64 length,
 	fsrc->src.ops = &pfn_file_ops;
 	fsrc->src.npages = PHYS_PFN(start + length - 1 - first_page) + 1;
 	fsrc->src.first_offset = start - first_page;
-	fsrc->src.pid = getpid();
+	fsrc->src.pid = process_self();
 	fsrc->src.writable = writable;
 
 	rc = map_window(fsrc, fd, writable);

@@ -13,6 +13,7 @@
 #include <sys/mman.h>
 #include <unistd.h>
 
+#include "base/process.h"
 #include "base/err_reason.h"
 #include "base/index_store.h"
 #include "base/mem.h"
@@ -442,7 +443,7 @@ int pfn_source_check_range(const struct pfn_source *src, u64 index,
 
 int pfn_source_check_pid(const struct pfn_source *src)
 {
-	pid_t self = getpid();
+	pid_t self = process_self();
 
 	if (likely(src->pid == self))
 		return 0;

@@ -10,6 +10,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "base/process.h"
 #include "base/err_ptr.h"
 #include "base/err_reason.h"
 #include "base/fault_inject.h"
@@ -128,7 +129,7 @@ struct pfn_source *pfn_source_user_create(u64 uptr, u64 length)
 	usrc->src.npages =
 		PHYS_PFN(align_down(last, PAGE_SIZE) - usrc->base) + 1;
 	usrc->src.first_offset = uptr - usrc->base;
-	usrc->src.pid = getpid();
+	usrc->src.pid = process_self();
 	/* The VMAs decide what may be written, at pin time. */
 	usrc->src.writable = true;
 	return &usrc->src;

@@ -58,22 +58,20 @@ static void count_domains(struct count_ctx *ctx, struct iopt_pages *pages,
 		struct interval_tree_node *node = interval_tree_iter_first(
 			&pages->domains_itree, first, first);
 		struct iopt_area *area;
-		u64 upto, iova, page_offset = 0;
+		u64 upto;
 
 		if (!node)
 			return;
 		area = container_of(node, struct iopt_area, pages_node);
 		upto = min(node->last, last);
-		iova = iopt_area_index_to_iova(area, first);
-		if (first == iopt_area_index(area))
-			page_offset = area->page_offset;
-		for (; first <= upto; first++) {
-			count_pfn(ctx,
-				  PHYS_PFN(iommu_iova_to_phys(
-						   area->storage_domain, iova) -
-					   page_offset));
-			iova += PAGE_SIZE - page_offset;
-			page_offset = 0;
+		while (first <= upto) {
+			u64 pfn, n;
+
+			n = iopt_area_domain_pfn_run(area->storage_domain, area,
+						     first, upto, &pfn);
+			for (u64 i = 0; i != n; i++)
+				count_pfn(ctx, pfn + i);
+			first += n;
 		}
 	}
 }

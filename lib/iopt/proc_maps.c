@@ -9,6 +9,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <pthread.h>
 #include <string.h>
 #include <sys/ioctl.h>
 #include <sys/mman.h>
@@ -17,6 +18,7 @@
 
 #include "base/err_reason.h"
 #include "base/overflow.h"
+#include "base/process.h"
 
 #define PROC_MAPS_PATH "/proc/self/maps"
 
@@ -81,12 +83,39 @@ static int query_vma(int fd, u64 addr, struct proc_maps_vma *vma)
 	return 1;
 }
 
+/*
+ * PROCMAP_QUERY needs no file position, so one descriptor serves every
+ * walk of the process: opening /proc/self/maps costs more than the query.
+ * A child after fork() holds its parent's, so it opens its own; a
+ * descriptor the program closed or reused is noticed when the kernel
+ * rejects the query, and replaced (never closed: it is not ours then).
+ */
+static pthread_mutex_t query_fd_lock = PTHREAD_MUTEX_INITIALIZER;
+static int query_fd = -1;
+static pid_t query_fd_pid;
+
+static int query_fd_get(bool fresh)
+{
+	pid_t self = process_self();
+	int fd;
+
+	pthread_mutex_lock(&query_fd_lock);
+	if (query_fd >= 0 && query_fd_pid != self) {
+		/* Our copy of the parent's: close it, it is no use here. */
+		close(query_fd);
+		query_fd = -1;
+	}
+	if (query_fd < 0 || fresh) {
+		query_fd = open(PROC_MAPS_PATH, O_RDONLY | O_CLOEXEC);
+		query_fd_pid = self;
+	}
+	fd = query_fd;
+	pthread_mutex_unlock(&query_fd_lock);
+	return fd;
+}
+
 int proc_maps_open(struct proc_maps_iter *it, u64 start, u64 last)
 {
-	it->fd = open(PROC_MAPS_PATH, O_RDONLY | O_CLOEXEC);
-	if (it->fd < 0)
-		return err_reason(-EFAULT, "cannot open %s: %s", PROC_MAPS_PATH,
-				  strerror(errno));
 	it->start = start;
 	it->last = last;
 	it->head = 0;
@@ -96,12 +125,32 @@ int proc_maps_open(struct proc_maps_iter *it, u64 start, u64 last)
 	it->query = __atomic_load_n(&query_supported, __ATOMIC_RELAXED) &&
 		    !__atomic_load_n(&force_text, __ATOMIC_RELAXED);
 	it->next_addr = start;
+	it->own_fd = !it->query;
+	it->fd = it->query ? query_fd_get(false) :
+			     open(PROC_MAPS_PATH, O_RDONLY | O_CLOEXEC);
+	if (it->fd < 0)
+		return err_reason(-EFAULT, "cannot open %s: %s", PROC_MAPS_PATH,
+				  strerror(errno));
+	return 0;
+}
+
+/* Leave the shared descriptor for a walk of our own over the text. */
+static int switch_to_text(struct proc_maps_iter *it)
+{
+	it->query = false;
+	it->eof = false;
+	it->own_fd = true;
+	it->fd = open(PROC_MAPS_PATH, O_RDONLY | O_CLOEXEC);
+	if (it->fd < 0)
+		return err_reason(-EFAULT, "cannot open %s: %s", PROC_MAPS_PATH,
+				  strerror(errno));
 	return 0;
 }
 
 void proc_maps_close(struct proc_maps_iter *it)
 {
-	close(it->fd);
+	if (it->own_fd && it->fd >= 0)
+		close(it->fd);
 	it->fd = -1;
 }
 
@@ -290,18 +339,26 @@ int proc_maps_next(struct proc_maps_iter *it, struct proc_maps_vma *vma)
 
 	if (it->query) {
 		rc = query_next(it, vma);
-		if (rc != -ENOTTY && rc != -EINVAL) {
-			if (rc < 0)
-				return err_reason(-EFAULT,
-						  "PROCMAP_QUERY on %s failed: %s",
-						  PROC_MAPS_PATH,
-						  strerror(-rc));
+		if (rc == -EBADF || rc == -ENOTTY || rc == -EINVAL) {
+			/* Maybe not our descriptor any more: try a new one. */
+			it->fd = query_fd_get(true);
+			if (it->fd >= 0)
+				rc = query_next(it, vma);
+		}
+		if (rc == -ENOTTY || rc == -EINVAL) {
+			/* An older kernel: read the text from here on. */
+			__atomic_store_n(&query_supported, false,
+					 __ATOMIC_RELAXED);
+			rc = switch_to_text(it);
+			if (rc)
+				return rc;
+		} else if (rc < 0) {
+			return err_reason(-EFAULT,
+					  "PROCMAP_QUERY on %s failed: %s",
+					  PROC_MAPS_PATH, strerror(-rc));
+		} else {
 			return rc;
 		}
-		/* An older kernel: read the text from here on. */
-		__atomic_store_n(&query_supported, false, __ATOMIC_RELAXED);
-		it->query = false;
-		it->eof = false;
 	}
 	for (;;) {
 		rc = next_line(it, &line, &len);

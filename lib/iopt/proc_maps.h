@@ -30,6 +30,7 @@ struct proc_maps_vma {
 
 struct proc_maps_iter {
 	int fd;
+	bool own_fd;	/* opened for this walk (text), else the shared one */
 	u64 start;
 	u64 last;
 	/* Asking the kernel per address (PROCMAP_QUERY), from next_addr on. */

@@ -1,0 +1,25 @@
+// SPDX-License-Identifier: MIT
+#include "base/process.h"
+
+#include <pthread.h>
+#include <unistd.h>
+
+static pid_t cached_pid;
+static pthread_once_t cached_once = PTHREAD_ONCE_INIT;
+
+static void refresh(void)
+{
+	__atomic_store_n(&cached_pid, getpid(), __ATOMIC_RELAXED);
+}
+
+static void cache_init(void)
+{
+	refresh();
+	pthread_atfork(NULL, NULL, refresh);
+}
+
+pid_t process_self(void)
+{
+	pthread_once(&cached_once, cache_init);
+	return __atomic_load_n(&cached_pid, __ATOMIC_RELAXED);
+}
