@@ -2246,3 +2246,79 @@ TEST_F(model_ops, random_ops)
 	check_ctx(c);
 	ASSERT_TRUE(index_store_empty(&c->is));
 }
+
+/* ---- walking a leaf at a time ---- */
+
+struct chunk_log {
+	u64 index[16];
+	unsigned int n[16];
+	unsigned int calls;
+	u64 sum;
+	unsigned int stop_after;
+};
+
+static int log_chunk(void *arg, u64 index, void *const *slots, unsigned int n)
+{
+	struct chunk_log *log = arg;
+
+	ASSERT_LT(log->calls, 16);
+	log->index[log->calls] = index;
+	log->n[log->calls] = n;
+	for (unsigned int i = 0; i != n; i++)
+		if (slots[i] && slots[i] != INDEX_STORE_RESERVED)
+			log->sum += index_store_value(slots[i]) - (index + i);
+	log->calls++;
+	return log->calls == log->stop_after ? 7 : 0;
+}
+
+TEST(walk_chunks_visits_present_leaves_in_order)
+{
+	struct index_store is = INDEX_STORE_INIT;
+	struct chunk_log log = {};
+
+	/* Leaves 0, 2 and 3 of [0, 255] exist; 64..127 does not. */
+	ASSERT_EQ(0, index_store_store_values(&is, 10, 20, 10));
+	ASSERT_EQ(0, index_store_store_values(&is, 130, 140, 130));
+	ASSERT_EQ(0, index_store_store(&is, 199, INDEX_STORE_RESERVED));
+	ASSERT_EQ(0, index_store_walk_chunks(&is, 5, 250, log_chunk, &log));
+	ASSERT_EQ(3, log.calls);
+	/*
+	 * Each chunk starts at the first entry found (reserved ones count)
+	 * and runs to its leaf's end, or the range's.
+	 */
+	ASSERT_EQ(10, log.index[0]);
+	ASSERT_EQ(54, log.n[0]);
+	ASSERT_EQ(130, log.index[1]);
+	ASSERT_EQ(62, log.n[1]);
+	ASSERT_EQ(199, log.index[2]);
+	ASSERT_EQ(52, log.n[2]);
+	ASSERT_EQ(0, log.sum); /* every value equals its index */
+
+	/* A non-zero return stops the walk and comes back. */
+	memset(&log, 0, sizeof(log));
+	log.stop_after = 1;
+	ASSERT_EQ(7, index_store_walk_chunks(&is, 0, U64_MAX, log_chunk, &log));
+	ASSERT_EQ(1, log.calls);
+
+	/* Empty range and empty store. */
+	memset(&log, 0, sizeof(log));
+	ASSERT_EQ(0, index_store_walk_chunks(&is, 21, 129, log_chunk, &log));
+	ASSERT_EQ(0, log.calls);
+	index_store_destroy(&is);
+	ASSERT_EQ(0, index_store_walk_chunks(&is, 0, U64_MAX, log_chunk, &log));
+	ASSERT_EQ(0, log.calls);
+}
+
+TEST(walk_chunks_at_the_top)
+{
+	struct index_store is = INDEX_STORE_INIT;
+	struct chunk_log log = {};
+
+	ASSERT_EQ(0, index_store_store_values(&is, U64_MAX - 3, U64_MAX, 5));
+	ASSERT_EQ(0, index_store_walk_chunks(&is, U64_MAX - 100, U64_MAX,
+					     log_chunk, &log));
+	ASSERT_EQ(1, log.calls);
+	ASSERT_EQ(U64_MAX - 3, log.index[0]);
+	ASSERT_EQ(4, log.n[0]);
+	index_store_destroy(&is);
+}

@@ -1345,3 +1345,91 @@ TEST(concurrent_disjoint_ranges)
 	ASSERT_EQ(want.io_pages, count_mapped(domain, 0, U64_MAX));
 	iommu_domain_free(domain);
 }
+
+/* ---- reading a mapping back a contiguous run at a time ---- */
+
+#define RUN_WINDOW_PAGES 96
+
+/* The run from @iova by asking iova_to_phys an IO page at a time. */
+static u64 reference_run(struct iommu_domain *d, u64 iova, u64 max,
+			 u64 *paddr)
+{
+	u64 len;
+
+	*paddr = iommu_iova_to_phys(d, iova);
+	if (!*paddr)
+		return 0;
+	len = MOCK_IO_PAGE_SIZE - iova % MOCK_IO_PAGE_SIZE;
+	while (len < max && iommu_iova_to_phys(d, iova + len) == *paddr + len)
+		len += MOCK_IO_PAGE_SIZE;
+	return min(len, max);
+}
+
+static void check_runs(struct iommu_domain *d, struct rng *r, u64 base)
+{
+	for (int q = 0; q != 200; q++) {
+		u64 iova = base + rng_below(r, RUN_WINDOW_PAGES *
+						       MOCK_IO_PAGE_SIZE);
+		u64 max = 1 + rng_below(r, 40 * MOCK_IO_PAGE_SIZE);
+		u64 want_pa = 0, got_pa = 0, want, got;
+
+		want = reference_run(d, iova, max, &want_pa);
+		got = iommu_iova_to_phys_run(d, iova, max, &got_pa);
+		ASSERT_EQ(want, got);
+		if (want)
+			ASSERT_EQ(want_pa, got_pa);
+	}
+}
+
+/*
+ * Map calls whose frames sometimes continue the previous call's (runs
+ * cross map calls) and sometimes jump, with holes; then compare runs
+ * from random IOVAs (sub-IO-page offsets included) with the reference,
+ * through the mock's own op and through the core's generic fallback.
+ */
+TEST(iova_to_phys_run_matches_page_by_page)
+{
+	struct iommu_domain *d = mock_domain_alloc(0);
+	struct iommu_domain_ops plain;
+	const struct iommu_domain_ops *own;
+	u64 base = MOCK_APERTURE_START, page = 0, frame = 0x100;
+	struct rng r;
+
+	ASSERT_NONNULL(d);
+	rng_init(&r, test_seed());
+	while (page < RUN_WINDOW_PAGES) {
+		u64 n = 1 + rng_below(&r, 6);
+
+		n = min(n, (u64)RUN_WINDOW_PAGES - page);
+		if (rng_chance(&r, 1, 5)) {
+			page += n; /* a hole */
+			continue;
+		}
+		if (rng_chance(&r, 1, 2))
+			frame += rng_below(&r, 3) + 1; /* a jump */
+		ASSERT_EQ(0, iommu_map(d, base + page * MOCK_IO_PAGE_SIZE,
+				       frame * MOCK_IO_PAGE_SIZE,
+				       n * MOCK_IO_PAGE_SIZE,
+				       rng_chance(&r, 1, 2) ? IOMMU_READ :
+							      IOMMU_WRITE));
+		page += n;
+		frame += n;
+	}
+	check_runs(d, &r, base);
+
+	own = d->ops;
+	plain = *own;
+	plain.iova_to_phys_run = NULL;
+	d->ops = &plain;
+	check_runs(d, &r, base);
+	d->ops = own;
+
+	/* Unmapped IOVA: no run. */
+	{
+		u64 pa = 7;
+
+		ASSERT_EQ(0, iommu_iova_to_phys_run(d, MOCK_APERTURE_LAST - 1,
+						    100, &pa));
+	}
+	iommu_domain_free(d);
+}
