@@ -14,6 +14,7 @@
 #include "base/index_store.h"
 
 #include <errno.h>
+#include <stdlib.h>
 
 #include "base/err_reason.h"
 #include "base/mem.h"
@@ -66,8 +67,9 @@ static inline u64 slot_range(unsigned int first, unsigned int last)
 static struct index_store_node *node_new(struct index_store *is,
 					 unsigned int shift)
 {
-	struct index_store_node *node = mem_alloc(sizeof(*node));
+	struct index_store_node *node;
 
+	node = is->untracked ? malloc(sizeof(*node)) : mem_alloc(sizeof(*node));
 	if (!node)
 		return NULL;
 	node->present = 0;
@@ -84,7 +86,10 @@ static struct index_store_node *node_new(struct index_store *is,
 static void node_free(struct index_store *is, struct index_store_node *node)
 {
 	is->nr_nodes--;
-	mem_free(node);
+	if (is->untracked)
+		free(node);
+	else
+		mem_free(node);
 }
 
 /* Drop a root that only holds slot 0: its child covers the same indices. */

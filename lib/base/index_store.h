@@ -20,9 +20,14 @@ struct index_store_node;
 struct index_store {
 	struct index_store_node *root;
 	size_t nr_nodes;
+	/*
+	 * Nodes come straight from malloc: no fault injection, no live count.
+	 * For debug bookkeeping, which must not change what it observes.
+	 */
+	bool untracked;
 };
 
-#define INDEX_STORE_INIT ((struct index_store){ NULL, 0 })
+#define INDEX_STORE_INIT ((struct index_store){ NULL, 0, false })
 
 /* Values up to this fit in a tagged entry. */
 #define INDEX_STORE_VALUE_MAX (U64_MAX >> 1)
@@ -51,6 +56,12 @@ static inline u64 index_store_value(const void *entry)
 static inline void index_store_init(struct index_store *is)
 {
 	*is = INDEX_STORE_INIT;
+}
+
+static inline void index_store_init_untracked(struct index_store *is)
+{
+	*is = INDEX_STORE_INIT;
+	is->untracked = true;
 }
 
 static inline bool index_store_empty(const struct index_store *is)

@@ -176,6 +176,14 @@ static int iopt_insert_area(struct io_pagetable *iopt, struct iopt_area *area,
 				  "a writable mapping of memory mapped read-only");
 	area->iommu_prot = iommu_prot;
 	area->page_offset = start_byte % PAGE_SIZE;
+	/* Every area keeps the alignment, copied pieces included. */
+	if (!is_aligned(iova, iopt->iova_alignment) ||
+	    !is_aligned(length, iopt->iova_alignment))
+		return err_reason(-EINVAL,
+				  "a piece [%#llx, +%#llx) is not aligned to %#llx, the IOAS alignment",
+				  (unsigned long long)iova,
+				  (unsigned long long)length,
+				  (unsigned long long)iopt->iova_alignment);
 	if (!is_aligned(area->page_offset, iopt->iova_alignment))
 		return err_reason(-EINVAL,
 				  "the memory's offset %#x in its page is not aligned to %#llx, the IOAS alignment",
@@ -456,6 +464,15 @@ again:
 			goto out_unlock;
 		}
 		if (area->num_accesses) {
+			if (tries == IOPT_UNMAP_ACCESS_TRIES) {
+				/* Asked that often, still pinned: give up. */
+				area->prevent_access = false;
+				rc = err_reason(-EDEADLOCK,
+						"an access did not unpin iova %#llx after %u requests",
+						(unsigned long long)area_first,
+						tries);
+				goto out_unlock;
+			}
 			/*
 			 * Accesses pin it: ask them to unpin with no lock
 			 * held, then look everything up again (the area may be
@@ -467,17 +484,8 @@ again:
 			pthread_rwlock_unlock(&iopt->domains_rwsem);
 			iopt_access_notify_unmap(iopt, area_first,
 						 area_last - area_first + 1);
-			if (++tries < IOPT_UNMAP_ACCESS_TRIES)
-				goto again;
-			rc = err_reason(-EDEADLOCK,
-					"an access did not unpin iova %#llx on request",
-					(unsigned long long)area_first);
-			pthread_rwlock_wrlock(&iopt->iova_rwsem);
-			area = iopt_area_iter_first(iopt, area_first, area_first);
-			if (area && iopt_area_iova(area) == area_first)
-				area->prevent_access = false;
-			pthread_rwlock_unlock(&iopt->iova_rwsem);
-			goto out_report;
+			tries++;
+			goto again;
 		}
 
 		pages = area->pages;
@@ -488,6 +496,8 @@ again:
 		iopt_abort_area(area);
 		iopt_put_pages(pages);
 		unmapped_bytes += area_last - area_first + 1;
+		/* The budget is per area. */
+		tries = 0;
 
 		pthread_rwlock_wrlock(&iopt->iova_rwsem);
 	}
@@ -500,7 +510,6 @@ again:
 out_unlock:
 	pthread_rwlock_unlock(&iopt->iova_rwsem);
 	pthread_rwlock_unlock(&iopt->domains_rwsem);
-out_report:
 	/* What is gone is reported even when a later step failed. */
 	if (unmapped)
 		*unmapped = unmapped_bytes;

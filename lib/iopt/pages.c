@@ -37,10 +37,9 @@ static struct iopt_pages *registry_head;
 /* ---- pin bookkeeping ---------------------------------------------------- */
 
 #ifdef UIOMMUFD_DEBUG
-/* 0 is never a PFN: page 0 is never user memory, file PFNs have a tag. */
 static bool dbg_test(const struct iopt_pages *pages, u64 index)
 {
-	return pages->dbg_pfns[index];
+	return index_store_load(&pages->dbg_pfns, index);
 }
 
 /* Pinning index @index to @pfn: it must not be pinned already. */
@@ -49,9 +48,11 @@ static void dbg_pin(struct iopt_pages *pages, u64 index, const u64 *pfns,
 {
 	for (u64 i = 0; i != n; i++) {
 		if (WARN_ON(index + i >= pages->npages ||
-			    pages->dbg_pfns[index + i] || !pfns[i]))
+			    dbg_test(pages, index + i) ||
+			    pfns[i] > INDEX_STORE_VALUE_MAX))
 			return;
-		pages->dbg_pfns[index + i] = pfns[i];
+		WARN_ON(index_store_store(&pages->dbg_pfns, index + i,
+					  index_store_mk_value(pfns[i])));
 	}
 }
 
@@ -59,10 +60,10 @@ static void dbg_pin(struct iopt_pages *pages, u64 index, const u64 *pfns,
 static void dbg_unpin(struct iopt_pages *pages, u64 index, u64 pfn, u64 n)
 {
 	for (u64 i = 0; i != n; i++) {
-		if (WARN_ON(index + i >= pages->npages ||
-			    pages->dbg_pfns[index + i] != pfn + i))
+		void *entry = index_store_erase(&pages->dbg_pfns, index + i);
+
+		if (WARN_ON(!entry || index_store_value(entry) != pfn + i))
 			return;
-		pages->dbg_pfns[index + i] = 0;
 	}
 }
 #else
@@ -689,11 +690,7 @@ static struct iopt_pages *pages_from_source(struct pfn_source *src,
 		goto err_source;
 #ifdef UIOMMUFD_DEBUG
 	/* Debug bookkeeping stays out of fault injection and leak counts. */
-	pages->dbg_pfns = calloc(src->npages ? src->npages : 1, sizeof(u64));
-	if (!pages->dbg_pfns) {
-		mem_free(pages);
-		goto err_source;
-	}
+	index_store_init_untracked(&pages->dbg_pfns);
 #endif
 	pages->refcount = 1;
 	pthread_mutex_init(&pages->mutex, NULL);
@@ -755,7 +752,8 @@ static void pages_release(struct iopt_pages *pages)
 	pfn_source_destroy(pages->source);
 	pthread_mutex_destroy(&pages->mutex);
 #ifdef UIOMMUFD_DEBUG
-	free(pages->dbg_pfns);
+	WARN_ON(!index_store_empty(&pages->dbg_pfns));
+	index_store_destroy(&pages->dbg_pfns);
 #endif
 	mem_free(pages);
 }
@@ -1321,14 +1319,24 @@ int iopt_pages_rw_access(struct iopt_pages *pages, u64 start_byte, void *data,
 /* ---- invariants ------------------------------------------------------------- */
 
 #ifdef UIOMMUFD_DEBUG
-static u64 dbg_count_range(const struct iopt_pages *pages, u64 first, u64 last,
-			   bool want)
+static int count_present(void *arg, u64 index, void *const *slots,
+			 unsigned int n)
 {
-	u64 n = 0;
+	u64 *count = arg;
 
-	for (u64 i = first; i <= last; i++)
-		n += dbg_test(pages, i) == want;
-	return n;
+	for (unsigned int i = 0; i != n; i++)
+		*count += slots[i] != NULL;
+	return 0;
+}
+
+/* Pinned indices recorded in [first, last]; sparse, never per index. */
+static u64 dbg_count_range(struct iopt_pages *pages, u64 first, u64 last)
+{
+	u64 count = 0;
+
+	index_store_walk_chunks(&pages->dbg_pfns, first, last, count_present,
+				&count);
+	return count;
 }
 #endif
 
@@ -1357,12 +1365,11 @@ void iopt_pages_check(struct iopt_pages *pages)
 		u64 n = span.last - span.start + 1;
 
 		if (span.is_used) {
-			WARN_ON(dbg_count_range(pages, span.start, span.last,
-						true) != n);
+			WARN_ON(dbg_count_range(pages, span.start, span.last) !=
+				n);
 			held += n;
 		} else {
-			WARN_ON(dbg_count_range(pages, span.start, span.last,
-						false) != n);
+			WARN_ON(dbg_count_range(pages, span.start, span.last));
 		}
 	}
 	WARN_ON(held != pages->npinned);
@@ -1384,8 +1391,8 @@ void iopt_pages_check(struct iopt_pages *pages)
 
 			if (WARN_ON(!index_store_is_value(entry)))
 				break;
-			WARN_ON(index_store_value(entry) !=
-				pages->dbg_pfns[index]);
+			WARN_ON(entry != index_store_load(&pages->dbg_pfns,
+							  index));
 			area = pages_find_domain_area(pages, index);
 			if (!area)
 				continue;

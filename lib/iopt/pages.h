@@ -63,10 +63,11 @@ struct iopt_pages {
 	struct iopt_pages *reg_prev, *reg_next;
 #ifdef UIOMMUFD_DEBUG
 	/*
-	 * The PFN each index is pinned to (0: not pinned), kept by the pin
-	 * and unpin calls alone, to check the tiers against.
+	 * The PFN each pinned index is pinned to, kept by the pin and unpin
+	 * calls alone, to check the tiers against (sparse: it costs memory
+	 * per pinned page, not per mapped one).
 	 */
-	u64 *dbg_pfns;
+	struct index_store dbg_pfns;
 #endif
 };
 

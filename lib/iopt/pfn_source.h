@@ -103,8 +103,9 @@ struct pfn_source {
 
 /*
  * Process memory [uptr, uptr + length) of the calling process. Nothing is
- * touched until pin(). ERR_PTR(-EINVAL) for a zero length or a range that
- * wraps past the top of the address space; ERR_PTR(-ENOMEM).
+ * touched until pin(). ERR_PTR(-EINVAL) for a zero length,
+ * ERR_PTR(-EOVERFLOW) for a range that wraps past the top of the address
+ * space (as the kernel), ERR_PTR(-ENOMEM).
  *
  * The caller keeps the memory mapped while any of it is pinned, as users of
  * DPDK or SPDK style drivers do; the library cannot stop a munmap().

@@ -112,7 +112,7 @@ struct pfn_source *pfn_source_user_create(u64 uptr, u64 length)
 		return ERR_PTR(err_reason(-EINVAL, "zero length at %#llx",
 					  (unsigned long long)uptr));
 	if (check_range_last(uptr, length, &last))
-		return ERR_PTR(err_reason(-EINVAL,
+		return ERR_PTR(err_reason(-EOVERFLOW,
 					  "%#llx + %#llx wraps past the end of the address space",
 					  (unsigned long long)uptr,
 					  (unsigned long long)length));
