@@ -218,10 +218,10 @@ TEST(user_create_rejects_bad_ranges)
 	ASSERT_EQ(-EINVAL, PTR_ERR(pfn_source_user_create(0x10000, 0)));
 	ASSERT_TRUE(reason_has("zero length"));
 	err_reason_clear();
-	ASSERT_EQ(-EINVAL, PTR_ERR(pfn_source_user_create(U64_MAX - 10, 100)));
+	ASSERT_EQ(-EOVERFLOW, PTR_ERR(pfn_source_user_create(U64_MAX - 10, 100)));
 	ASSERT_TRUE(reason_has("wraps"));
-	ASSERT_EQ(-EINVAL, PTR_ERR(pfn_source_user_create(U64_MAX, 2)));
-	ASSERT_EQ(-EINVAL, PTR_ERR(pfn_source_user_create(2, U64_MAX)));
+	ASSERT_EQ(-EOVERFLOW, PTR_ERR(pfn_source_user_create(U64_MAX, 2)));
+	ASSERT_EQ(-EOVERFLOW, PTR_ERR(pfn_source_user_create(2, U64_MAX)));
 	ASSERT_EQ(live, mem_live_count());
 
 	/* Ranges that do not wrap are accepted but never user memory. */
