@@ -117,6 +117,8 @@ void iopt_access_destroy(struct iopt_access *access)
 	pthread_rwlock_wrlock(&iopt->iova_rwsem);
 	pthread_mutex_lock(&iopt->access_lock);
 	index_store_erase(&iopt->access_list, access->list_id);
+	/* Unmaps waiting for this access's pins to go can carry on. */
+	pthread_cond_broadcast(&iopt->access_cond);
 	pthread_mutex_unlock(&iopt->access_lock);
 	/* The alignment can only go down: this cannot fail. */
 	WARN_ON(iopt_calculate_iova_alignment(iopt, 0));
@@ -353,18 +355,30 @@ void iopt_access_notify_unmap(struct io_pagetable *iopt, u64 iova,
 	u64 index = 0;
 
 	pthread_mutex_lock(&iopt->access_lock);
-	for (access = index_store_find(&iopt->access_list, &index, U64_MAX);
-	     access; access = index_store_find_after(&iopt->access_list,
-						     &index, U64_MAX)) {
-		if (access->dying || !access->ops->unmap)
+	access = index_store_find(&iopt->access_list, &index, U64_MAX);
+	while (access) {
+		if (access->dying) {
+			/*
+			 * Its pins go with it, soon: wait until it is gone
+			 * rather than spend the unmap's retries on it.
+			 */
+			pthread_cond_wait(&iopt->access_cond,
+					  &iopt->access_lock);
+			access = index_store_find(&iopt->access_list, &index,
+						  U64_MAX);
 			continue;
-		/* Keeps the access alive while the lock is dropped. */
-		access->notifying++;
-		pthread_mutex_unlock(&iopt->access_lock);
-		access->ops->unmap(access->data, iova, length);
-		pthread_mutex_lock(&iopt->access_lock);
-		if (!--access->notifying && access->dying)
-			pthread_cond_broadcast(&iopt->access_cond);
+		}
+		if (access->ops->unmap) {
+			/* Keeps the access alive while the lock is dropped. */
+			access->notifying++;
+			pthread_mutex_unlock(&iopt->access_lock);
+			access->ops->unmap(access->data, iova, length);
+			pthread_mutex_lock(&iopt->access_lock);
+			if (!--access->notifying && access->dying)
+				pthread_cond_broadcast(&iopt->access_cond);
+		}
+		access = index_store_find_after(&iopt->access_list, &index,
+						U64_MAX);
 	}
 	pthread_mutex_unlock(&iopt->access_lock);
 }

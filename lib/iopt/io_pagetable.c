@@ -38,8 +38,19 @@ struct iopt_pages_list {
 
 void iopt_init_table(struct io_pagetable *iopt)
 {
-	pthread_rwlock_init(&iopt->domains_rwsem, NULL);
-	pthread_rwlock_init(&iopt->iova_rwsem, NULL);
+	pthread_rwlockattr_t attr;
+
+	/*
+	 * Like the kernel's rw_semaphore, new readers queue behind a waiting
+	 * writer, so a stream of pins cannot starve map and unmap. Such
+	 * locks are not recursive: no path takes a read side twice.
+	 */
+	pthread_rwlockattr_init(&attr);
+	pthread_rwlockattr_setkind_np(&attr,
+				      PTHREAD_RWLOCK_PREFER_WRITER_NONRECURSIVE_NP);
+	pthread_rwlock_init(&iopt->domains_rwsem, &attr);
+	pthread_rwlock_init(&iopt->iova_rwsem, &attr);
+	pthread_rwlockattr_destroy(&attr);
 	iopt->area_itree = RB_ROOT_CACHED_INIT;
 	iopt->allowed_itree = RB_ROOT_CACHED_INIT;
 	iopt->reserved_itree = RB_ROOT_CACHED_INIT;
@@ -547,14 +558,19 @@ int iopt_unmap_all(struct io_pagetable *iopt, u64 *unmapped)
 
 /* ---- domains ----------------------------------------------------------------- */
 
+/*
+ * Every published area. One still being mapped (pages NULL) is filled
+ * into every domain by its own map, under domains_rwsem; one being
+ * unmapped is out of the domains already.
+ */
 #define for_each_area(iopt, area)                                         \
 	for (area = iopt_area_iter_first(iopt, 0, U64_MAX); area;          \
-	     area = iopt_area_iter_next(area, 0, U64_MAX))
+	     area = iopt_area_iter_next(area, 0, U64_MAX))                 \
+		if (!area->pages) {} else
 
 /*
  * Fill every area into a new domain. The first domain becomes each area's
  * storage domain and puts it in its pages' domains_itree. All or nothing.
- * (Every area is complete: domains_rwsem is held for writing.)
  */
 static int iopt_fill_domain(struct io_pagetable *iopt,
 			    struct iommu_domain *domain)
