@@ -18,6 +18,7 @@
 
 #include "base/err_reason.h"
 #include "base/mem.h"
+#include "base/warn.h"
 
 #define NODE_SHIFT 6
 #define NODE_SLOTS (1u << NODE_SHIFT)
@@ -316,10 +317,42 @@ static inline u64 chunk_last(u64 index, u64 last)
 	return min(index | (NODE_SLOTS - 1), last);
 }
 
+/*
+ * The leaf for @index when @prev is the leaf for the chunk before it: a
+ * sibling under the same parent is one step away, not a walk from the
+ * root (a range store visits every leaf in order). Creates it if @create.
+ */
+static struct index_store_node *leaf_after(struct index_store *is,
+					   struct index_store_node *prev,
+					   u64 index, bool create)
+{
+	struct index_store_node *parent = prev ? prev->parent : NULL;
+	unsigned int slot;
+
+	/* The next leaf has the parent's next slot, unless it crosses out. */
+	if (parent && prev->offset != NODE_SLOTS - 1) {
+		slot = prev->offset + 1;
+		if (WARN_ON(slot != slot_of(parent, index)))
+			return NULL;
+		if (parent->slots[slot] || !create)
+			return parent->slots[slot];
+		prev = node_new(is, 0);
+		if (!prev)
+			return NULL;
+		prev->parent = parent;
+		prev->offset = slot;
+		parent->slots[slot] = prev;
+		parent->present |= bit(slot);
+		return prev;
+	}
+	return create ? leaf_get(is, index) : leaf_lookup(is, index);
+}
+
 static int store_run(struct index_store *is, u64 first, u64 last,
 		     void *entry, bool counting)
 {
 	u64 index, value = index_store_value(entry);
+	struct index_store_node *leaf = NULL;
 
 	if (!entry || first > last)
 		return err_reason(-EINVAL, "bad index range store [%#llx, %#llx]",
@@ -328,18 +361,20 @@ static int store_run(struct index_store *is, u64 first, u64 last,
 
 	/* Phase 1: build every leaf; the only step that can fail. */
 	for (index = first;; index = chunk_last(index, last) + 1) {
-		if (!leaf_get(is, index))
+		leaf = leaf_after(is, leaf, index, true);
+		if (!leaf)
 			goto undo;
 		if (chunk_last(index, last) == last)
 			break;
 	}
 
 	/* Phase 2: fill them. */
+	leaf = NULL;
 	for (index = first;; index = chunk_last(index, last) + 1) {
-		struct index_store_node *leaf = leaf_lookup(is, index);
 		unsigned int a = index & (NODE_SLOTS - 1);
 		unsigned int b = chunk_last(index, last) & (NODE_SLOTS - 1);
 
+		leaf = leaf_after(is, leaf, index, false);
 		for (unsigned int slot = a; slot <= b; slot++) {
 			leaf->slots[slot] =
 				counting ? index_store_mk_value(value++) : entry;
@@ -353,8 +388,7 @@ static int store_run(struct index_store *is, u64 first, u64 last,
 undo:
 	/* Leaves that existed before held entries; the new ones are empty. */
 	for (u64 i = first; i < index; i = chunk_last(i, last) + 1) {
-		struct index_store_node *leaf = leaf_lookup(is, i);
-
+		leaf = leaf_lookup(is, i);
 		if (leaf && !leaf->present)
 			prune(is, leaf);
 	}
