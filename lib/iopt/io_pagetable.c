@@ -436,9 +436,10 @@ static bool splits_an_area(struct io_pagetable *iopt, u64 start, u64 last)
 static int iopt_unmap_iova_range(struct io_pagetable *iopt, u64 start,
 				 u64 last, u64 *unmapped)
 {
-	u64 unmapped_bytes = 0;
+	u64 unmapped_bytes = 0, marked_iova = 0;
 	unsigned int tries = 0;
 	struct iopt_area *area;
+	bool marked = false;
 	int rc = -ENOENT;
 
 again:
@@ -477,7 +478,6 @@ again:
 		if (area->num_accesses) {
 			if (tries == IOPT_UNMAP_ACCESS_TRIES) {
 				/* Asked that often, still pinned: give up. */
-				area->prevent_access = false;
 				rc = err_reason(-EDEADLOCK,
 						"an access did not unpin iova %#llx after %u requests",
 						(unsigned long long)area_first,
@@ -491,6 +491,8 @@ again:
 			 */
 			start = area_first;
 			area->prevent_access = true;
+			marked = true;
+			marked_iova = area_first;
 			pthread_rwlock_unlock(&iopt->iova_rwsem);
 			pthread_rwlock_unlock(&iopt->domains_rwsem);
 			iopt_access_notify_unmap(iopt, area_first,
@@ -501,6 +503,8 @@ again:
 
 		pages = area->pages;
 		area->pages = NULL;
+		if (marked && area_first == marked_iova)
+			marked = false;
 		pthread_rwlock_unlock(&iopt->iova_rwsem);
 
 		iopt_area_unfill_domains(area, pages);
@@ -519,6 +523,12 @@ again:
 				(unsigned long long)start,
 				(unsigned long long)last);
 out_unlock:
+	if (marked) {
+		/* Failing after asking accesses to let go: lift the mark. */
+		area = iopt_area_iter_first(iopt, marked_iova, marked_iova);
+		if (area && iopt_area_iova(area) == marked_iova)
+			area->prevent_access = false;
+	}
 	pthread_rwlock_unlock(&iopt->iova_rwsem);
 	pthread_rwlock_unlock(&iopt->domains_rwsem);
 	/* What is gone is reported even when a later step failed. */
