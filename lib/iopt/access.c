@@ -128,19 +128,6 @@ void iopt_access_destroy(struct iopt_access *access)
 	mem_free(access);
 }
 
-static int check_iova_range(u64 iova, u64 length, u64 *last_iova)
-{
-	if (!length)
-		return err_reason(-EINVAL, "zero length at iova %#llx",
-				  (unsigned long long)iova);
-	if (check_range_last(iova, length, last_iova))
-		return err_reason(-EOVERFLOW,
-				  "iova %#llx + length %#llx wraps past the top",
-				  (unsigned long long)iova,
-				  (unsigned long long)length);
-	return 0;
-}
-
 /*
  * A pin works in whole pages of the mapped memory: each area's piece
  * starts on a page, and every piece but the last ends on one.
@@ -210,7 +197,7 @@ int iopt_access_pin_pages(struct iopt_access *access, u64 iova, u64 length,
 	u64 last_iova = 0;
 	int rc;
 
-	rc = check_iova_range(iova, length, &last_iova);
+	rc = iopt_check_iova_range(iova, length, &last_iova);
 	if (rc)
 		return rc;
 	if (!access->ops->unmap)
@@ -282,7 +269,7 @@ int iopt_access_unpin_pages(struct iopt_access *access, u64 iova, u64 length)
 	u64 last_iova = 0;
 	int rc;
 
-	rc = check_iova_range(iova, length, &last_iova);
+	rc = iopt_check_iova_range(iova, length, &last_iova);
 	if (rc)
 		return rc;
 	if (!access_drop_pin(access, iova, last_iova))
@@ -306,7 +293,7 @@ int iopt_access_rw(struct iopt_access *access, u64 iova, void *data,
 	u64 last_iova = 0;
 	int rc;
 
-	rc = check_iova_range(iova, length, &last_iova);
+	rc = iopt_check_iova_range(iova, length, &last_iova);
 	if (rc)
 		return rc;
 

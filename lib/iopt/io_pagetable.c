@@ -537,20 +537,30 @@ out_unlock:
 	return rc;
 }
 
-int iopt_unmap_iova(struct io_pagetable *iopt, u64 iova, u64 length,
-		    u64 *unmapped)
+int iopt_check_iova_range(u64 iova, u64 length, u64 *last_iova)
 {
-	u64 last;
-
-	if (unmapped)
-		*unmapped = 0;
 	if (!length)
-		return err_reason(-EINVAL, "zero length unmap");
-	if (check_range_last(iova, length, &last))
+		return err_reason(-EINVAL, "zero length at iova %#llx",
+				  (unsigned long long)iova);
+	if (check_range_last(iova, length, last_iova))
 		return err_reason(-EOVERFLOW,
 				  "iova %#llx + length %#llx wraps past the top",
 				  (unsigned long long)iova,
 				  (unsigned long long)length);
+	return 0;
+}
+
+int iopt_unmap_iova(struct io_pagetable *iopt, u64 iova, u64 length,
+		    u64 *unmapped)
+{
+	u64 last = 0;
+	int rc;
+
+	if (unmapped)
+		*unmapped = 0;
+	rc = iopt_check_iova_range(iova, length, &last);
+	if (rc)
+		return rc;
 	return iopt_unmap_iova_range(iopt, iova, last, unmapped);
 }
 

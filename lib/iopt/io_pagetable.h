@@ -215,6 +215,12 @@ int iopt_copy_iova(struct io_pagetable *dst, u64 *dst_iova,
  */
 int iopt_unmap_iova(struct io_pagetable *iopt, u64 iova, u64 length,
 		    u64 *unmapped);
+/*
+ * The inclusive last IOVA of [iova, iova + length): -EINVAL for a zero
+ * length, -EOVERFLOW when it wraps past U64_MAX (each with a reason).
+ */
+int iopt_check_iova_range(u64 iova, u64 length, u64 *last_iova);
+
 /* Everything; succeeds on an empty table. */
 int iopt_unmap_all(struct io_pagetable *iopt, u64 *unmapped);
 
