@@ -7,9 +7,112 @@
 #ifndef UIOMMUFD_UIOMMUFD_H
 #define UIOMMUFD_UIOMMUFD_H
 
+#include <stdint.h>
+
 #ifdef __cplusplus
 extern "C" {
 #endif
+
+/* ---- contexts: what one open /dev/iommu is ---- */
+
+struct uiommufd_ctx;
+
+/* uiommufd_ctx_open() flags */
+#define UIOMMUFD_CTX_VFIO (1u << 0)	/* opened as /dev/vfio/vfio */
+
+/*
+ * A new context, empty; NULL with errno set (ENOMEM, EINVAL for unknown
+ * flags). Thread safe: commands may run on it from several threads.
+ */
+struct uiommufd_ctx *uiommufd_ctx_open(unsigned int flags);
+
+/*
+ * Let go of the context: everything in it is destroyed, dependents first,
+ * once no access (uiommufd_access_create(), or a test-module access
+ * descriptor) still holds it, as an open access file holds /dev/iommu
+ * open. Cannot fail. No command may be running on it.
+ */
+void uiommufd_ctx_close(struct uiommufd_ctx *ctx);
+
+/*
+ * Issue one command as ioctl(2) would on /dev/iommu: @request is the
+ * kernel's request number (IOMMU_IOAS_MAP, ...), @arg its struct. Returns
+ * what ioctl returns: >= 0, or -1 with errno set; then
+ * uiommufd_last_reason() says why. A bad pointer anywhere in the
+ * command gives EFAULT, never a crash.
+ */
+int uiommufd_ioctl(struct uiommufd_ctx *ctx, unsigned long request,
+		   void *arg);
+
+/*
+ * Descriptors the library hands out (the test module's access
+ * descriptors) are real descriptors whose closing releases what they
+ * hold. Close them with uiommufd_fd_close(): it releases the object, then
+ * closes the descriptor; for any other descriptor it is close(2). A
+ * descriptor closed with close(2) instead is noticed, and its object
+ * released, the next time a command names it, or when its context goes.
+ */
+int uiommufd_fd_close(int fd);
+/* Whether @fd is a descriptor the library handed out and still holds. */
+int uiommufd_fd_owned(int fd);
+
+/* ---- accesses: CPU-side users of an IOAS, such as emulated devices ---- */
+
+struct uiommufd_access;
+
+/* uiommufd_access_ops.flags */
+#define UIOMMUFD_ACCESS_NEEDS_PIN_PAGES (1u << 0)
+
+struct uiommufd_access_ops {
+	unsigned int flags;
+	/*
+	 * [iova, iova + length) is being unmapped: unpin every pin of this
+	 * access that intersects it before returning. Required when the
+	 * access pins pages. Runs on the unmapping thread with no library
+	 * lock held, so it may call uiommufd_access_unpin_pages().
+	 */
+	void (*unmap)(void *data, uint64_t iova, uint64_t length);
+};
+
+/* Access flags for pin and rw. */
+#define UIOMMUFD_ACCESS_RW_WRITE (1u << 0)
+
+/*
+ * An access on IOAS @ioas_id of @ctx. Its object ID goes in *out_id (may
+ * be NULL); the IOAS cannot be destroyed while the access exists. NULL
+ * with errno set: ENOENT (no such IOAS), EINVAL (pinning without an unmap
+ * callback), ENOMEM, EADDRINUSE (existing maps break the alignment pinning
+ * needs).
+ */
+struct uiommufd_access *
+uiommufd_access_create(struct uiommufd_ctx *ctx, uint32_t ioas_id,
+		       const struct uiommufd_access_ops *ops, void *data,
+		       uint32_t *out_id);
+/* Unpins what the access still holds and frees it. Cannot fail. */
+void uiommufd_access_destroy(struct uiommufd_access *access);
+
+/*
+ * Pin the pages behind [iova, iova + length) (page aligned in the mapped
+ * memory) and store each page's identity in out_pfns[] (one per page; may
+ * be NULL). 0 or a negative errno: -EINVAL, -ENOENT (not all mapped),
+ * -EPERM (a write pin of read-only IOVA), -EFAULT, -ENOMEM.
+ */
+int uiommufd_access_pin_pages(struct uiommufd_access *access, uint64_t iova,
+			      uint64_t length, uint64_t *out_pfns,
+			      unsigned int flags);
+/* Undo one earlier pin of exactly [iova, iova + length): 0, or -EINVAL
+ * when there is no such pin. */
+int uiommufd_access_unpin_pages(struct uiommufd_access *access,
+				uint64_t iova, uint64_t length);
+/*
+ * Copy @length bytes between @data and IOVA, into the IOVA with
+ * UIOMMUFD_ACCESS_RW_WRITE. 0 or a negative errno (-ENOENT, -EPERM,
+ * -EINVAL, -EFAULT).
+ */
+int uiommufd_access_rw(struct uiommufd_access *access, uint64_t iova,
+		       void *data, uint64_t length, unsigned int flags);
+
+/* ---- diagnostics and fault injection ---- */
 
 /*
  * Why the last failing call on this thread failed, in a short sentence, or

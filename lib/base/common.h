@@ -20,6 +20,7 @@ typedef int32_t s32;
 typedef int64_t s64;
 
 #define U64_MAX UINT64_MAX
+#define U32_MAX UINT32_MAX
 
 #define ARRAY_SIZE(a) (sizeof(a) / sizeof((a)[0]))
 

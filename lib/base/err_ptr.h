@@ -25,6 +25,12 @@ static inline bool IS_ERR(const void *ptr)
 	return unlikely((uintptr_t)ptr >= (uintptr_t)-MAX_ERRNO);
 }
 
+/* An error pointer passed on as another pointer type. */
+static inline void *ERR_CAST(const void *ptr)
+{
+	return (void *)ptr;
+}
+
 static inline bool IS_ERR_OR_NULL(const void *ptr)
 {
 	return !ptr || IS_ERR(ptr);

@@ -9,7 +9,8 @@ echo "1..2"
 exported=$(nm -D --defined-only "$lib" 2>/dev/null |
 	awk '$2 ~ /^[TWDBR]$/ { sub(/@.*/, "", $3); print $3 }' | sort -u)
 declared=$(cat include/uiommufd/*.h |
-	sed -n 's/^[a-z_][a-z_ 0-9*]*[ *]\(uiommufd_[a-z0-9_]*\)(.*/\1/p' |
+	sed -n -e 's/^[a-z_][a-z_ 0-9*]*[ *]\(uiommufd_[a-z0-9_]*\)(.*/\1/p' \
+		-e 's/^\(uiommufd_[a-z0-9_]*\)(.*/\1/p' |
 	sort -u)
 
 extra=$(printf '%s\n' "$exported" | grep -vxF "$declared" | grep -v '^$')

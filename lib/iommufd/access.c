@@ -1,0 +1,157 @@
+// SPDX-License-Identifier: MIT
+/*
+ * The access API for emulated devices: a CPU-side user of an IOAS that
+ * pins pages, reads and writes through IOVA, and is told when IOVA it
+ * pinned is unmapped. An access is an object of its context (so it has an
+ * ID) owned by its creator: IOMMU_DESTROY of it is EBUSY, its IOAS cannot
+ * be destroyed under it, and it keeps the context alive.
+ */
+#include <errno.h>
+
+#include "base/err_ptr.h"
+#include "base/err_reason.h"
+#include "base/mem.h"
+#include "iommufd/iommufd_private.h"
+
+UIOMMUFD_EXPORT struct uiommufd_access *
+uiommufd_access_create(struct uiommufd_ctx *ctx, uint32_t ioas_id,
+		       const struct uiommufd_access_ops *ops, void *data,
+		       uint32_t *out_id)
+{
+	struct uiommufd_access *access;
+	struct iopt_access *iopt_access;
+	struct iommufd_ioas *ioas;
+	int rc;
+
+	err_reason_clear();
+	if (!ops || (ops->flags & ~UIOMMUFD_ACCESS_NEEDS_PIN_PAGES)) {
+		rc = err_reason(-EINVAL, "no ops, or unknown ops flags");
+		goto out_errno;
+	}
+	if ((ops->flags & UIOMMUFD_ACCESS_NEEDS_PIN_PAGES) && !ops->unmap) {
+		rc = err_reason(-EINVAL,
+				"an access that pins pages needs an unmap callback");
+		goto out_errno;
+	}
+	ioas = iommufd_get_ioas(ctx, ioas_id);
+	if (IS_ERR(ioas)) {
+		rc = PTR_ERR(ioas);
+		goto out_errno;
+	}
+	access = iommufd_object_alloc(ctx, access, obj, IOMMUFD_OBJ_ACCESS);
+	if (IS_ERR(access)) {
+		rc = PTR_ERR(access);
+		goto out_put;
+	}
+	access->ops = *ops;
+	access->iopt_ops.needs_pin_pages =
+		ops->flags & UIOMMUFD_ACCESS_NEEDS_PIN_PAGES;
+	access->iopt_ops.unmap = ops->unmap;
+	iopt_access = iopt_access_create(&ioas->iopt, &access->iopt_ops, data);
+	if (IS_ERR(iopt_access)) {
+		rc = PTR_ERR(iopt_access);
+		iommufd_object_abort(ctx, &access->obj);
+		goto out_put;
+	}
+	access->iopt_access = iopt_access;
+	access->ctx = ctx;
+	access->ioas = ioas;
+	access->data = data;
+	iommufd_object_hold_users(&ioas->obj);
+	/* The creator's reference, dropped by uiommufd_access_destroy(). */
+	iommufd_object_hold_users(&access->obj);
+	iommufd_ctx_get(ctx);
+	if (out_id)
+		*out_id = access->obj.id;
+	iommufd_object_finalize(ctx, &access->obj);
+	iommufd_put_object(ctx, &ioas->obj);
+	return access;
+
+out_put:
+	iommufd_put_object(ctx, &ioas->obj);
+out_errno:
+	errno = -rc;
+	return NULL;
+}
+
+void iommufd_access_destroy_object(struct iommufd_object *obj)
+{
+	struct uiommufd_access *access =
+		container_of(obj, struct uiommufd_access, obj);
+
+	iopt_access_destroy(access->iopt_access);
+	iommufd_object_drop_users(&access->ioas->obj);
+}
+
+UIOMMUFD_EXPORT void uiommufd_access_destroy(struct uiommufd_access *access)
+{
+	struct uiommufd_ctx *ctx;
+
+	if (!access)
+		return;
+	ctx = access->ctx;
+	iommufd_object_drop_users(&access->obj);
+	iommufd_object_destroy_owned(ctx, &access->obj);
+	iommufd_ctx_put(ctx);
+}
+
+static int check_flags(unsigned int flags)
+{
+	if (flags & ~UIOMMUFD_ACCESS_RW_WRITE)
+		return err_reason(-EINVAL, "unknown access flags %#x",
+				  flags & ~UIOMMUFD_ACCESS_RW_WRITE);
+	return 0;
+}
+
+UIOMMUFD_EXPORT int uiommufd_access_pin_pages(struct uiommufd_access *access,
+					      uint64_t iova, uint64_t length,
+					      uint64_t *out_pfns,
+					      unsigned int flags)
+{
+	u64 *pfns = out_pfns;
+	u64 last, npages;
+	int rc;
+
+	err_reason_clear();
+	rc = check_flags(flags);
+	if (rc)
+		return rc;
+	if (!out_pfns) {
+		rc = iopt_check_iova_range(iova, length, &last);
+		if (rc)
+			return rc;
+		/* One per page the range touches in the mapped memory. */
+		npages = (length - 1) / PAGE_SIZE + 2;
+		pfns = mem_calloc(npages, sizeof(*pfns));
+		if (!pfns)
+			return -ENOMEM;
+	}
+	rc = iopt_access_pin_pages(access->iopt_access, iova, length, pfns,
+				   flags & UIOMMUFD_ACCESS_RW_WRITE ?
+					   IOMMUFD_ACCESS_RW_WRITE : 0);
+	if (pfns != out_pfns)
+		mem_free(pfns);
+	return rc;
+}
+
+UIOMMUFD_EXPORT int uiommufd_access_unpin_pages(struct uiommufd_access *access,
+						uint64_t iova, uint64_t length)
+{
+	err_reason_clear();
+	return iopt_access_unpin_pages(access->iopt_access, iova, length);
+}
+
+UIOMMUFD_EXPORT int uiommufd_access_rw(struct uiommufd_access *access,
+				       uint64_t iova, void *data,
+				       uint64_t length, unsigned int flags)
+{
+	int rc;
+
+	err_reason_clear();
+	rc = check_flags(flags);
+	if (rc)
+		return rc;
+	return iopt_access_rw(access->iopt_access, iova, data, length,
+			      flags & UIOMMUFD_ACCESS_RW_WRITE ?
+				      IOMMUFD_ACCESS_RW_WRITE : 0);
+}

@@ -1,0 +1,171 @@
+// SPDX-License-Identifier: MIT
+/*
+ * The table of descriptors the library hands out (see fd_table.h).
+ */
+#include <errno.h>
+#include <pthread.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "base/err_ptr.h"
+#include "base/err_reason.h"
+#include "base/index_store.h"
+#include "base/warn.h"
+#include "iommufd/fd_table.h"
+#include "uiommufd/uiommufd.h"
+
+static pthread_mutex_t table_lock = PTHREAD_MUTEX_INITIALIZER;
+static struct index_store table = INDEX_STORE_INIT;
+
+int iommufd_file_open(struct iommufd_file *file,
+		      const struct iommufd_file_ops *ops)
+{
+	struct stat st;
+	int fd, rc;
+
+	fd = memfd_create(ops->name, MFD_CLOEXEC);
+	if (fd < 0)
+		return err_reason(-errno, "cannot create a descriptor: %m");
+	if (fstat(fd, &st)) {
+		rc = err_reason(-errno, "fstat of a new descriptor: %m");
+		close(fd);
+		return rc;
+	}
+	file->ops = ops;
+	atomic_init(&file->refs, 1);
+	file->fd = fd;
+	file->dev = st.st_dev;
+	file->ino = st.st_ino;
+
+	pthread_mutex_lock(&table_lock);
+	rc = index_store_store(&table, fd, INDEX_STORE_RESERVED);
+	pthread_mutex_unlock(&table_lock);
+	if (rc) {
+		close(fd);
+		return rc;
+	}
+	return 0;
+}
+
+void iommufd_file_install(struct iommufd_file *file)
+{
+	pthread_mutex_lock(&table_lock);
+	WARN_ON(index_store_store(&table, file->fd, file));
+	pthread_mutex_unlock(&table_lock);
+}
+
+void iommufd_file_abort(struct iommufd_file *file)
+{
+	pthread_mutex_lock(&table_lock);
+	index_store_erase(&table, file->fd);
+	pthread_mutex_unlock(&table_lock);
+	close(file->fd);
+}
+
+void iommufd_file_put(struct iommufd_file *file)
+{
+	if (atomic_fetch_sub(&file->refs, 1) == 1)
+		file->ops->release(file);
+}
+
+/* Whether @file's descriptor still is the one we opened. */
+static bool still_open(const struct iommufd_file *file)
+{
+	struct stat st;
+
+	return !fstat(file->fd, &st) && st.st_dev == file->dev &&
+	       st.st_ino == file->ino;
+}
+
+/* Drop the table's reference to a file; with table_lock held. */
+static struct iommufd_file *unpublish_locked(int fd)
+{
+	struct iommufd_file *file = index_store_load(&table, fd);
+
+	if (!file || file == INDEX_STORE_RESERVED)
+		return NULL;
+	index_store_erase(&table, fd);
+	return file;
+}
+
+struct iommufd_file *iommufd_file_get(int fd,
+				      const struct iommufd_file_ops *ops)
+{
+	struct iommufd_file *file, *stale = NULL;
+
+	if (fd < 0)
+		return ERR_PTR(err_reason(-EBADFD, "fd %d is not a %s", fd,
+					  ops->name));
+	pthread_mutex_lock(&table_lock);
+	file = index_store_load(&table, fd);
+	if (file == INDEX_STORE_RESERVED)
+		file = NULL;
+	if (file && !still_open(file)) {
+		stale = unpublish_locked(fd);
+		file = NULL;
+	}
+	if (file && file->ops != ops)
+		file = NULL;
+	if (file)
+		atomic_fetch_add(&file->refs, 1);
+	pthread_mutex_unlock(&table_lock);
+	if (stale)
+		iommufd_file_put(stale);
+	if (!file)
+		return ERR_PTR(err_reason(-EBADFD, "fd %d is not a %s", fd,
+					  ops->name));
+	return file;
+}
+
+void iommufd_files_sweep_stale(void)
+{
+	for (;;) {
+		struct iommufd_file *file, *stale = NULL;
+		u64 fd;
+
+		pthread_mutex_lock(&table_lock);
+		index_store_for_each(&table, fd, file) {
+			if (file != INDEX_STORE_RESERVED && !still_open(file)) {
+				stale = unpublish_locked(fd);
+				break;
+			}
+		}
+		if (index_store_empty(&table))
+			index_store_destroy(&table);
+		pthread_mutex_unlock(&table_lock);
+		if (!stale)
+			return;
+		iommufd_file_put(stale);
+	}
+}
+
+UIOMMUFD_EXPORT int uiommufd_fd_close(int fd)
+{
+	struct iommufd_file *file = NULL;
+	int rc;
+
+	err_reason_clear();
+	if (fd >= 0) {
+		pthread_mutex_lock(&table_lock);
+		file = unpublish_locked(fd);
+		pthread_mutex_unlock(&table_lock);
+	}
+	/* Close first, as the kernel's release runs after the fd is gone. */
+	rc = close(fd);
+	if (file)
+		iommufd_file_put(file);
+	return rc;
+}
+
+UIOMMUFD_EXPORT int uiommufd_fd_owned(int fd)
+{
+	struct iommufd_file *file;
+
+	if (fd < 0)
+		return 0;
+	pthread_mutex_lock(&table_lock);
+	file = index_store_load(&table, fd);
+	pthread_mutex_unlock(&table_lock);
+	return file && file != INDEX_STORE_RESERVED;
+}

@@ -1,0 +1,351 @@
+// SPDX-License-Identifier: MIT
+/*
+ * IOAS objects and the commands on them: alloc, allow IOVAs, IOVA ranges,
+ * map, copy, unmap, and the per-IOAS option.
+ */
+#include <errno.h>
+#include <pthread.h>
+
+#include "base/err_ptr.h"
+#include "base/err_reason.h"
+#include "base/mem.h"
+#include "base/warn.h"
+#include "iommufd/iommufd_private.h"
+#include "iommufd/user_copy.h"
+#include "iopt/accounting.h"
+
+struct iommufd_ioas *iommufd_ioas_alloc(struct uiommufd_ctx *ctx)
+{
+	struct iommufd_ioas *ioas;
+
+	ioas = iommufd_object_alloc(ctx, ioas, obj, IOMMUFD_OBJ_IOAS);
+	if (IS_ERR(ioas))
+		return ioas;
+	iopt_init_table(&ioas->iopt);
+	pthread_mutex_init(&ioas->mutex, NULL);
+	return ioas;
+}
+
+void iommufd_ioas_destroy(struct iommufd_object *obj)
+{
+	struct iommufd_ioas *ioas = container_of(obj, struct iommufd_ioas, obj);
+
+	/* Nothing depends on it: no domain, no access. Areas go with it. */
+	WARN_ON(ioas->hwpt_list);
+	WARN_ON(iopt_unmap_all(&ioas->iopt, NULL));
+	iopt_destroy_table(&ioas->iopt);
+	pthread_mutex_destroy(&ioas->mutex);
+}
+
+int iommufd_ioas_alloc_ioctl(struct iommufd_ucmd *ucmd)
+{
+	struct iommu_ioas_alloc *cmd = ucmd->cmd;
+	struct iommufd_ioas *ioas;
+	int rc;
+
+	if (cmd->flags)
+		return err_reason(-EOPNOTSUPP, "unknown flags %#x", cmd->flags);
+	ioas = iommufd_ioas_alloc(ucmd->ctx);
+	if (IS_ERR(ioas))
+		return PTR_ERR(ioas);
+	cmd->out_ioas_id = ioas->obj.id;
+	rc = iommufd_ucmd_respond(ucmd, sizeof(*cmd));
+	if (rc) {
+		iommufd_object_abort_and_destroy(ucmd->ctx, &ioas->obj);
+		return rc;
+	}
+	iommufd_object_finalize(ucmd->ctx, &ioas->obj);
+	return 0;
+}
+
+int iommufd_ioas_iova_ranges(struct iommufd_ucmd *ucmd)
+{
+	struct iommu_ioas_iova_ranges *cmd = ucmd->cmd;
+	struct iova_range *ranges = NULL;
+	struct iommu_iova_range out;
+	struct iommufd_ioas *ioas;
+	size_t nr, filled;
+	u32 max_iovas = cmd->num_iovas;
+	int rc;
+
+	if (cmd->__reserved)
+		return err_reason(-EOPNOTSUPP, "__reserved is not zero");
+	ioas = iommufd_get_ioas(ucmd->ctx, cmd->ioas_id);
+	if (IS_ERR(ioas))
+		return PTR_ERR(ioas);
+
+	/* Snapshot under the engine's lock, copy out with no lock held. */
+	nr = iopt_usable_ranges(&ioas->iopt, NULL, 0);
+	if (max_iovas && nr) {
+		ranges = mem_calloc(min((size_t)max_iovas, nr),
+				    sizeof(*ranges));
+		if (!ranges) {
+			rc = -ENOMEM;
+			goto out_put;
+		}
+	}
+	nr = iopt_usable_ranges(&ioas->iopt, ranges,
+				ranges ? min((size_t)max_iovas, nr) : 0);
+	cmd->out_iova_alignment = iopt_iova_alignment(&ioas->iopt);
+	filled = min((size_t)max_iovas, nr);
+	for (size_t i = 0; i != filled; i++) {
+		out.start = ranges[i].start;
+		out.last = ranges[i].last;
+		rc = copy_to_user(cmd->allowed_iovas + i * sizeof(out), &out,
+				  sizeof(out), "allowed_iovas");
+		if (rc)
+			goto out_free;
+	}
+	cmd->num_iovas = nr;
+	rc = iommufd_ucmd_respond(ucmd, sizeof(*cmd));
+	if (rc)
+		goto out_free;
+	if (nr > max_iovas)
+		rc = err_reason(-EMSGSIZE,
+				"%zu ranges do not fit the %u entries given",
+				nr, max_iovas);
+out_free:
+	mem_free(ranges);
+out_put:
+	iommufd_put_object(ucmd->ctx, &ioas->obj);
+	return rc;
+}
+
+int iommufd_ioas_allow_iovas(struct iommufd_ucmd *ucmd)
+{
+	struct iommu_ioas_allow_iovas *cmd = ucmd->cmd;
+	struct rb_root_cached seen = RB_ROOT_CACHED_INIT;
+	struct interval_tree_node *nodes = NULL;
+	struct iova_range *ranges = NULL;
+	struct iommufd_ioas *ioas;
+	int rc = 0;
+
+	if (cmd->__reserved)
+		return err_reason(-EOPNOTSUPP, "__reserved is not zero");
+	ioas = iommufd_get_ioas(ucmd->ctx, cmd->ioas_id);
+	if (IS_ERR(ioas))
+		return PTR_ERR(ioas);
+
+	if (cmd->num_iovas) {
+		ranges = mem_calloc(cmd->num_iovas, sizeof(*ranges));
+		nodes = mem_calloc(cmd->num_iovas, sizeof(*nodes));
+		if (!ranges || !nodes) {
+			rc = -ENOMEM;
+			goto out_free;
+		}
+	}
+	for (u32 i = 0; i != cmd->num_iovas; i++) {
+		struct iommu_iova_range range;
+
+		rc = copy_from_user(&range,
+				    cmd->allowed_iovas + (u64)i * sizeof(range),
+				    sizeof(range), "allowed_iovas");
+		if (rc)
+			goto out_free;
+		/* As the kernel: a range is at least two bytes long. */
+		if (range.start >= range.last) {
+			rc = err_reason(-EINVAL,
+					"allowed range %u [%#llx, %#llx] has start >= last",
+					i, (unsigned long long)range.start,
+					(unsigned long long)range.last);
+			goto out_free;
+		}
+		if (interval_tree_iter_first(&seen, range.start, range.last)) {
+			rc = err_reason(-EINVAL,
+					"allowed range %u [%#llx, %#llx] overlaps an earlier one",
+					i, (unsigned long long)range.start,
+					(unsigned long long)range.last);
+			goto out_free;
+		}
+		nodes[i].start = range.start;
+		nodes[i].last = range.last;
+		interval_tree_insert(&nodes[i], &seen);
+		ranges[i].start = range.start;
+		ranges[i].last = range.last;
+	}
+	rc = iopt_set_allow_iova(&ioas->iopt, ranges, cmd->num_iovas);
+out_free:
+	mem_free(nodes);
+	mem_free(ranges);
+	iommufd_put_object(ucmd->ctx, &ioas->obj);
+	return rc;
+}
+
+static int conv_iommu_prot(u32 map_flags)
+{
+	int prot = 0;
+
+	/* Every mapping is coherent here; the kernel adds IOMMU_CACHE. */
+	if (map_flags & IOMMU_IOAS_MAP_WRITEABLE)
+		prot |= IOMMU_WRITE;
+	if (map_flags & IOMMU_IOAS_MAP_READABLE)
+		prot |= IOMMU_READ;
+	return prot;
+}
+
+#define IOAS_MAP_FLAGS                                                      \
+	(IOMMU_IOAS_MAP_FIXED_IOVA | IOMMU_IOAS_MAP_WRITEABLE |             \
+	 IOMMU_IOAS_MAP_READABLE)
+
+static enum iopt_account_mode default_account_mode;
+static pthread_once_t account_once = PTHREAD_ONCE_INIT;
+
+static void read_default_account_mode(void)
+{
+	default_account_mode = iopt_account_default_mode();
+}
+
+/* How pages pinned through this context are charged. */
+static enum iopt_account_mode ctx_account_mode(struct uiommufd_ctx *ctx)
+{
+	if (ctx->account_mode == IOPT_PAGES_ACCOUNT_MM)
+		return IOPT_PAGES_ACCOUNT_MM;
+	pthread_once(&account_once, read_default_account_mode);
+	return default_account_mode;
+}
+
+/* The kernel refuses these up front: ULONG_MAX is never a valid value. */
+static int check_u64_args(u64 a, u64 b, u64 c)
+{
+	if (a == U64_MAX || b == U64_MAX || c == U64_MAX)
+		return err_reason(-EOVERFLOW,
+				  "an address or length of U64_MAX is out of range");
+	return 0;
+}
+
+int iommufd_ioas_map(struct iommufd_ucmd *ucmd)
+{
+	struct iommu_ioas_map *cmd = ucmd->cmd;
+	unsigned int flags = 0;
+	struct iommufd_ioas *ioas;
+	u64 iova = cmd->iova;
+	int rc;
+
+	if ((cmd->flags & ~IOAS_MAP_FLAGS) || cmd->__reserved)
+		return err_reason(-EOPNOTSUPP,
+				  "unknown flags %#x or non-zero __reserved",
+				  cmd->flags & ~IOAS_MAP_FLAGS);
+	rc = check_u64_args(cmd->iova, cmd->length, 0);
+	if (rc)
+		return rc;
+	ioas = iommufd_get_ioas(ucmd->ctx, cmd->ioas_id);
+	if (IS_ERR(ioas))
+		return PTR_ERR(ioas);
+
+	if (!(cmd->flags & IOMMU_IOAS_MAP_FIXED_IOVA))
+		flags = IOPT_ALLOC_IOVA;
+	rc = iopt_map_user_pages(&ioas->iopt, &iova, cmd->user_va, cmd->length,
+				 conv_iommu_prot(cmd->flags), flags,
+				 ctx_account_mode(ucmd->ctx));
+	if (rc)
+		goto out_put;
+	cmd->iova = iova;
+	rc = iommufd_ucmd_respond(ucmd, sizeof(*cmd));
+	/* A caller that cannot learn the IOVA gets nothing mapped. */
+	if (rc)
+		iopt_unmap_iova(&ioas->iopt, iova, cmd->length, NULL);
+out_put:
+	iommufd_put_object(ucmd->ctx, &ioas->obj);
+	return rc;
+}
+
+int iommufd_ioas_copy(struct iommufd_ucmd *ucmd)
+{
+	struct iommu_ioas_copy *cmd = ucmd->cmd;
+	struct iommufd_ioas *src_ioas, *dst_ioas;
+	unsigned int flags = 0;
+	u64 iova = cmd->dst_iova;
+	int rc;
+
+	rc = check_u64_args(cmd->length, cmd->src_iova, cmd->dst_iova);
+	if (rc)
+		return rc;
+	if (cmd->flags & ~IOAS_MAP_FLAGS)
+		return err_reason(-EOPNOTSUPP, "unknown flags %#x",
+				  cmd->flags & ~IOAS_MAP_FLAGS);
+	src_ioas = iommufd_get_ioas(ucmd->ctx, cmd->src_ioas_id);
+	if (IS_ERR(src_ioas))
+		return PTR_ERR(src_ioas);
+	dst_ioas = iommufd_get_ioas(ucmd->ctx, cmd->dst_ioas_id);
+	if (IS_ERR(dst_ioas)) {
+		rc = PTR_ERR(dst_ioas);
+		goto out_put_src;
+	}
+	if (!(cmd->flags & IOMMU_IOAS_MAP_FIXED_IOVA))
+		flags = IOPT_ALLOC_IOVA;
+	rc = iopt_copy_iova(&dst_ioas->iopt, &iova, &src_ioas->iopt,
+			    cmd->src_iova, cmd->length,
+			    conv_iommu_prot(cmd->flags), flags);
+	if (rc)
+		goto out_put_dst;
+	cmd->dst_iova = iova;
+	rc = iommufd_ucmd_respond(ucmd, sizeof(*cmd));
+	if (rc)
+		iopt_unmap_iova(&dst_ioas->iopt, iova, cmd->length, NULL);
+out_put_dst:
+	iommufd_put_object(ucmd->ctx, &dst_ioas->obj);
+out_put_src:
+	iommufd_put_object(ucmd->ctx, &src_ioas->obj);
+	return rc;
+}
+
+int iommufd_ioas_unmap(struct iommufd_ucmd *ucmd)
+{
+	struct iommu_ioas_unmap *cmd = ucmd->cmd;
+	struct iommufd_ioas *ioas;
+	u64 unmapped = 0;
+	int rc;
+
+	ioas = iommufd_get_ioas(ucmd->ctx, cmd->ioas_id);
+	if (IS_ERR(ioas))
+		return PTR_ERR(ioas);
+
+	if (cmd->iova == 0 && cmd->length == U64_MAX) {
+		rc = iopt_unmap_all(&ioas->iopt, &unmapped);
+	} else {
+		rc = check_u64_args(cmd->iova, cmd->length, 0);
+		if (!rc)
+			rc = iopt_unmap_iova(&ioas->iopt, cmd->iova,
+					     cmd->length, &unmapped);
+	}
+	if (rc)
+		goto out_put;
+	cmd->length = unmapped;
+	rc = iommufd_ucmd_respond(ucmd, sizeof(*cmd));
+out_put:
+	iommufd_put_object(ucmd->ctx, &ioas->obj);
+	return rc;
+}
+
+int iommufd_ioas_option(struct iommufd_ucmd *ucmd)
+{
+	struct iommu_option *cmd = ucmd->cmd;
+	struct iommufd_ioas *ioas;
+	int rc = 0;
+
+	if (cmd->__reserved)
+		return err_reason(-EOPNOTSUPP, "__reserved is not zero");
+	ioas = iommufd_get_ioas(ucmd->ctx, cmd->object_id);
+	if (IS_ERR(ioas))
+		return PTR_ERR(ioas);
+
+	switch (cmd->op) {
+	case IOMMU_OPTION_OP_GET:
+		cmd->val64 = !ioas->iopt.disable_large_pages;
+		break;
+	case IOMMU_OPTION_OP_SET:
+		if (cmd->val64 == 0)
+			rc = iopt_disable_large_pages(&ioas->iopt);
+		else if (cmd->val64 == 1)
+			iopt_enable_large_pages(&ioas->iopt);
+		else
+			rc = err_reason(-EINVAL,
+					"HUGE_PAGES is 0 or 1, not %llu",
+					(unsigned long long)cmd->val64);
+		break;
+	default:
+		rc = err_reason(-EOPNOTSUPP, "unknown option op %u", cmd->op);
+	}
+	iommufd_put_object(ucmd->ctx, &ioas->obj);
+	return rc;
+}

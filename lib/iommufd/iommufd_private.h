@@ -1,0 +1,234 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The iommufd layer: what one open /dev/iommu is (a context), the objects
+ * it holds and the commands that make and use them.
+ *
+ * Objects live in the context's table under IDs from 1. Two counts keep
+ * them alive:
+ *  - users: 1 for the table plus one per long-term dependent (a HW
+ *    pagetable on its IOAS, a device on its HW pagetable, an owner on what
+ *    it owns). Destroy answers EBUSY while anything depends on an object.
+ *  - shortterm: commands using the object right now. Destroy takes the
+ *    object out of reach first, then waits for these to finish. A command
+ *    takes long-term references only on objects it holds short-term, so
+ *    once the short-term users are gone the users count cannot grow.
+ *
+ * Lock order: ctx->lock is innermost (it guards the table and the counts'
+ * wait), an IOAS's mutex is taken before any io_pagetable lock.
+ */
+#ifndef UIOMMUFD_IOMMUFD_PRIVATE_H
+#define UIOMMUFD_IOMMUFD_PRIVATE_H
+
+#include <pthread.h>
+#include <stdatomic.h>
+
+#include "base/err_ptr.h"
+#include "base/index_store.h"
+#include "iopt/access.h"
+#include "iopt/io_pagetable.h"
+#include "iopt/pages.h"
+#include "uiommufd/iommufd_uapi.h"
+#include "uiommufd/uiommufd.h"
+
+enum iommufd_object_type {
+	IOMMUFD_OBJ_NONE,
+	IOMMUFD_OBJ_ANY = IOMMUFD_OBJ_NONE,
+	IOMMUFD_OBJ_DEVICE,
+	IOMMUFD_OBJ_HWPT_PAGING,
+	IOMMUFD_OBJ_IOAS,
+	IOMMUFD_OBJ_ACCESS,
+	IOMMUFD_OBJ_SELFTEST,
+	IOMMUFD_OBJ_MAX,
+};
+
+struct iommufd_object {
+	enum iommufd_object_type type;
+	u32 id;
+	atomic_uint users;
+	atomic_uint shortterm;
+};
+
+struct uiommufd_ctx {
+	/* The open handle and every access keep the context alive. */
+	atomic_uint refs;
+	bool vfio_compat;	/* opened as /dev/vfio/vfio */
+	pthread_mutex_t lock;
+	pthread_cond_t destroy_cond;
+	atomic_uint destroy_waiters;
+	struct index_store objects;
+	/* Guarded by lock. */
+	struct iommufd_ioas *vfio_ioas;
+	enum iopt_account_mode account_mode;
+};
+
+/* One command in flight: the caller's struct and the library's copy. */
+struct iommufd_ucmd {
+	struct uiommufd_ctx *ctx;
+	u64 ubuffer;
+	u32 user_size;
+	void *cmd;
+};
+
+/* Write the command struct back to the caller, up to the caller's size. */
+int iommufd_ucmd_respond(struct iommufd_ucmd *ucmd, size_t cmd_len);
+
+/* ---- objects (main.c) ---- */
+
+/*
+ * A new object of @size bytes (the struct starts with its iommufd_object)
+ * with a reserved ID: not reachable by ID until finalized. ERR_PTR.
+ */
+struct iommufd_object *_iommufd_object_alloc(struct uiommufd_ctx *ctx,
+					     size_t size,
+					     enum iommufd_object_type type);
+#define iommufd_object_alloc(ctx, ptr, member, type)                        \
+	container_of(_iommufd_object_alloc(ctx, sizeof(*(ptr)), type),      \
+		     __typeof__(*(ptr)), member)
+/* Publish: the ID now finds the object. Cannot fail. */
+void iommufd_object_finalize(struct uiommufd_ctx *ctx,
+			     struct iommufd_object *obj);
+/* Undo an alloc that was never finalized (no destroy callback). */
+void iommufd_object_abort(struct uiommufd_ctx *ctx, struct iommufd_object *obj);
+/* Undo a finalize-less object that did get set up: runs its destroy. */
+void iommufd_object_abort_and_destroy(struct uiommufd_ctx *ctx,
+				      struct iommufd_object *obj);
+
+/*
+ * A short-term reference on object @id of @type (IOMMUFD_OBJ_ANY for any):
+ * ERR_PTR(-ENOENT), with a reason, when there is none of that type.
+ */
+struct iommufd_object *iommufd_get_object(struct uiommufd_ctx *ctx, u32 id,
+					  enum iommufd_object_type type);
+void iommufd_put_object(struct uiommufd_ctx *ctx, struct iommufd_object *obj);
+
+static inline void iommufd_object_hold_users(struct iommufd_object *obj)
+{
+	atomic_fetch_add(&obj->users, 1);
+}
+
+static inline void iommufd_object_drop_users(struct iommufd_object *obj)
+{
+	atomic_fetch_sub(&obj->users, 1);
+}
+
+/*
+ * Destroy @obj on the library's own behalf (an auto HW pagetable whose
+ * last device left, an owned device at unbind): it must have no other
+ * users. Cannot fail.
+ */
+void iommufd_object_destroy_owned(struct uiommufd_ctx *ctx,
+				  struct iommufd_object *obj);
+
+void iommufd_ctx_get(struct uiommufd_ctx *ctx);
+void iommufd_ctx_put(struct uiommufd_ctx *ctx);
+
+/* ---- IOAS (ioas.c) ---- */
+
+struct iommufd_ioas {
+	struct iommufd_object obj;
+	struct io_pagetable iopt;
+	/* Serialises attach and detach; guards hwpt_list. */
+	pthread_mutex_t mutex;
+	struct iommufd_hwpt_paging *hwpt_list;
+};
+
+struct iommufd_ioas *iommufd_ioas_alloc(struct uiommufd_ctx *ctx);
+void iommufd_ioas_destroy(struct iommufd_object *obj);
+
+static inline struct iommufd_ioas *iommufd_get_ioas(struct uiommufd_ctx *ctx,
+						    u32 id)
+{
+	struct iommufd_object *obj =
+		iommufd_get_object(ctx, id, IOMMUFD_OBJ_IOAS);
+
+	if (IS_ERR(obj))
+		return ERR_CAST(obj);
+	return container_of(obj, struct iommufd_ioas, obj);
+}
+
+int iommufd_ioas_alloc_ioctl(struct iommufd_ucmd *ucmd);
+int iommufd_ioas_allow_iovas(struct iommufd_ucmd *ucmd);
+int iommufd_ioas_copy(struct iommufd_ucmd *ucmd);
+int iommufd_ioas_iova_ranges(struct iommufd_ucmd *ucmd);
+int iommufd_ioas_map(struct iommufd_ucmd *ucmd);
+int iommufd_ioas_unmap(struct iommufd_ucmd *ucmd);
+int iommufd_ioas_option(struct iommufd_ucmd *ucmd);
+int iommufd_option(struct iommufd_ucmd *ucmd);
+int iommufd_vfio_ioas(struct iommufd_ucmd *ucmd);
+
+/* ---- HW pagetables (hw_pagetable.c) ---- */
+
+struct iommufd_hwpt_paging {
+	struct iommufd_object obj;
+	struct iommufd_ioas *ioas;
+	struct iommu_domain *domain;
+	/* Created for a device attached to an IOAS; goes with its last one. */
+	bool auto_domain;
+	/* Guarded by ioas->mutex: on ioas->hwpt_list, devices attached. */
+	bool linked;
+	unsigned int num_devices;
+	struct iommufd_hwpt_paging *next;	/* in ioas->hwpt_list */
+};
+
+/*
+ * A paging HW pagetable on @ioas whose domain mirrors the IOAS; called
+ * with ioas->mutex held. Not finalized. ERR_PTR.
+ */
+struct iommufd_hwpt_paging *
+iommufd_hwpt_paging_alloc(struct uiommufd_ctx *ctx, struct iommufd_ioas *ioas,
+			  bool auto_domain);
+/* Stop mirroring the IOAS; with ioas->mutex held. Idempotent. */
+void iommufd_hwpt_paging_unlink(struct iommufd_hwpt_paging *hwpt);
+void iommufd_hwpt_paging_destroy(struct iommufd_object *obj);
+
+/* ---- devices (device.c) ---- */
+
+struct iommufd_device {
+	struct iommufd_object obj;
+	struct uiommufd_ctx *ctx;
+	/* Attached to; changed only by the device's owner. */
+	struct iommufd_hwpt_paging *hwpt;
+};
+
+/* iommufd_device_attach() flags */
+#define IOMMUFD_ATTACH_NEW_HWPT (1u << 0) /* on an IOAS: a HW pagetable of
+					     its own, kept until destroyed */
+
+/* A bound device (a mock device for now), published, owned by the caller
+ * (which holds a users reference). ERR_PTR. */
+struct iommufd_device *iommufd_device_bind(struct uiommufd_ctx *ctx);
+/* Unbind: detach if attached, then destroy. Cannot fail. */
+void iommufd_device_unbind(struct iommufd_device *idev);
+/*
+ * Attach to *pt_id, an IOAS (a compatible auto HW pagetable is found or
+ * made) or a paging HW pagetable; *pt_id becomes the HW pagetable's ID.
+ */
+int iommufd_device_attach(struct iommufd_device *idev, u32 *pt_id,
+			  unsigned int flags);
+void iommufd_device_detach(struct iommufd_device *idev);
+void iommufd_device_destroy(struct iommufd_object *obj);
+
+/* ---- accesses (access.c) ---- */
+
+struct uiommufd_access {
+	struct iommufd_object obj;
+	struct uiommufd_ctx *ctx;
+	struct iommufd_ioas *ioas;
+	struct iopt_access *iopt_access;
+	struct uiommufd_access_ops ops;
+	struct iopt_access_ops iopt_ops;
+	void *data;
+};
+
+void iommufd_access_destroy_object(struct iommufd_object *obj);
+
+/* ---- test module (selftest.c) ---- */
+
+int iommufd_test(struct iommufd_ucmd *ucmd);
+void iommufd_selftest_destroy(struct iommufd_object *obj);
+
+/* ---- VFIO type1 compatibility (vfio_compat.c) ---- */
+
+int iommufd_vfio_ioctl(struct uiommufd_ctx *ctx, unsigned long cmd, u64 arg);
+
+#endif

@@ -1,0 +1,434 @@
+// SPDX-License-Identifier: MIT
+/*
+ * Contexts, the object table, IOMMU_DESTROY and the command dispatcher.
+ */
+#include <errno.h>
+#include <string.h>
+
+#include "base/err_ptr.h"
+#include "base/err_reason.h"
+#include "base/mem.h"
+#include "base/warn.h"
+#include "iommufd/iommufd_private.h"
+#include "iommufd/user_copy.h"
+#include "uiommufd/iommufd_test_uapi.h"
+
+struct iommufd_object_ops {
+	const char *name;
+	void (*destroy)(struct iommufd_object *obj);
+};
+
+static const struct iommufd_object_ops object_ops[IOMMUFD_OBJ_MAX] = {
+	[IOMMUFD_OBJ_DEVICE] = { "device", iommufd_device_destroy },
+	[IOMMUFD_OBJ_HWPT_PAGING] = { "HW pagetable",
+				      iommufd_hwpt_paging_destroy },
+	[IOMMUFD_OBJ_IOAS] = { "IOAS", iommufd_ioas_destroy },
+	[IOMMUFD_OBJ_ACCESS] = { "access", iommufd_access_destroy_object },
+	[IOMMUFD_OBJ_SELFTEST] = { "selftest device",
+				   iommufd_selftest_destroy },
+};
+
+static const char *type_name(enum iommufd_object_type type)
+{
+	return type == IOMMUFD_OBJ_ANY ? "object" : object_ops[type].name;
+}
+
+/* ---- objects ---- */
+
+struct iommufd_object *_iommufd_object_alloc(struct uiommufd_ctx *ctx,
+					     size_t size,
+					     enum iommufd_object_type type)
+{
+	struct iommufd_object *obj;
+	u64 id;
+	int rc;
+
+	obj = mem_zalloc(size);
+	if (!obj)
+		return ERR_PTR(-ENOMEM);
+	obj->type = type;
+	atomic_init(&obj->users, 1);
+	atomic_init(&obj->shortterm, 0);
+
+	/* The ID is taken now but finds nothing until finalize. */
+	pthread_mutex_lock(&ctx->lock);
+	rc = index_store_alloc(&ctx->objects, &id, 1, U32_MAX,
+			       INDEX_STORE_RESERVED);
+	pthread_mutex_unlock(&ctx->lock);
+	if (rc) {
+		mem_free(obj);
+		if (rc == -EBUSY)
+			return ERR_PTR(err_reason(-ENOSPC,
+						  "every object ID is in use"));
+		return ERR_PTR(rc);
+	}
+	obj->id = id;
+	return obj;
+}
+
+void iommufd_object_finalize(struct uiommufd_ctx *ctx,
+			     struct iommufd_object *obj)
+{
+	pthread_mutex_lock(&ctx->lock);
+	/* Replaces the reserved slot: no allocation, so no failure. */
+	WARN_ON(index_store_store(&ctx->objects, obj->id, obj));
+	pthread_mutex_unlock(&ctx->lock);
+}
+
+void iommufd_object_abort(struct uiommufd_ctx *ctx, struct iommufd_object *obj)
+{
+	pthread_mutex_lock(&ctx->lock);
+	index_store_erase(&ctx->objects, obj->id);
+	pthread_mutex_unlock(&ctx->lock);
+	mem_free(obj);
+}
+
+void iommufd_object_abort_and_destroy(struct uiommufd_ctx *ctx,
+				      struct iommufd_object *obj)
+{
+	object_ops[obj->type].destroy(obj);
+	iommufd_object_abort(ctx, obj);
+}
+
+struct iommufd_object *iommufd_get_object(struct uiommufd_ctx *ctx, u32 id,
+					  enum iommufd_object_type type)
+{
+	struct iommufd_object *obj;
+
+	pthread_mutex_lock(&ctx->lock);
+	obj = index_store_load(&ctx->objects, id);
+	if (obj == INDEX_STORE_RESERVED ||
+	    (obj && type != IOMMUFD_OBJ_ANY && obj->type != type))
+		obj = NULL;
+	if (obj)
+		atomic_fetch_add(&obj->shortterm, 1);
+	pthread_mutex_unlock(&ctx->lock);
+	if (!obj)
+		return ERR_PTR(err_reason(-ENOENT, "no %s with ID %u",
+					  type_name(type), id));
+	return obj;
+}
+
+void iommufd_put_object(struct uiommufd_ctx *ctx, struct iommufd_object *obj)
+{
+	/*
+	 * A destroy waiting for this object counts itself in destroy_waiters
+	 * before it reads shortterm; we drop shortterm before we read the
+	 * waiters, so one of us sees the other (both sequentially
+	 * consistent), and the usual case costs no lock.
+	 */
+	if (atomic_fetch_sub(&obj->shortterm, 1) == 1 &&
+	    atomic_load(&ctx->destroy_waiters)) {
+		pthread_mutex_lock(&ctx->lock);
+		pthread_cond_broadcast(&ctx->destroy_cond);
+		pthread_mutex_unlock(&ctx->lock);
+	}
+}
+
+/*
+ * Take @obj out of the table if nothing else depends on it: 0, -EBUSY.
+ * @extra_users are the long-term references the caller itself holds.
+ * Waits for the commands using it to finish. Called with ctx->lock held.
+ */
+static int remove_object_locked(struct uiommufd_ctx *ctx,
+				struct iommufd_object *obj,
+				unsigned int extra_users)
+{
+	if (atomic_load(&obj->users) != 1 + extra_users)
+		return -EBUSY;
+	/* Unreachable from here on; the ID stays taken while we wait. */
+	WARN_ON(index_store_store(&ctx->objects, obj->id,
+				  INDEX_STORE_RESERVED));
+	atomic_fetch_add(&ctx->destroy_waiters, 1);
+	while (atomic_load(&obj->shortterm))
+		pthread_cond_wait(&ctx->destroy_cond, &ctx->lock);
+	atomic_fetch_sub(&ctx->destroy_waiters, 1);
+	/* A command that held it may have made something depend on it. */
+	if (atomic_load(&obj->users) != 1 + extra_users) {
+		WARN_ON(index_store_store(&ctx->objects, obj->id, obj));
+		return -EBUSY;
+	}
+	index_store_erase(&ctx->objects, obj->id);
+	return 0;
+}
+
+static void destroy_removed(struct iommufd_object *obj)
+{
+	object_ops[obj->type].destroy(obj);
+	mem_free(obj);
+}
+
+void iommufd_object_destroy_owned(struct uiommufd_ctx *ctx,
+				  struct iommufd_object *obj)
+{
+	int rc;
+
+	pthread_mutex_lock(&ctx->lock);
+	rc = remove_object_locked(ctx, obj, 0);
+	pthread_mutex_unlock(&ctx->lock);
+	/* Only its owner could reach it, and the owner is letting go. */
+	if (WARN_ON(rc))
+		return;
+	destroy_removed(obj);
+}
+
+static int iommufd_destroy(struct iommufd_ucmd *ucmd)
+{
+	struct iommu_destroy *cmd = ucmd->cmd;
+	struct uiommufd_ctx *ctx = ucmd->ctx;
+	struct iommufd_object *obj;
+	int rc;
+
+	pthread_mutex_lock(&ctx->lock);
+	obj = index_store_load(&ctx->objects, cmd->id);
+	if (!obj || obj == INDEX_STORE_RESERVED) {
+		pthread_mutex_unlock(&ctx->lock);
+		return err_reason(-ENOENT, "no object with ID %u", cmd->id);
+	}
+	rc = remove_object_locked(ctx, obj, 0);
+	if (!rc && ctx->vfio_ioas && &ctx->vfio_ioas->obj == obj)
+		ctx->vfio_ioas = NULL;
+	pthread_mutex_unlock(&ctx->lock);
+	if (rc)
+		return err_reason(rc, "%s %u is in use (%u dependents)",
+				  type_name(obj->type), cmd->id,
+				  atomic_load(&obj->users) - 1);
+	destroy_removed(obj);
+	return 0;
+}
+
+/* ---- contexts ---- */
+
+UIOMMUFD_EXPORT struct uiommufd_ctx *uiommufd_ctx_open(unsigned int flags)
+{
+	struct uiommufd_ctx *ctx;
+
+	err_reason_clear();
+	if (flags & ~UIOMMUFD_CTX_VFIO) {
+		err_reason(-EINVAL, "unknown context flags %#x", flags);
+		errno = EINVAL;
+		return NULL;
+	}
+	user_copy_init();
+	ctx = mem_zalloc(sizeof(*ctx));
+	if (!ctx) {
+		errno = ENOMEM;
+		return NULL;
+	}
+	atomic_init(&ctx->refs, 1);
+	atomic_init(&ctx->destroy_waiters, 0);
+	ctx->vfio_compat = flags & UIOMMUFD_CTX_VFIO;
+	pthread_mutex_init(&ctx->lock, NULL);
+	pthread_cond_init(&ctx->destroy_cond, NULL);
+	index_store_init(&ctx->objects);
+	ctx->account_mode = IOPT_PAGES_ACCOUNT_USER;
+	return ctx;
+}
+
+/*
+ * Destroy every object, dependents first: each pass destroys what nothing
+ * depends on, which frees what those held. Objects owned by another
+ * object (a device bound by a selftest device) go with their owner.
+ */
+static void destroy_all(struct uiommufd_ctx *ctx)
+{
+	bool progress = true;
+
+	while (progress && !index_store_empty(&ctx->objects)) {
+		struct iommufd_object *obj;
+		u64 id;
+
+		progress = false;
+		index_store_for_each(&ctx->objects, id, obj) {
+			int rc;
+
+			if (obj == INDEX_STORE_RESERVED)
+				continue;
+			pthread_mutex_lock(&ctx->lock);
+			rc = remove_object_locked(ctx, obj, 0);
+			pthread_mutex_unlock(&ctx->lock);
+			if (rc)
+				continue;
+			ctx->vfio_ioas = NULL;
+			destroy_removed(obj);
+			progress = true;
+		}
+	}
+	WARN_ON(!index_store_empty(&ctx->objects));
+}
+
+void iommufd_ctx_get(struct uiommufd_ctx *ctx)
+{
+	atomic_fetch_add(&ctx->refs, 1);
+}
+
+void iommufd_ctx_put(struct uiommufd_ctx *ctx)
+{
+	if (atomic_fetch_sub(&ctx->refs, 1) != 1)
+		return;
+	destroy_all(ctx);
+	index_store_destroy(&ctx->objects);
+	pthread_cond_destroy(&ctx->destroy_cond);
+	pthread_mutex_destroy(&ctx->lock);
+	mem_free(ctx);
+}
+
+UIOMMUFD_EXPORT void uiommufd_ctx_close(struct uiommufd_ctx *ctx)
+{
+	if (ctx)
+		iommufd_ctx_put(ctx);
+}
+
+/* ---- the dispatcher ---- */
+
+int iommufd_ucmd_respond(struct iommufd_ucmd *ucmd, size_t cmd_len)
+{
+	return copy_to_user(ucmd->ubuffer, ucmd->cmd,
+			    min((size_t)ucmd->user_size, cmd_len),
+			    "the command's result");
+}
+
+union ucmd_buffer {
+	struct iommu_destroy destroy;
+	struct iommu_ioas_alloc alloc;
+	struct iommu_ioas_allow_iovas allow_iovas;
+	struct iommu_ioas_copy ioas_copy;
+	struct iommu_ioas_iova_ranges iova_ranges;
+	struct iommu_ioas_map map;
+	struct iommu_ioas_unmap unmap;
+	struct iommu_option option;
+	struct iommu_vfio_ioas vfio_ioas;
+	struct iommu_test_cmd test;
+};
+
+struct iommufd_ioctl_op {
+	unsigned int size;
+	unsigned int min_size;
+	unsigned long ioctl_num;
+	const char *name;
+	int (*execute)(struct iommufd_ucmd *ucmd);
+};
+
+#define IOCTL_OP(_ioctl, _fn, _struct, _last)                              \
+	[_IOC_NR(_ioctl) - IOMMUFD_CMD_BASE] = {                           \
+		.size = sizeof(_struct),                                   \
+		.min_size = offsetof(_struct, _last) +                     \
+			    sizeof(((_struct *)0)->_last),                 \
+		.ioctl_num = _ioctl,                                       \
+		.name = #_ioctl,                                           \
+		.execute = _fn,                                            \
+	}
+/* Pitfall 23: the buffer holds every command struct. */
+#define ASSERT_FITS(_struct)                                               \
+	_Static_assert(sizeof(_struct) <= sizeof(union ucmd_buffer),       \
+		       #_struct " does not fit the command buffer")
+ASSERT_FITS(struct iommu_destroy);
+ASSERT_FITS(struct iommu_ioas_alloc);
+ASSERT_FITS(struct iommu_ioas_allow_iovas);
+ASSERT_FITS(struct iommu_ioas_copy);
+ASSERT_FITS(struct iommu_ioas_iova_ranges);
+ASSERT_FITS(struct iommu_ioas_map);
+ASSERT_FITS(struct iommu_ioas_unmap);
+ASSERT_FITS(struct iommu_option);
+ASSERT_FITS(struct iommu_vfio_ioas);
+ASSERT_FITS(struct iommu_test_cmd);
+
+static const struct iommufd_ioctl_op ioctl_ops[] = {
+	IOCTL_OP(IOMMU_DESTROY, iommufd_destroy, struct iommu_destroy, id),
+	IOCTL_OP(IOMMU_IOAS_ALLOC, iommufd_ioas_alloc_ioctl,
+		 struct iommu_ioas_alloc, out_ioas_id),
+	IOCTL_OP(IOMMU_IOAS_ALLOW_IOVAS, iommufd_ioas_allow_iovas,
+		 struct iommu_ioas_allow_iovas, allowed_iovas),
+	IOCTL_OP(IOMMU_IOAS_COPY, iommufd_ioas_copy, struct iommu_ioas_copy,
+		 src_iova),
+	IOCTL_OP(IOMMU_IOAS_IOVA_RANGES, iommufd_ioas_iova_ranges,
+		 struct iommu_ioas_iova_ranges, out_iova_alignment),
+	IOCTL_OP(IOMMU_IOAS_MAP, iommufd_ioas_map, struct iommu_ioas_map,
+		 iova),
+	IOCTL_OP(IOMMU_IOAS_UNMAP, iommufd_ioas_unmap,
+		 struct iommu_ioas_unmap, length),
+	IOCTL_OP(IOMMU_OPTION, iommufd_option, struct iommu_option, val64),
+	IOCTL_OP(IOMMU_VFIO_IOAS, iommufd_vfio_ioas, struct iommu_vfio_ioas,
+		 __reserved),
+	/*
+	 * Both generations of the test command: the 56-byte one (Linux 6.2)
+	 * ends its mandatory part at byte 52, the 72-byte one at 68. Accept
+	 * from 52; a short command reads as zero past its end.
+	 */
+	[_IOC_NR(IOMMU_TEST_CMD) - IOMMUFD_CMD_BASE] = {
+		.size = sizeof(struct iommu_test_cmd),
+		.min_size = IOMMU_TEST_CMD_V6_2_MIN_SIZE,
+		.ioctl_num = IOMMU_TEST_CMD,
+		.name = "IOMMU_TEST_CMD",
+		.execute = iommufd_test,
+	},
+};
+
+const char *iommufd_ioctl_name(unsigned long request);
+const char *iommufd_ioctl_name(unsigned long request)
+{
+	unsigned int nr = _IOC_NR(request);
+
+	if (nr < IOMMUFD_CMD_BASE ||
+	    nr - IOMMUFD_CMD_BASE >= ARRAY_SIZE(ioctl_ops) ||
+	    ioctl_ops[nr - IOMMUFD_CMD_BASE].ioctl_num != request)
+		return NULL;
+	return ioctl_ops[nr - IOMMUFD_CMD_BASE].name;
+}
+
+static long dispatch(struct uiommufd_ctx *ctx, unsigned long request, u64 arg)
+{
+	const struct iommufd_ioctl_op *op;
+	union ucmd_buffer buf;
+	struct iommufd_ucmd ucmd = { .ctx = ctx, .ubuffer = arg, .cmd = &buf };
+	unsigned int nr = _IOC_NR(request);
+	int rc;
+
+	if (nr < IOMMUFD_CMD_BASE ||
+	    nr - IOMMUFD_CMD_BASE >= ARRAY_SIZE(ioctl_ops))
+		return iommufd_vfio_ioctl(ctx, request, arg);
+
+	rc = copy_from_user(&ucmd.user_size, arg, sizeof(ucmd.user_size),
+			    "the command's size");
+	if (rc)
+		return rc;
+	op = &ioctl_ops[nr - IOMMUFD_CMD_BASE];
+	if (op->ioctl_num != request)
+		return err_reason(-ENOTTY, "unknown request %#lx", request);
+	if (ucmd.user_size < op->min_size)
+		return err_reason(-EINVAL,
+				  "%s: size %u is below the minimum %u",
+				  op->name, ucmd.user_size, op->min_size);
+
+	/* The extensible-struct rules, as copy_struct_from_user. */
+	if (ucmd.user_size > op->size) {
+		rc = check_zeroed_user(arg + op->size,
+				       ucmd.user_size - op->size);
+		if (rc < 0)
+			return rc;
+		if (rc)
+			return err_reason(-E2BIG,
+					  "%s: bytes past %u (the size this library knows) are not zero",
+					  op->name, op->size);
+	}
+	memset(&buf, 0, op->size);
+	rc = copy_from_user(&buf, arg, min(ucmd.user_size, op->size),
+			    "the command");
+	if (rc)
+		return rc;
+	return op->execute(&ucmd);
+}
+
+UIOMMUFD_EXPORT int uiommufd_ioctl(struct uiommufd_ctx *ctx,
+				   unsigned long request, void *arg)
+{
+	long rc;
+
+	err_reason_clear();
+	rc = dispatch(ctx, request, (u64)(uintptr_t)arg);
+	if (rc < 0) {
+		errno = -rc;
+		return -1;
+	}
+	return rc;
+}
