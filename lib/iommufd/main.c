@@ -425,7 +425,10 @@ UIOMMUFD_EXPORT int uiommufd_ioctl(struct uiommufd_ctx *ctx,
 	long rc;
 
 	err_reason_clear();
-	rc = dispatch(ctx, request, (u64)(uintptr_t)arg);
+	if (unlikely(!ctx))
+		rc = err_reason(-EBADF, "no context");
+	else
+		rc = dispatch(ctx, request, (u64)(uintptr_t)arg);
 	if (rc < 0) {
 		errno = -rc;
 		return -1;

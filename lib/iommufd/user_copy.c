@@ -48,7 +48,19 @@ static void fault_handler(int sig, siginfo_t *info, void *uc)
 	sigjmp_buf *env = fault_env;
 
 	if (env && info->si_code > 0) {
+		sigset_t unblock;
+
 		fault_env = NULL;
+		/*
+		 * The jump does not restore the signal mask. SA_NODEFER keeps
+		 * the kernel from blocking the signal, but a wrapper that
+		 * called us (a sanitizer's) may have: unblock it, paying only
+		 * on the fault path.
+		 */
+		sigemptyset(&unblock);
+		sigaddset(&unblock, SIGSEGV);
+		sigaddset(&unblock, SIGBUS);
+		pthread_sigmask(SIG_UNBLOCK, &unblock, NULL);
 		siglongjmp(*env, 1);
 	}
 	chain(sig, info, uc);
@@ -144,11 +156,20 @@ static int syscall_copy(void *dst, u64 uptr, size_t len, bool to_user)
 				.iov_len = len };
 	ssize_t done;
 
-	if (to_user)
-		done = process_vm_writev(getpid(), &local, 1, &remote, 1, 0);
-	else
+	if (!to_user) {
 		done = process_vm_readv(getpid(), &local, 1, &remote, 1, 0);
-	return done == (ssize_t)len ? 0 : -EFAULT;
+		return done == (ssize_t)len ? 0 : -EFAULT;
+	}
+	done = process_vm_writev(getpid(), &local, 1, &remote, 1, 0);
+	if (done != (ssize_t)len)
+		return -EFAULT;
+	/*
+	 * The kernel wrote the bytes, but a tool watching our memory
+	 * (valgrind) cannot see that; now that the range is known good,
+	 * write them again where it can.
+	 */
+	memcpy(remote.iov_base, dst, len);
+	return 0;
 }
 
 static bool range_wraps(u64 uptr, size_t len)
