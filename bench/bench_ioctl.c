@@ -181,7 +181,7 @@ static inline int vfio_ioas(struct uiommufd_ctx *ctx, u16 op, u32 *ioas_id)
 
 static void setup(struct ioctl_bench *b)
 {
-	u64 len = BUF_PAGES * PAGE_SIZE, unmapped;
+	u64 len = BUF_PAGES * PAGE_SIZE, iova = MAP_IOVA, unmapped;
 
 	memset(b, 0, sizeof(*b));
 	b->iters = bench_quick() ? 2000 : 20000;
@@ -219,24 +219,18 @@ static void setup(struct ioctl_bench *b)
 	BENCH_CHECK(!ioas_unmap(b->ctx, b->ioas_id, MAP_IOVA, PAGE_SIZE,
 				&unmapped) && unmapped == PAGE_SIZE,
 		    "unmap: %s", uiommufd_last_reason());
-	{
-		u64 iova = MAP_IOVA;
-
-		BENCH_CHECK(!iopt_map_user_pages(&b->ioas->iopt, &iova,
-						 b->uptr, PAGE_SIZE,
-						 IOMMU_READ | IOMMU_WRITE, 0,
-						 b->mode) &&
-				    iova == MAP_IOVA,
-			    "engine map");
-		BENCH_CHECK(!check_map(b->ctx, b->hwpt_id, MAP_IOVA,
-				       PAGE_SIZE, b->uptr),
-			    "the domain does not map the engine's page: %s",
-			    uiommufd_last_reason());
-		BENCH_CHECK(!iopt_unmap_iova(&b->ioas->iopt, MAP_IOVA,
-					     PAGE_SIZE, &unmapped) &&
-				    unmapped == PAGE_SIZE,
-			    "engine unmap");
-	}
+	BENCH_CHECK(!iopt_map_user_pages(&b->ioas->iopt, &iova, b->uptr,
+					 PAGE_SIZE, IOMMU_READ | IOMMU_WRITE,
+					 0, b->mode) &&
+			    iova == MAP_IOVA,
+		    "engine map");
+	BENCH_CHECK(!check_map(b->ctx, b->hwpt_id, MAP_IOVA, PAGE_SIZE,
+			       b->uptr),
+		    "the domain does not map the engine's page: %s",
+		    uiommufd_last_reason());
+	BENCH_CHECK(!iopt_unmap_iova(&b->ioas->iopt, MAP_IOVA, PAGE_SIZE,
+				     &unmapped) && unmapped == PAGE_SIZE,
+		    "engine unmap");
 
 	b->vfio_ctx = uiommufd_ctx_open(0);
 	BENCH_CHECK(b->vfio_ctx, "context: %s", strerror(errno));
@@ -322,20 +316,25 @@ static void step_engine(struct ioctl_bench *b, u64 n)
 static void step_option(struct ioctl_bench *b, u64 n)
 {
 	u64 sum = 0, val;
+	int rc;
 
-	for (u64 i = 0; i != n; i++)
-		sum += val * !option_huge_pages_get(b->ctx, b->ioas_id, &val);
+	for (u64 i = 0; i != n; i++) {
+		rc = option_huge_pages_get(b->ctx, b->ioas_id, &val);
+		sum += rc ? 0 : val;
+	}
 	BENCH_CHECK(sum == n, "OPTION GET HUGE_PAGES");
 }
 
 static void step_vfio_get(struct ioctl_bench *b, u64 n)
 {
 	u64 sum = 0;
+	int rc;
 
 	for (u64 i = 0; i != n; i++) {
 		u32 id = 0;
 
-		sum += id * !vfio_ioas(b->vfio_ctx, IOMMU_VFIO_IOAS_GET, &id);
+		rc = vfio_ioas(b->vfio_ctx, IOMMU_VFIO_IOAS_GET, &id);
+		sum += rc ? 0 : id;
 	}
 	BENCH_CHECK(sum == n * b->vfio_ioas_id, "VFIO_IOAS GET (set)");
 }

@@ -18,9 +18,21 @@
 static pthread_mutex_t table_lock = PTHREAD_MUTEX_INITIALIZER;
 static struct index_store table = INDEX_STORE_INIT;
 
+/* Drop the table's reference to a file; with table_lock held. */
+static struct iommufd_file *unpublish_locked(int fd)
+{
+	struct iommufd_file *file = index_store_load(&table, fd);
+
+	if (!file || file == INDEX_STORE_RESERVED)
+		return NULL;
+	index_store_erase(&table, fd);
+	return file;
+}
+
 int iommufd_file_open(struct iommufd_file *file,
 		      const struct iommufd_file_ops *ops)
 {
+	struct iommufd_file *stale;
 	struct stat st;
 	int fd, rc;
 
@@ -39,8 +51,15 @@ int iommufd_file_open(struct iommufd_file *file,
 	file->ino = st.st_ino;
 
 	pthread_mutex_lock(&table_lock);
+	/*
+	 * The number was free, so a file still recorded under it had its
+	 * descriptor closed behind our back: release it now.
+	 */
+	stale = unpublish_locked(fd);
 	rc = index_store_store(&table, fd, INDEX_STORE_RESERVED);
 	pthread_mutex_unlock(&table_lock);
+	if (stale)
+		iommufd_file_put(stale);
 	if (rc) {
 		close(fd);
 		return rc;
@@ -76,17 +95,6 @@ static bool still_open(const struct iommufd_file *file)
 
 	return !fstat(file->fd, &st) && st.st_dev == file->dev &&
 	       st.st_ino == file->ino;
-}
-
-/* Drop the table's reference to a file; with table_lock held. */
-static struct iommufd_file *unpublish_locked(int fd)
-{
-	struct iommufd_file *file = index_store_load(&table, fd);
-
-	if (!file || file == INDEX_STORE_RESERVED)
-		return NULL;
-	index_store_erase(&table, fd);
-	return file;
 }
 
 struct iommufd_file *iommufd_file_get(int fd,

@@ -111,13 +111,25 @@ out_put:
 	return rc;
 }
 
+/* Free the nodes of a tree of struct interval_tree_node allocations. */
+static void free_range_tree(struct rb_root_cached *tree)
+{
+	struct interval_tree_node *node;
+
+	while ((node = interval_tree_iter_first(tree, 0, U64_MAX))) {
+		interval_tree_remove(node, tree);
+		mem_free(node);
+	}
+}
+
 int iommufd_ioas_allow_iovas(struct iommufd_ucmd *ucmd)
 {
 	struct iommu_ioas_allow_iovas *cmd = ucmd->cmd;
-	struct rb_root_cached seen = RB_ROOT_CACHED_INIT;
-	struct interval_tree_node *nodes = NULL;
+	struct rb_root_cached tree = RB_ROOT_CACHED_INIT;
 	struct iova_range *ranges = NULL;
+	struct interval_tree_node *node;
 	struct iommufd_ioas *ioas;
+	size_t nr = 0;
 	int rc = 0;
 
 	if (cmd->__reserved)
@@ -126,14 +138,10 @@ int iommufd_ioas_allow_iovas(struct iommufd_ucmd *ucmd)
 	if (IS_ERR(ioas))
 		return PTR_ERR(ioas);
 
-	if (cmd->num_iovas) {
-		ranges = mem_calloc(cmd->num_iovas, sizeof(*ranges));
-		nodes = mem_calloc(cmd->num_iovas, sizeof(*nodes));
-		if (!ranges || !nodes) {
-			rc = -ENOMEM;
-			goto out_free;
-		}
-	}
+	/*
+	 * Range by range, as the kernel reads them: a bad pointer is EFAULT
+	 * however many ranges it claims.
+	 */
 	for (u32 i = 0; i != cmd->num_iovas; i++) {
 		struct iommu_iova_range range;
 
@@ -150,23 +158,39 @@ int iommufd_ioas_allow_iovas(struct iommufd_ucmd *ucmd)
 					(unsigned long long)range.last);
 			goto out_free;
 		}
-		if (interval_tree_iter_first(&seen, range.start, range.last)) {
+		if (interval_tree_iter_first(&tree, range.start, range.last)) {
 			rc = err_reason(-EINVAL,
 					"allowed range %u [%#llx, %#llx] overlaps an earlier one",
 					i, (unsigned long long)range.start,
 					(unsigned long long)range.last);
 			goto out_free;
 		}
-		nodes[i].start = range.start;
-		nodes[i].last = range.last;
-		interval_tree_insert(&nodes[i], &seen);
-		ranges[i].start = range.start;
-		ranges[i].last = range.last;
+		node = mem_zalloc(sizeof(*node));
+		if (!node) {
+			rc = -ENOMEM;
+			goto out_free;
+		}
+		node->start = range.start;
+		node->last = range.last;
+		interval_tree_insert(node, &tree);
 	}
-	rc = iopt_set_allow_iova(&ioas->iopt, ranges, cmd->num_iovas);
+	if (cmd->num_iovas) {
+		ranges = mem_calloc(cmd->num_iovas, sizeof(*ranges));
+		if (!ranges) {
+			rc = -ENOMEM;
+			goto out_free;
+		}
+		for (node = interval_tree_iter_first(&tree, 0, U64_MAX); node;
+		     node = interval_tree_iter_next(node, 0, U64_MAX)) {
+			ranges[nr].start = node->start;
+			ranges[nr].last = node->last;
+			nr++;
+		}
+	}
+	rc = iopt_set_allow_iova(&ioas->iopt, ranges, nr);
 out_free:
-	mem_free(nodes);
 	mem_free(ranges);
+	free_range_tree(&tree);
 	iommufd_put_object(ucmd->ctx, &ioas->obj);
 	return rc;
 }

@@ -119,6 +119,13 @@ static inline void iommufd_object_drop_users(struct iommufd_object *obj)
 void iommufd_object_destroy_owned(struct uiommufd_ctx *ctx,
 				  struct iommufd_object *obj);
 
+/*
+ * IOMMU_DESTROY of object @id of @type (ANY for any): 0, -ENOENT, or
+ * -EBUSY while something depends on it.
+ */
+int iommufd_object_destroy_user(struct uiommufd_ctx *ctx, u32 id,
+				enum iommufd_object_type type);
+
 void iommufd_ctx_get(struct uiommufd_ctx *ctx);
 void iommufd_ctx_put(struct uiommufd_ctx *ctx);
 

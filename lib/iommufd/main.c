@@ -9,6 +9,7 @@
 #include "base/err_reason.h"
 #include "base/mem.h"
 #include "base/warn.h"
+#include "iommufd/fd_table.h"
 #include "iommufd/iommufd_private.h"
 #include "iommufd/user_copy.h"
 #include "uiommufd/iommufd_test_uapi.h"
@@ -172,29 +173,41 @@ void iommufd_object_destroy_owned(struct uiommufd_ctx *ctx,
 	destroy_removed(obj);
 }
 
-static int iommufd_destroy(struct iommufd_ucmd *ucmd)
+int iommufd_object_destroy_user(struct uiommufd_ctx *ctx, u32 id,
+				enum iommufd_object_type type)
 {
-	struct iommu_destroy *cmd = ucmd->cmd;
-	struct uiommufd_ctx *ctx = ucmd->ctx;
 	struct iommufd_object *obj;
 	int rc;
 
 	pthread_mutex_lock(&ctx->lock);
-	obj = index_store_load(&ctx->objects, cmd->id);
-	if (!obj || obj == INDEX_STORE_RESERVED) {
+	obj = index_store_load(&ctx->objects, id);
+	if (!obj || obj == INDEX_STORE_RESERVED ||
+	    (type != IOMMUFD_OBJ_ANY && obj->type != type)) {
 		pthread_mutex_unlock(&ctx->lock);
-		return err_reason(-ENOENT, "no object with ID %u", cmd->id);
+		return err_reason(-ENOENT, "no %s with ID %u", type_name(type),
+				  id);
 	}
 	rc = remove_object_locked(ctx, obj, 0);
-	if (!rc && ctx->vfio_ioas && &ctx->vfio_ioas->obj == obj)
+	if (rc)
+		/* Still in the table: read it before letting go of the lock. */
+		err_reason(rc, "%s %u is in use (%u dependents)",
+			   type_name(obj->type), id,
+			   atomic_load(&obj->users) - 1);
+	else if (ctx->vfio_ioas && &ctx->vfio_ioas->obj == obj)
 		ctx->vfio_ioas = NULL;
 	pthread_mutex_unlock(&ctx->lock);
 	if (rc)
-		return err_reason(rc, "%s %u is in use (%u dependents)",
-				  type_name(obj->type), cmd->id,
-				  atomic_load(&obj->users) - 1);
+		return rc;
 	destroy_removed(obj);
 	return 0;
+}
+
+static int iommufd_destroy(struct iommufd_ucmd *ucmd)
+{
+	struct iommu_destroy *cmd = ucmd->cmd;
+
+	return iommufd_object_destroy_user(ucmd->ctx, cmd->id,
+					   IOMMUFD_OBJ_ANY);
 }
 
 /* ---- contexts ---- */
@@ -275,8 +288,11 @@ void iommufd_ctx_put(struct uiommufd_ctx *ctx)
 
 UIOMMUFD_EXPORT void uiommufd_ctx_close(struct uiommufd_ctx *ctx)
 {
-	if (ctx)
-		iommufd_ctx_put(ctx);
+	if (!ctx)
+		return;
+	/* Access descriptors closed behind our back hold contexts too. */
+	iommufd_files_sweep_stale();
+	iommufd_ctx_put(ctx);
 }
 
 /* ---- the dispatcher ---- */

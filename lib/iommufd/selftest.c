@@ -97,16 +97,13 @@ static int test_mock_domain(struct iommufd_ucmd *ucmd,
 	rc = iommufd_ucmd_respond(ucmd, sizeof(*cmd));
 	if (rc) {
 		iommufd_object_abort_and_destroy(ucmd->ctx, &stdev->obj);
-		if (flags & IOMMUFD_ATTACH_NEW_HWPT) {
-			struct iommufd_object *hwpt = iommufd_get_object(
-				ucmd->ctx, pt_id, IOMMUFD_OBJ_HWPT_PAGING);
-
-			/* Nobody learnt its ID: it goes too. */
-			if (!IS_ERR(hwpt)) {
-				iommufd_put_object(ucmd->ctx, hwpt);
-				iommufd_object_destroy_owned(ucmd->ctx, hwpt);
-			}
-		}
+		/*
+		 * Nobody learnt the ID of its own HW pagetable: it goes too,
+		 * unless another command found it meanwhile.
+		 */
+		if (flags & IOMMUFD_ATTACH_NEW_HWPT)
+			iommufd_object_destroy_user(ucmd->ctx, pt_id,
+						    IOMMUFD_OBJ_HWPT_PAGING);
 		return rc;
 	}
 	iommufd_object_finalize(ucmd->ctx, &stdev->obj);

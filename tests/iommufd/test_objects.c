@@ -1,0 +1,2071 @@
+// SPDX-License-Identifier: MIT
+/*
+ * The object layer of a context: object IDs, IOMMU_DESTROY ordering (EBUSY
+ * while anything depends on an object), context close with everything
+ * still live, the public access API, devices and HW pagetables of both
+ * test-command generations, VFIO_IOAS, IOMMU_OPTION, destroy races
+ * (pitfalls 5 and 20) and failed responses (pitfalls 21, 22 and 25).
+ *
+ * Pin counts are per page and process wide: MD_CHECK_REFS on a fresh
+ * context proves that a closed context let go of every page.
+ */
+#include <dirent.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <time.h>
+
+#include "iommufd/iommufd_utils.h"
+
+#define BUF_PAGES 16
+#define BUF_LEN (BUF_PAGES * TEST_PAGE_SIZE)
+#define MAX_THREADS 8
+
+_Static_assert(sizeof(struct iommu_test_cmd_v6_2) == IOMMU_TEST_CMD_V6_2_SIZE,
+	       "the 6.2 test command is 56 bytes");
+_Static_assert(sizeof(struct iommu_test_cmd) == IOMMU_TEST_CMD_SIZE,
+	       "the newest test command is 72 bytes");
+
+/* ---- helpers local to this suite ---- */
+
+static uint64_t now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* MOCK_DOMAIN with the 56-byte Linux 6.2 command. */
+static int mock_domain_v6_2(struct uiommufd_ctx *ctx, uint32_t pt_id,
+			    uint32_t *dev_id, uint32_t *hwpt_id)
+{
+	struct iommu_test_cmd_v6_2 cmd = {
+		.size = sizeof(cmd),
+		.op = IOMMU_TEST_OP_MOCK_DOMAIN,
+		.id = pt_id,
+	};
+	int rc = uiommufd_ioctl(ctx, IOMMU_TEST_CMD, &cmd);
+
+	if (rc)
+		return rc;
+	if (dev_id)
+		*dev_id = cmd.mock_domain.out_device_id;
+	if (hwpt_id)
+		*hwpt_id = cmd.mock_domain.out_hwpt_id;
+	return 0;
+}
+
+/*
+ * A copy of @len bytes of @src in a read-only page: the library can read
+ * the command but not write its answer back. Free with ro_free().
+ */
+static void *ro_copy(const void *src, size_t len)
+{
+	void *p = mmap(NULL, TEST_PAGE_SIZE, PROT_READ | PROT_WRITE,
+		       MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+
+	if (p == MAP_FAILED)
+		return NULL;
+	memcpy(p, src, len);
+	if (mprotect(p, TEST_PAGE_SIZE, PROT_READ)) {
+		munmap(p, TEST_PAGE_SIZE);
+		return NULL;
+	}
+	return p;
+}
+
+static void ro_free(void *p)
+{
+	if (p)
+		munmap(p, TEST_PAGE_SIZE);
+}
+
+/* Descriptors open in this process, or -1. */
+static int count_open_fds(void)
+{
+	DIR *dir = opendir("/proc/self/fd");
+	struct dirent *de;
+	int n = 0;
+
+	if (!dir)
+		return -1;
+	while ((de = readdir(dir)))
+		if (de->d_name[0] != '.')
+			n++;
+	closedir(dir);
+	/* Not the one opendir() used. */
+	return n - 1;
+}
+
+/* Whether any descriptor below 1024 is still held by the library. */
+static int any_fd_owned(void)
+{
+	for (int fd = 0; fd != 1024; fd++)
+		if (uiommufd_fd_owned(fd))
+			return fd;
+	return -1;
+}
+
+/* Pin counts of @buf read back through a new, empty context. */
+static int fresh_check_refs(const void *buf, size_t len, uint32_t refs)
+{
+	struct uiommufd_ctx *ctx = uiommufd_ctx_open(0);
+	int rc;
+
+	if (!ctx)
+		return -1;
+	rc = test_check_refs(ctx, buf, len, refs);
+	uiommufd_ctx_close(ctx);
+	return rc;
+}
+
+/* An IOAS with @buf mapped at the start of the mock aperture. */
+static int ioas_with_area(struct uiommufd_ctx *ctx, void *buf, size_t len,
+			  uint32_t *ioas_id)
+{
+	uint64_t iova = MOCK_APERTURE_START;
+
+	if (ioas_alloc(ctx, ioas_id))
+		return -1;
+	return ioas_map(ctx, *ioas_id, buf, len, &iova, MAP_FIXED_RW);
+}
+
+/* ---- 1. IDs ---- */
+
+TEST(ids_start_at_one_and_reuse_lowest_free)
+{
+	struct uiommufd_ctx *ctx = uiommufd_ctx_open(0);
+	uint32_t id[5], again;
+
+	ASSERT_NE(NULL, ctx);
+	for (unsigned int i = 0; i != 5; i++) {
+		ASSERT_EQ(0, ioas_alloc(ctx, &id[i]));
+		ASSERT_EQ(i + 1, id[i]);
+	}
+	ASSERT_EQ(0, ioctl_destroy(ctx, 2));
+	ASSERT_EQ(0, ioctl_destroy(ctx, 4));
+	EXPECT_ERRNO(ENOENT, ioctl_destroy(ctx, 2));
+	ASSERT_EQ(0, ioas_alloc(ctx, &again));
+	ASSERT_EQ(2, again);
+	ASSERT_EQ(0, ioas_alloc(ctx, &again));
+	ASSERT_EQ(4, again);
+	ASSERT_EQ(0, ioas_alloc(ctx, &again));
+	ASSERT_EQ(6, again);
+	/* ID 0 never names anything. */
+	EXPECT_ERRNO(ENOENT, ioctl_destroy(ctx, 0));
+	EXPECT_ERRNO(ENOENT, ioctl_destroy(ctx, 7));
+	EXPECT_ERRNO(ENOENT, ioctl_destroy(ctx, UINT32_MAX));
+	uiommufd_ctx_close(ctx);
+}
+
+TEST(ids_are_per_context)
+{
+	struct uiommufd_ctx *a = uiommufd_ctx_open(0);
+	struct uiommufd_ctx *b = uiommufd_ctx_open(0);
+	uint32_t ia = 0, ib = 0, ia2 = 0;
+
+	ASSERT_NE(NULL, a);
+	ASSERT_NE(NULL, b);
+	ASSERT_EQ(0, ioas_alloc(a, &ia));
+	ASSERT_EQ(0, ioas_alloc(b, &ib));
+	ASSERT_EQ(1, ia);
+	ASSERT_EQ(1, ib);
+	ASSERT_EQ(0, ioas_alloc(a, &ia2));
+	ASSERT_EQ(2, ia2);
+	/* b has no ID 2; destroying b's 1 leaves a's 1 alone. */
+	EXPECT_ERRNO(ENOENT, ioctl_destroy(b, 2));
+	ASSERT_EQ(0, ioctl_destroy(b, 1));
+	ASSERT_EQ(0, ioas_iova_ranges(a, 1, NULL, 0, NULL, NULL) ? errno : 0);
+	uiommufd_ctx_close(b);
+	ASSERT_EQ(0, ioctl_destroy(a, 1));
+	ASSERT_EQ(0, ioctl_destroy(a, 2));
+	uiommufd_ctx_close(a);
+}
+
+TEST(ids_failed_alloc_takes_no_id)
+{
+	struct uiommufd_ctx *ctx = uiommufd_ctx_open(0);
+	struct iommu_ioas_alloc cmd = { .size = sizeof(cmd) };
+	struct iommu_ioas_alloc *ro;
+	uint32_t id = 0;
+
+	ASSERT_NE(NULL, ctx);
+	ASSERT_EQ(0, ioas_alloc(ctx, &id));
+	ASSERT_EQ(1, id);
+	ro = ro_copy(&cmd, sizeof(cmd));
+	ASSERT_NE(NULL, ro);
+	for (int i = 0; i != 3; i++)
+		EXPECT_ERRNO(EFAULT, uiommufd_ioctl(ctx, IOMMU_IOAS_ALLOC, ro));
+	ro_free(ro);
+	/* Nothing was published under 2, and 2 is still the next ID. */
+	EXPECT_ERRNO(ENOENT, ioctl_destroy(ctx, 2));
+	ASSERT_EQ(0, ioas_alloc(ctx, &id));
+	ASSERT_EQ(2, id);
+	/* The harness proves the failed IOASes were freed. */
+	uiommufd_ctx_close(ctx);
+}
+
+/* ---- 2. destroy ordering ---- */
+
+TEST(destroy_ioas_busy_with_device_newest)
+{
+	struct uiommufd_ctx *ctx = uiommufd_ctx_open(0);
+	uint32_t ioas, stdev, hwpt, idev;
+	char *buf = test_buffer(BUF_LEN);
+
+	ASSERT_NE(NULL, buf);
+	ASSERT_EQ(0, ioas_with_area(ctx, buf, BUF_LEN, &ioas));
+	ASSERT_EQ(0, test_mock_domain(ctx, ioas, &stdev, &hwpt, &idev));
+	ASSERT_NE(0, stdev);
+	ASSERT_NE(0, hwpt);
+	ASSERT_NE(0, idev);
+	ASSERT_NE(stdev, hwpt);
+	ASSERT_NE(stdev, idev);
+	ASSERT_NE(hwpt, idev);
+	ASSERT_NE(ioas, hwpt);
+
+	EXPECT_ERRNO(EBUSY, ioctl_destroy(ctx, ioas));
+	EXPECT_ERRNO(EBUSY, ioctl_destroy(ctx, hwpt));
+	/* The idev is the stdev's: never destroyable on its own. */
+	EXPECT_ERRNO(EBUSY, ioctl_destroy(ctx, idev));
+	EXPECT_ERRNO(EBUSY, ioctl_destroy(ctx, idev));
+	/* A refused destroy changes nothing. */
+	ASSERT_EQ(0, test_check_map(ctx, hwpt, MOCK_APERTURE_START, BUF_LEN,
+				    buf));
+	ASSERT_EQ(0, test_check_refs(ctx, buf, BUF_LEN, 1));
+
+	ASSERT_EQ(0, ioctl_destroy(ctx, stdev));
+	EXPECT_ERRNO(ENOENT, ioctl_destroy(ctx, stdev));
+	EXPECT_ERRNO(ENOENT, ioctl_destroy(ctx, idev));
+	EXPECT_ERRNO(ENOENT, ioctl_destroy(ctx, hwpt));
+	EXPECT_ERRNO(ENOENT, test_check_map(ctx, hwpt, MOCK_APERTURE_START,
+					    BUF_LEN, buf));
+	ASSERT_EQ(0, test_check_refs(ctx, buf, BUF_LEN, 0));
+	ASSERT_EQ(0, ioctl_destroy(ctx, ioas));
+	uiommufd_ctx_close(ctx);
+	munmap(buf, BUF_LEN);
+}
+
+TEST(destroy_two_devices_share_auto_hwpt)
+{
+	struct uiommufd_ctx *ctx = uiommufd_ctx_open(0);
+	uint32_t ioas, stdev1, hwpt1, idev1, stdev2, hwpt2, idev2;
+	char *buf = test_buffer(BUF_LEN);
+
+	ASSERT_NE(NULL, buf);
+	ASSERT_EQ(0, ioas_with_area(ctx, buf, BUF_LEN, &ioas));
+	ASSERT_EQ(0, test_mock_domain(ctx, ioas, &stdev1, &hwpt1, &idev1));
+	ASSERT_EQ(0, test_mock_domain(ctx, ioas, &stdev2, &hwpt2, &idev2));
+	ASSERT_EQ(hwpt1, hwpt2);
+	ASSERT_NE(stdev1, stdev2);
+	ASSERT_NE(idev1, idev2);
+	/* One domain, so one pin per page. */
+	ASSERT_EQ(0, test_check_refs(ctx, buf, BUF_LEN, 1));
+
+	ASSERT_EQ(0, ioctl_destroy(ctx, stdev1));
+	EXPECT_ERRNO(ENOENT, ioctl_destroy(ctx, idev1));
+	/* The second device still holds the shared HW pagetable. */
+	EXPECT_ERRNO(EBUSY, ioctl_destroy(ctx, hwpt1));
+	EXPECT_ERRNO(EBUSY, ioctl_destroy(ctx, ioas));
+	ASSERT_EQ(0, test_check_map(ctx, hwpt1, MOCK_APERTURE_START, BUF_LEN,
+				    buf));
+	ASSERT_EQ(0, ioctl_destroy(ctx, stdev2));
+	EXPECT_ERRNO(ENOENT, ioctl_destroy(ctx, hwpt1));
+	ASSERT_EQ(0, test_check_refs(ctx, buf, BUF_LEN, 0));
+	ASSERT_EQ(0, ioctl_destroy(ctx, ioas));
+	uiommufd_ctx_close(ctx);
+	munmap(buf, BUF_LEN);
+}
+
+TEST(destroy_mock_domain_on_hwpt_id)
+{
+	struct uiommufd_ctx *ctx = uiommufd_ctx_open(0);
+	uint32_t ioas, stdev1, hwpt1, stdev2, hwpt2, idev2;
+	char *buf = test_buffer(BUF_LEN);
+
+	ASSERT_NE(NULL, buf);
+	ASSERT_EQ(0, ioas_with_area(ctx, buf, BUF_LEN, &ioas));
+	ASSERT_EQ(0, test_mock_domain(ctx, ioas, &stdev1, &hwpt1, NULL));
+	/* Attaching to the HW pagetable's own ID reuses it. */
+	ASSERT_EQ(0, test_mock_domain(ctx, hwpt1, &stdev2, &hwpt2, &idev2));
+	ASSERT_EQ(hwpt1, hwpt2);
+	ASSERT_EQ(0, ioctl_destroy(ctx, stdev1));
+	EXPECT_ERRNO(EBUSY, ioctl_destroy(ctx, hwpt1));
+	ASSERT_EQ(0, test_check_map(ctx, hwpt1, MOCK_APERTURE_START, BUF_LEN,
+				    buf));
+	ASSERT_EQ(0, ioctl_destroy(ctx, stdev2));
+	EXPECT_ERRNO(ENOENT, ioctl_destroy(ctx, hwpt1));
+	/* Neither an IOAS nor a HW pagetable: ID 0 and a gone ID. */
+	EXPECT_ERRNO(ENOENT, test_mock_domain(ctx, 0, NULL, NULL, NULL));
+	EXPECT_ERRNO(ENOENT, test_mock_domain(ctx, hwpt1, NULL, NULL, NULL));
+	ASSERT_EQ(0, ioctl_destroy(ctx, ioas));
+	uiommufd_ctx_close(ctx);
+	ASSERT_EQ(0, fresh_check_refs(buf, BUF_LEN, 0));
+	munmap(buf, BUF_LEN);
+}
+
+TEST(destroy_v6_2_layout_hwpt_outlives_device)
+{
+	struct uiommufd_ctx *ctx = uiommufd_ctx_open(0);
+	uint32_t ioas, dev, hwpt, dev2, hwpt2;
+	char *buf = test_buffer(BUF_LEN);
+
+	ASSERT_NE(NULL, buf);
+	ASSERT_EQ(0, ioas_with_area(ctx, buf, BUF_LEN, &ioas));
+	ASSERT_EQ(0, mock_domain_v6_2(ctx, ioas, &dev, &hwpt));
+	ASSERT_NE(0, dev);
+	ASSERT_NE(0, hwpt);
+	ASSERT_NE(dev, hwpt);
+	ASSERT_EQ(0, test_check_map(ctx, hwpt, MOCK_APERTURE_START, BUF_LEN,
+				    buf));
+	/* Each 6.2 MOCK_DOMAIN gets a HW pagetable of its own. */
+	ASSERT_EQ(0, mock_domain_v6_2(ctx, ioas, &dev2, &hwpt2));
+	ASSERT_NE(hwpt, hwpt2);
+
+	EXPECT_ERRNO(EBUSY, ioctl_destroy(ctx, ioas));
+	EXPECT_ERRNO(EBUSY, ioctl_destroy(ctx, hwpt));
+	/* As Linux 6.2's tests: device first, then its HW pagetable. */
+	ASSERT_EQ(0, ioctl_destroy(ctx, dev));
+	/* The HW pagetable stays, and so the IOAS stays busy. */
+	EXPECT_ERRNO(EBUSY, ioctl_destroy(ctx, ioas));
+	ASSERT_EQ(0, test_check_map(ctx, hwpt, MOCK_APERTURE_START, BUF_LEN,
+				    buf));
+	ASSERT_EQ(0, ioctl_destroy(ctx, hwpt));
+	EXPECT_ERRNO(ENOENT, ioctl_destroy(ctx, hwpt));
+	EXPECT_ERRNO(EBUSY, ioctl_destroy(ctx, ioas));
+	ASSERT_EQ(0, ioctl_destroy(ctx, dev2));
+	EXPECT_ERRNO(EBUSY, ioctl_destroy(ctx, ioas));
+	ASSERT_EQ(0, ioctl_destroy(ctx, hwpt2));
+	ASSERT_EQ(0, test_check_refs(ctx, buf, BUF_LEN, 0));
+	ASSERT_EQ(0, ioctl_destroy(ctx, ioas));
+	uiommufd_ctx_close(ctx);
+	munmap(buf, BUF_LEN);
+}
+
+/* A newest-layout device attached to a 6.2 HW pagetable by its ID. */
+TEST(destroy_v6_2_hwpt_shared_by_id)
+{
+	struct uiommufd_ctx *ctx = uiommufd_ctx_open(0);
+	uint32_t ioas, dev, hwpt, stdev2, hwpt2, stdev3, hwpt3;
+	char *buf = test_buffer(BUF_LEN);
+
+	ASSERT_NE(NULL, buf);
+	ASSERT_EQ(0, ioas_with_area(ctx, buf, BUF_LEN, &ioas));
+	ASSERT_EQ(0, mock_domain_v6_2(ctx, ioas, &dev, &hwpt));
+	ASSERT_EQ(0, test_mock_domain(ctx, hwpt, &stdev2, &hwpt2, NULL));
+	ASSERT_EQ(hwpt, hwpt2);
+	/* An IOAS attach never picks a caller-owned HW pagetable. */
+	ASSERT_EQ(0, test_mock_domain(ctx, ioas, &stdev3, &hwpt3, NULL));
+	ASSERT_NE(hwpt, hwpt3);
+	ASSERT_EQ(0, ioctl_destroy(ctx, dev));
+	ASSERT_EQ(0, ioctl_destroy(ctx, stdev2));
+	/* Not auto: it stays after its last device. */
+	ASSERT_EQ(0, test_check_map(ctx, hwpt, MOCK_APERTURE_START, BUF_LEN,
+				    buf));
+	ASSERT_EQ(0, ioctl_destroy(ctx, stdev3));
+	EXPECT_ERRNO(ENOENT, ioctl_destroy(ctx, hwpt3));
+	EXPECT_ERRNO(EBUSY, ioctl_destroy(ctx, ioas));
+	ASSERT_EQ(0, ioctl_destroy(ctx, hwpt));
+	ASSERT_EQ(0, ioctl_destroy(ctx, ioas));
+	uiommufd_ctx_close(ctx);
+	ASSERT_EQ(0, fresh_check_refs(buf, BUF_LEN, 0));
+	munmap(buf, BUF_LEN);
+}
+
+TEST(destroy_ioas_with_areas_only)
+{
+	struct uiommufd_ctx *ctx = uiommufd_ctx_open(0);
+	char *buf = test_buffer(BUF_LEN);
+	uint64_t iova = 0;
+	uint32_t ioas, ioas2;
+
+	ASSERT_NE(NULL, buf);
+	ASSERT_EQ(0, ioas_alloc(ctx, &ioas));
+	ASSERT_EQ(0, ioas_map(ctx, ioas, buf, BUF_LEN, &iova, MAP_RW));
+	ASSERT_EQ(0, ioas_map(ctx, ioas, buf + 100, 1000, NULL, MAP_RW));
+	ASSERT_EQ(0, ioas_alloc(ctx, &ioas2));
+	ASSERT_EQ(0, ioas_copy(ctx, ioas2, ioas, iova, BUF_LEN, NULL, MAP_RW));
+	/* No domain and no access: nothing is pinned. */
+	ASSERT_EQ(0, test_check_refs(ctx, buf, BUF_LEN, 0));
+	ASSERT_EQ(0, ioctl_destroy(ctx, ioas));
+	EXPECT_ERRNO(ENOENT, ioas_unmap(ctx, ioas, 0, UINT64_MAX, NULL));
+	ASSERT_EQ(0, ioctl_destroy(ctx, ioas2));
+	ASSERT_EQ(0, test_check_refs(ctx, buf, BUF_LEN, 0));
+	uiommufd_ctx_close(ctx);
+	munmap(buf, BUF_LEN);
+}
+
+TEST(destroy_ioas_busy_with_access_fd)
+{
+	struct uiommufd_ctx *ctx = uiommufd_ctx_open(0);
+	char *buf = test_buffer(BUF_LEN);
+	uint64_t iova = 0;
+	uint32_t ioas, item;
+	int afd = -1;
+
+	ASSERT_NE(NULL, buf);
+	ASSERT_EQ(0, ioas_alloc(ctx, &ioas));
+	ASSERT_EQ(0, ioas_map(ctx, ioas, buf, BUF_LEN, &iova, MAP_RW));
+	ASSERT_EQ(0, test_create_access(ctx, ioas,
+					MOCK_FLAGS_ACCESS_CREATE_NEEDS_PIN_PAGES,
+					&afd));
+	ASSERT_TRUE(uiommufd_fd_owned(afd));
+	EXPECT_ERRNO(EBUSY, ioctl_destroy(ctx, ioas));
+	ASSERT_EQ(0, test_access_pages(ctx, afd, iova, 2 * TEST_PAGE_SIZE, buf,
+				       0, &item));
+	ASSERT_EQ(0, test_check_refs(ctx, buf, 2 * TEST_PAGE_SIZE, 1));
+	EXPECT_ERRNO(EBUSY, ioctl_destroy(ctx, ioas));
+	ASSERT_EQ(0, uiommufd_fd_close(afd));
+	ASSERT_FALSE(uiommufd_fd_owned(afd));
+	ASSERT_EQ(0, test_check_refs(ctx, buf, BUF_LEN, 0));
+	ASSERT_EQ(0, ioctl_destroy(ctx, ioas));
+	uiommufd_ctx_close(ctx);
+	munmap(buf, BUF_LEN);
+}
+
+static void noop_unmap(void *data, uint64_t iova, uint64_t length)
+{
+}
+
+TEST(destroy_ioas_busy_with_public_access)
+{
+	const struct uiommufd_access_ops ops = {
+		.flags = UIOMMUFD_ACCESS_NEEDS_PIN_PAGES,
+		.unmap = noop_unmap,
+	};
+	struct uiommufd_ctx *ctx = uiommufd_ctx_open(0);
+	struct uiommufd_access *access;
+	uint32_t ioas, ioas2, access_id = 0;
+
+	ASSERT_EQ(0, ioas_alloc(ctx, &ioas));
+	access = uiommufd_access_create(ctx, ioas, &ops, NULL, &access_id);
+	ASSERT_NE(NULL, access);
+	ASSERT_NE(0, access_id);
+	ASSERT_NE(ioas, access_id);
+	EXPECT_ERRNO(EBUSY, ioctl_destroy(ctx, ioas));
+	/* The access is its creator's: IOMMU_DESTROY cannot take it. */
+	EXPECT_ERRNO(EBUSY, ioctl_destroy(ctx, access_id));
+	EXPECT_ERRNO(EBUSY, ioctl_destroy(ctx, access_id));
+	/* Its ID is taken: the next object gets another. */
+	ASSERT_EQ(0, ioas_alloc(ctx, &ioas2));
+	ASSERT_NE(access_id, ioas2);
+	uiommufd_access_destroy(access);
+	EXPECT_ERRNO(ENOENT, ioctl_destroy(ctx, access_id));
+	ASSERT_EQ(0, ioctl_destroy(ctx, ioas));
+	ASSERT_EQ(0, ioctl_destroy(ctx, ioas2));
+	uiommufd_ctx_close(ctx);
+}
+
+/* ---- 3. context close with everything live ---- */
+
+struct pub_access {
+	struct uiommufd_access *access;
+	uint64_t iova, length;
+	bool pinned;
+	unsigned int calls;
+};
+
+static void pub_unmap(void *data, uint64_t iova, uint64_t length)
+{
+	struct pub_access *pa = data;
+
+	pa->calls++;
+	if (pa->pinned && iova <= pa->iova + pa->length - 1 &&
+	    pa->iova <= iova + length - 1) {
+		pa->pinned = false;
+		if (uiommufd_access_unpin_pages(pa->access, pa->iova,
+						pa->length))
+			abort();
+	}
+}
+
+FIXTURE(close_shape)
+{
+	struct uiommufd_ctx *ctx;
+	char *buf;
+	int afd[4];
+	struct pub_access pub[2];
+};
+
+FIXTURE_VARIANT(close_shape)
+{
+	unsigned int nr_ioas;
+	unsigned int nr_devices;	/* newest layout, per IOAS */
+	unsigned int nr_v6_2;		/* 6.2 layout (own HWPT), per IOAS */
+	bool copy;			/* copy IOAS 0 into every other */
+	unsigned int nr_access_fds;	/* on IOAS 0, each pinning */
+	unsigned int nr_public;		/* on the last IOAS, each pinning */
+	bool accesses_after_ctx;	/* close the accesses after the ctx */
+};
+
+FIXTURE_VARIANT_ADD(close_shape, areas_only)
+{
+	.nr_ioas = 1,
+};
+
+FIXTURE_VARIANT_ADD(close_shape, several_ioas)
+{
+	.nr_ioas = 4,
+};
+
+FIXTURE_VARIANT_ADD(close_shape, several_devices)
+{
+	.nr_ioas = 2, .nr_devices = 3,
+};
+
+FIXTURE_VARIANT_ADD(close_shape, v6_2_hwpts)
+{
+	.nr_ioas = 2, .nr_v6_2 = 2,
+};
+
+FIXTURE_VARIANT_ADD(close_shape, copies)
+{
+	.nr_ioas = 3, .nr_devices = 1, .copy = true,
+};
+
+FIXTURE_VARIANT_ADD(close_shape, access_fds_closed_first)
+{
+	.nr_ioas = 2, .nr_devices = 1, .nr_access_fds = 2,
+};
+
+FIXTURE_VARIANT_ADD(close_shape, access_fds_outlive_ctx)
+{
+	.nr_ioas = 2, .nr_devices = 1, .nr_v6_2 = 1, .copy = true,
+	.nr_access_fds = 3, .accesses_after_ctx = true,
+};
+
+FIXTURE_VARIANT_ADD(close_shape, public_access_outlives_ctx)
+{
+	.nr_ioas = 2, .nr_devices = 2, .copy = true, .nr_public = 2,
+	.accesses_after_ctx = true,
+};
+
+FIXTURE_VARIANT_ADD(close_shape, everything)
+{
+	.nr_ioas = 3, .nr_devices = 2, .nr_v6_2 = 1, .copy = true,
+	.nr_access_fds = 2, .nr_public = 2, .accesses_after_ctx = true,
+};
+
+FIXTURE_SETUP(close_shape)
+{
+	self->ctx = uiommufd_ctx_open(0);
+	ASSERT_NE(NULL, self->ctx);
+	self->buf = test_buffer(BUF_LEN);
+	ASSERT_NE(NULL, self->buf);
+	memset(self->buf, 0xa5, BUF_LEN);
+	for (unsigned int i = 0; i != 4; i++)
+		self->afd[i] = -1;
+}
+
+FIXTURE_TEARDOWN(close_shape)
+{
+	/* Only an aborted body leaves anything here. */
+	for (unsigned int i = 0; i != 4; i++)
+		if (self->afd[i] >= 0)
+			uiommufd_fd_close(self->afd[i]);
+	for (unsigned int i = 0; i != 2; i++)
+		uiommufd_access_destroy(self->pub[i].access);
+	uiommufd_ctx_close(self->ctx);
+	if (self->buf)
+		munmap(self->buf, BUF_LEN);
+}
+
+TEST_F(close_shape, nothing_left)
+{
+	const struct uiommufd_access_ops ops = {
+		.flags = UIOMMUFD_ACCESS_NEEDS_PIN_PAGES,
+		.unmap = pub_unmap,
+	};
+	struct uiommufd_ctx *ctx = self->ctx, *ctx2;
+	uint32_t ioas[4], last, id;
+	uint64_t iova[4];
+	char rd[32];
+
+	ASSERT_LE(variant->nr_ioas, 4);
+	for (unsigned int i = 0; i != variant->nr_ioas; i++) {
+		ASSERT_EQ(0, ioas_alloc(ctx, &ioas[i]));
+		iova[i] = MOCK_APERTURE_START;
+		/* The copies get IOVA past the first map. */
+		ASSERT_EQ(0, ioas_map(ctx, ioas[i], self->buf, BUF_LEN,
+				      &iova[i], MAP_FIXED_RW));
+		for (unsigned int d = 0; d != variant->nr_devices; d++)
+			ASSERT_EQ(0, test_mock_domain(ctx, ioas[i], NULL,
+						      NULL, NULL));
+		for (unsigned int d = 0; d != variant->nr_v6_2; d++)
+			ASSERT_EQ(0, mock_domain_v6_2(ctx, ioas[i], NULL,
+						      NULL));
+	}
+	last = ioas[variant->nr_ioas - 1];
+	if (variant->copy) {
+		for (unsigned int i = 1; i < variant->nr_ioas; i++) {
+			uint64_t dst = 0;
+
+			ASSERT_EQ(0, ioas_copy(ctx, ioas[i], ioas[0], iova[0],
+					       BUF_LEN, &dst, MAP_RW));
+			ASSERT_NE(iova[i], dst);
+		}
+	}
+	for (unsigned int a = 0; a != variant->nr_access_fds; a++) {
+		ASSERT_EQ(0, test_create_access(
+				     ctx, ioas[0],
+				     MOCK_FLAGS_ACCESS_CREATE_NEEDS_PIN_PAGES,
+				     &self->afd[a]));
+		ASSERT_EQ(0, test_access_pages(ctx, self->afd[a],
+					       iova[0] + a * TEST_PAGE_SIZE,
+					       TEST_PAGE_SIZE,
+					       self->buf + a * TEST_PAGE_SIZE,
+					       MOCK_FLAGS_ACCESS_WRITE, NULL));
+	}
+	for (unsigned int a = 0; a != variant->nr_public; a++) {
+		struct pub_access *pa = &self->pub[a];
+
+		pa->access = uiommufd_access_create(ctx, last, &ops, pa, NULL);
+		ASSERT_NE(NULL, pa->access);
+		pa->iova = iova[variant->nr_ioas - 1] +
+			   (a + 4) * TEST_PAGE_SIZE;
+		pa->length = 2 * TEST_PAGE_SIZE;
+		ASSERT_EQ(0, uiommufd_access_pin_pages(pa->access, pa->iova,
+						       pa->length, NULL, 0));
+		pa->pinned = true;
+	}
+	if (variant->nr_access_fds || variant->nr_public ||
+	    variant->nr_devices || variant->nr_v6_2)
+		ASSERT_NE(0, test_check_refs(ctx, self->buf, BUF_LEN, 0) ?
+				     errno : 0);
+
+	if (!variant->accesses_after_ctx) {
+		for (unsigned int a = 0; a != 4; a++) {
+			if (self->afd[a] < 0)
+				continue;
+			ASSERT_EQ(0, uiommufd_fd_close(self->afd[a]));
+			self->afd[a] = -1;
+		}
+		for (unsigned int a = 0; a != 2; a++) {
+			uiommufd_access_destroy(self->pub[a].access);
+			self->pub[a].access = NULL;
+		}
+	}
+	uiommufd_ctx_close(ctx);
+	self->ctx = NULL;
+
+	/* The accesses kept the context, its IOAS and their pins alive. */
+	ctx2 = uiommufd_ctx_open(0);
+	ASSERT_NE(NULL, ctx2);
+	for (unsigned int a = 0; a != 4; a++) {
+		if (self->afd[a] < 0)
+			continue;
+		memset(rd, 0, sizeof(rd));
+		ASSERT_EQ(0, test_access_rw(ctx2, self->afd[a], iova[0] + 8,
+					    rd, sizeof(rd), 0));
+		ASSERT_EQ((char)0xa5, rd[0]);
+		ASSERT_EQ(0, test_check_refs(ctx2, self->buf + a * TEST_PAGE_SIZE,
+					     TEST_PAGE_SIZE, 1));
+		ASSERT_EQ(0, uiommufd_fd_close(self->afd[a]));
+		self->afd[a] = -1;
+	}
+	for (unsigned int a = 0; a != 2; a++) {
+		struct pub_access *pa = &self->pub[a];
+
+		if (!pa->access)
+			continue;
+		memset(rd, 0, sizeof(rd));
+		ASSERT_EQ(0, uiommufd_access_rw(pa->access, pa->iova, rd,
+						sizeof(rd), 0));
+		ASSERT_EQ((char)0xa5, rd[5]);
+		uiommufd_access_destroy(pa->access);
+		pa->access = NULL;
+	}
+	uiommufd_ctx_close(ctx2);
+
+	ASSERT_EQ(0, fresh_check_refs(self->buf, BUF_LEN, 0));
+	/* A new context starts over at ID 1. */
+	ctx2 = uiommufd_ctx_open(0);
+	ASSERT_EQ(0, ioas_alloc(ctx2, &id));
+	ASSERT_EQ(1, id);
+	uiommufd_ctx_close(ctx2);
+}
+
+TEST(close_access_fd_keeps_ctx_alive)
+{
+	struct uiommufd_ctx *ctx = uiommufd_ctx_open(0), *ctx2;
+	char *buf = test_buffer(BUF_LEN);
+	uint64_t iova = 0;
+	uint32_t ioas, item;
+	char wr[16] = "through the fd", rd[16] = "";
+	int afd = -1;
+
+	ASSERT_NE(NULL, buf);
+	ASSERT_EQ(0, ioas_alloc(ctx, &ioas));
+	ASSERT_EQ(0, ioas_map(ctx, ioas, buf, BUF_LEN, &iova, MAP_RW));
+	ASSERT_EQ(0, test_create_access(ctx, ioas,
+					MOCK_FLAGS_ACCESS_CREATE_NEEDS_PIN_PAGES,
+					&afd));
+	ASSERT_EQ(0, test_access_pages(ctx, afd, iova, 3 * TEST_PAGE_SIZE, buf,
+				       0, &item));
+	uiommufd_ctx_close(ctx);
+
+	/* The access, its IOAS and the area are all still there. */
+	ctx2 = uiommufd_ctx_open(0);
+	ASSERT_TRUE(uiommufd_fd_owned(afd));
+	ASSERT_EQ(0, test_check_refs(ctx2, buf, 3 * TEST_PAGE_SIZE, 1));
+	ASSERT_EQ(0, test_access_rw(ctx2, afd, iova + 4000, wr, sizeof(wr),
+				    MOCK_ACCESS_RW_WRITE));
+	ASSERT_EQ(0, memcmp(buf + 4000, wr, sizeof(wr)));
+	ASSERT_EQ(0, test_access_rw(ctx2, afd, iova + 4000, rd, sizeof(rd),
+				    0));
+	ASSERT_EQ(0, memcmp(rd, wr, sizeof(wr)));
+	ASSERT_EQ(0, test_destroy_access_pages(ctx2, afd, item));
+	ASSERT_EQ(0, test_check_refs(ctx2, buf, BUF_LEN, 0));
+	ASSERT_EQ(0, test_access_pages(ctx2, afd, iova, TEST_PAGE_SIZE, buf, 0,
+				       NULL));
+	ASSERT_EQ(0, uiommufd_fd_close(afd));
+	ASSERT_FALSE(uiommufd_fd_owned(afd));
+	EXPECT_ERRNO(EBADFD, test_access_rw(ctx2, afd, iova, rd, 1, 0));
+	ASSERT_EQ(0, test_check_refs(ctx2, buf, BUF_LEN, 0));
+	uiommufd_ctx_close(ctx2);
+	munmap(buf, BUF_LEN);
+}
+
+TEST(close_access_fd_then_ctx)
+{
+	struct uiommufd_ctx *ctx = uiommufd_ctx_open(0);
+	char *buf = test_buffer(BUF_LEN);
+	uint64_t iova = 0;
+	uint32_t ioas;
+	int afd = -1, afd2 = -1;
+
+	ASSERT_NE(NULL, buf);
+	ASSERT_EQ(0, ioas_alloc(ctx, &ioas));
+	ASSERT_EQ(0, ioas_map(ctx, ioas, buf, BUF_LEN, &iova, MAP_RW));
+	ASSERT_EQ(0, test_mock_domain(ctx, ioas, NULL, NULL, NULL));
+	ASSERT_EQ(0, test_create_access(ctx, ioas,
+					MOCK_FLAGS_ACCESS_CREATE_NEEDS_PIN_PAGES,
+					&afd));
+	ASSERT_EQ(0, test_create_access(ctx, ioas, 0, &afd2));
+	ASSERT_NE(afd, afd2);
+	ASSERT_EQ(0, test_access_pages(ctx, afd, iova, BUF_LEN, buf, 0, NULL));
+	ASSERT_EQ(0, uiommufd_fd_close(afd));
+	ASSERT_EQ(0, uiommufd_fd_close(afd2));
+	/* The domain still pins them once. */
+	ASSERT_EQ(0, test_check_refs(ctx, buf, BUF_LEN, 1));
+	EXPECT_ERRNO(EBUSY, ioctl_destroy(ctx, ioas));
+	uiommufd_ctx_close(ctx);
+	ASSERT_EQ(0, fresh_check_refs(buf, BUF_LEN, 0));
+	munmap(buf, BUF_LEN);
+}
+
+TEST(close_plain_closed_access_fd_next_command)
+{
+	struct uiommufd_ctx *ctx = uiommufd_ctx_open(0);
+	char *buf = test_buffer(BUF_LEN);
+	uint64_t iova = 0;
+	uint32_t ioas;
+	char rd[8];
+	int afd = -1;
+
+	ASSERT_NE(NULL, buf);
+	ASSERT_EQ(0, ioas_alloc(ctx, &ioas));
+	ASSERT_EQ(0, ioas_map(ctx, ioas, buf, BUF_LEN, &iova, MAP_RW));
+	ASSERT_EQ(0, test_create_access(ctx, ioas,
+					MOCK_FLAGS_ACCESS_CREATE_NEEDS_PIN_PAGES,
+					&afd));
+	ASSERT_EQ(0, test_access_pages(ctx, afd, iova, 4 * TEST_PAGE_SIZE, buf,
+				       0, NULL));
+	ASSERT_EQ(0, close(afd));
+	/* Naming it notices the close, and releases the access. */
+	EXPECT_ERRNO(EBADFD, test_access_rw(ctx, afd, iova, rd, sizeof(rd), 0));
+	ASSERT_FALSE(uiommufd_fd_owned(afd));
+	ASSERT_EQ(0, test_check_refs(ctx, buf, BUF_LEN, 0));
+	EXPECT_ERRNO(EBADFD, test_access_pages(ctx, afd, iova, TEST_PAGE_SIZE,
+					       buf, 0, NULL));
+	ASSERT_EQ(0, ioctl_destroy(ctx, ioas));
+	uiommufd_ctx_close(ctx);
+	munmap(buf, BUF_LEN);
+}
+
+TEST(close_plain_closed_access_fd_ctx_close)
+{
+	struct uiommufd_ctx *ctx = uiommufd_ctx_open(0);
+	char *buf = test_buffer(BUF_LEN);
+	uint64_t iova = 0;
+	uint32_t ioas;
+	int afd = -1;
+
+	ASSERT_NE(NULL, buf);
+	ASSERT_EQ(0, ioas_alloc(ctx, &ioas));
+	ASSERT_EQ(0, ioas_map(ctx, ioas, buf, BUF_LEN, &iova, MAP_RW));
+	ASSERT_EQ(0, test_create_access(ctx, ioas,
+					MOCK_FLAGS_ACCESS_CREATE_NEEDS_PIN_PAGES,
+					&afd));
+	ASSERT_EQ(0, test_access_pages(ctx, afd, iova, 4 * TEST_PAGE_SIZE, buf,
+				       0, NULL));
+	ASSERT_EQ(0, close(afd));
+	/*
+	 * Nothing names the descriptor again: closing the context must
+	 * notice it was closed, drop the pins and free everything (the
+	 * harness checks the allocations).
+	 */
+	uiommufd_ctx_close(ctx);
+	EXPECT_FALSE(uiommufd_fd_owned(afd));
+	EXPECT_EQ(0, fresh_check_refs(buf, 4 * TEST_PAGE_SIZE, 0));
+	munmap(buf, BUF_LEN);
+}
+
+/* ---- 4. the public access API ---- */
+
+TEST(access_create_errors)
+{
+	const struct uiommufd_access_ops no_cb = {
+		.flags = UIOMMUFD_ACCESS_NEEDS_PIN_PAGES,
+	};
+	const struct uiommufd_access_ops rw_only = { .flags = 0 };
+	const struct uiommufd_access_ops pin = {
+		.flags = UIOMMUFD_ACCESS_NEEDS_PIN_PAGES,
+		.unmap = noop_unmap,
+	};
+	struct uiommufd_ctx *ctx = uiommufd_ctx_open(0);
+	struct uiommufd_access *access;
+	uint32_t ioas, stdev, id = 0;
+
+	ASSERT_EQ(0, ioas_alloc(ctx, &ioas));
+	ASSERT_EQ(0, test_mock_domain(ctx, ioas, &stdev, NULL, NULL));
+	errno = 0;
+	ASSERT_NULL(uiommufd_access_create(ctx, ioas, &no_cb, NULL, &id));
+	ASSERT_EQ(EINVAL, errno);
+	ASSERT_NE(NULL, uiommufd_last_reason());
+	errno = 0;
+	ASSERT_NULL(uiommufd_access_create(ctx, 99, &pin, NULL, &id));
+	ASSERT_EQ(ENOENT, errno);
+	errno = 0;
+	ASSERT_NULL(uiommufd_access_create(ctx, 0, &pin, NULL, &id));
+	ASSERT_EQ(ENOENT, errno);
+	/* An ID of something that is not an IOAS. */
+	errno = 0;
+	ASSERT_NULL(uiommufd_access_create(ctx, stdev, &pin, NULL, &id));
+	ASSERT_EQ(ENOENT, errno);
+	ASSERT_EQ(0, id);
+	/* No ID was used up by the failures. */
+	ASSERT_EQ(0, ioctl_destroy(ctx, stdev));
+	access = uiommufd_access_create(ctx, ioas, &rw_only, NULL, &id);
+	ASSERT_NE(NULL, access);
+	ASSERT_EQ(2, id);
+	uiommufd_access_destroy(access);
+	ASSERT_EQ(0, ioctl_destroy(ctx, ioas));
+	uiommufd_ctx_close(ctx);
+}
+
+TEST(access_pin_rw_unpin)
+{
+	const struct uiommufd_access_ops ops = {
+		.flags = UIOMMUFD_ACCESS_NEEDS_PIN_PAGES,
+		.unmap = pub_unmap,
+	};
+	struct uiommufd_ctx *ctx = uiommufd_ctx_open(0);
+	char *buf = test_buffer(BUF_LEN);
+	struct pub_access pa = {};
+	uint64_t pfns[4] = {}, pfns2[4] = {}, iova = 0;
+	char wr[100], rd[100];
+	uint32_t ioas;
+
+	ASSERT_NE(NULL, buf);
+	memset(buf, 0, BUF_LEN);
+	ASSERT_EQ(0, ioas_alloc(ctx, &ioas));
+	ASSERT_EQ(0, ioas_map(ctx, ioas, buf, BUF_LEN, &iova, MAP_RW));
+	pa.access = uiommufd_access_create(ctx, ioas, &ops, &pa, NULL);
+	ASSERT_NE(NULL, pa.access);
+
+	ASSERT_EQ(0, uiommufd_access_pin_pages(pa.access, iova + TEST_PAGE_SIZE,
+					       4 * TEST_PAGE_SIZE, pfns,
+					       UIOMMUFD_ACCESS_RW_WRITE));
+	for (unsigned int i = 0; i != 4; i++) {
+		ASSERT_NE(0, pfns[i]);
+		for (unsigned int j = 0; j != i; j++)
+			ASSERT_NE(pfns[j], pfns[i]);
+	}
+	ASSERT_EQ(0, test_check_refs(ctx, buf + TEST_PAGE_SIZE,
+				     4 * TEST_PAGE_SIZE, 1));
+	ASSERT_EQ(0, test_check_refs(ctx, buf, TEST_PAGE_SIZE, 0));
+	ASSERT_EQ(0, test_check_refs(ctx, buf + 5 * TEST_PAGE_SIZE,
+				     BUF_LEN - 5 * TEST_PAGE_SIZE, 0));
+	/* A second pin of the same pages names the same pages. */
+	ASSERT_EQ(0, uiommufd_access_pin_pages(pa.access, iova + TEST_PAGE_SIZE,
+					       4 * TEST_PAGE_SIZE, pfns2, 0));
+	ASSERT_EQ(0, memcmp(pfns, pfns2, sizeof(pfns)));
+	ASSERT_EQ(0, uiommufd_access_unpin_pages(pa.access,
+						 iova + TEST_PAGE_SIZE,
+						 4 * TEST_PAGE_SIZE));
+
+	/* rw round trip across a page boundary, seen in the memory. */
+	for (unsigned int i = 0; i != sizeof(wr); i++)
+		wr[i] = (char)(i * 7 + 1);
+	ASSERT_EQ(0, uiommufd_access_rw(pa.access, iova + 2 * TEST_PAGE_SIZE - 50,
+					wr, sizeof(wr),
+					UIOMMUFD_ACCESS_RW_WRITE));
+	ASSERT_EQ(0, memcmp(buf + 2 * TEST_PAGE_SIZE - 50, wr, sizeof(wr)));
+	buf[2 * TEST_PAGE_SIZE] = 0x42;
+	ASSERT_EQ(0, uiommufd_access_rw(pa.access, iova + 2 * TEST_PAGE_SIZE - 50,
+					rd, sizeof(rd), 0));
+	ASSERT_EQ(0x42, rd[50]);
+	ASSERT_EQ(0, memcmp(rd, wr, 50));
+	/* Outside every mapping. */
+	ASSERT_EQ(-ENOENT, uiommufd_access_rw(pa.access, iova + BUF_LEN, rd,
+					      sizeof(rd), 0));
+
+	/* Unpin of what was never pinned, or of a different range. */
+	ASSERT_EQ(-EINVAL, uiommufd_access_unpin_pages(pa.access, iova,
+						       TEST_PAGE_SIZE));
+	ASSERT_EQ(-EINVAL, uiommufd_access_unpin_pages(pa.access,
+						       iova + TEST_PAGE_SIZE,
+						       2 * TEST_PAGE_SIZE));
+	ASSERT_EQ(0, uiommufd_access_unpin_pages(pa.access,
+						 iova + TEST_PAGE_SIZE,
+						 4 * TEST_PAGE_SIZE));
+	ASSERT_EQ(-EINVAL, uiommufd_access_unpin_pages(pa.access,
+						       iova + TEST_PAGE_SIZE,
+						       4 * TEST_PAGE_SIZE));
+	ASSERT_EQ(0, test_check_refs(ctx, buf, BUF_LEN, 0));
+	/* Pinning what is not mapped. */
+	ASSERT_EQ(-ENOENT, uiommufd_access_pin_pages(pa.access, iova + BUF_LEN,
+						     TEST_PAGE_SIZE, NULL, 0));
+	ASSERT_EQ(0, pa.calls);
+	uiommufd_access_destroy(pa.access);
+	ASSERT_EQ(0, ioctl_destroy(ctx, ioas));
+	uiommufd_ctx_close(ctx);
+	munmap(buf, BUF_LEN);
+}
+
+TEST(access_unmap_calls_back)
+{
+	const struct uiommufd_access_ops ops = {
+		.flags = UIOMMUFD_ACCESS_NEEDS_PIN_PAGES,
+		.unmap = pub_unmap,
+	};
+	struct uiommufd_ctx *ctx = uiommufd_ctx_open(0);
+	char *buf = test_buffer(BUF_LEN);
+	struct pub_access pa = {};
+	uint64_t iova = MOCK_APERTURE_START, unmapped = 0;
+	uint32_t ioas;
+
+	ASSERT_NE(NULL, buf);
+	ASSERT_EQ(0, ioas_alloc(ctx, &ioas));
+	ASSERT_EQ(0, ioas_map(ctx, ioas, buf, BUF_LEN / 2, &iova,
+			      MAP_FIXED_RW));
+	iova = MOCK_APERTURE_START + BUF_LEN;
+	ASSERT_EQ(0, ioas_map(ctx, ioas, buf + BUF_LEN / 2, BUF_LEN / 2, &iova,
+			      MAP_FIXED_RW));
+	ASSERT_EQ(0, test_mock_domain(ctx, ioas, NULL, NULL, NULL));
+	pa.access = uiommufd_access_create(ctx, ioas, &ops, &pa, NULL);
+	ASSERT_NE(NULL, pa.access);
+	pa.iova = MOCK_APERTURE_START + BUF_LEN + TEST_PAGE_SIZE;
+	pa.length = 2 * TEST_PAGE_SIZE;
+	ASSERT_EQ(0, uiommufd_access_pin_pages(pa.access, pa.iova, pa.length,
+					       NULL, 0));
+	pa.pinned = true;
+
+	/* The other area: nothing of ours to unpin there. */
+	ASSERT_EQ(0, ioas_unmap(ctx, ioas, MOCK_APERTURE_START, BUF_LEN / 2,
+				&unmapped));
+	ASSERT_EQ(BUF_LEN / 2, unmapped);
+	ASSERT_TRUE(pa.pinned);
+	ASSERT_EQ(0, uiommufd_access_rw(pa.access, pa.iova, &unmapped, 1, 0));
+
+	/* The pinned one: the callback runs and unpins before unmap ends. */
+	ASSERT_EQ(0, ioas_unmap(ctx, ioas, MOCK_APERTURE_START + BUF_LEN,
+				BUF_LEN / 2, &unmapped));
+	ASSERT_EQ(BUF_LEN / 2, unmapped);
+	ASSERT_FALSE(pa.pinned);
+	ASSERT_LE(1, pa.calls);
+	ASSERT_EQ(0, test_check_refs(ctx, buf, BUF_LEN, 0));
+	ASSERT_EQ(-ENOENT, uiommufd_access_pin_pages(pa.access, pa.iova,
+						     pa.length, NULL, 0));
+	uiommufd_access_destroy(pa.access);
+	uiommufd_ctx_close(ctx);
+	munmap(buf, BUF_LEN);
+}
+
+/* The callback sees the range being unmapped. */
+struct range_cb {
+	struct uiommufd_access *access;
+	uint64_t pin_iova, pin_len;
+	uint64_t seen_iova, seen_len;
+	unsigned int calls;
+	int unpin_rc;
+};
+
+static void range_unmap(void *data, uint64_t iova, uint64_t length)
+{
+	struct range_cb *cb = data;
+
+	if (cb->calls++)
+		return;
+	cb->seen_iova = iova;
+	cb->seen_len = length;
+	cb->unpin_rc = uiommufd_access_unpin_pages(cb->access, cb->pin_iova,
+						   cb->pin_len);
+}
+
+TEST(access_unmap_callback_range)
+{
+	const struct uiommufd_access_ops ops = {
+		.flags = UIOMMUFD_ACCESS_NEEDS_PIN_PAGES,
+		.unmap = range_unmap,
+	};
+	struct uiommufd_ctx *ctx = uiommufd_ctx_open(0);
+	char *buf = test_buffer(BUF_LEN);
+	struct range_cb cb = { .unpin_rc = 1 };
+	uint64_t iova = 0, unmapped = 0;
+	uint32_t ioas;
+
+	ASSERT_NE(NULL, buf);
+	ASSERT_EQ(0, ioas_alloc(ctx, &ioas));
+	ASSERT_EQ(0, ioas_map(ctx, ioas, buf, BUF_LEN, &iova, MAP_RW));
+	cb.access = uiommufd_access_create(ctx, ioas, &ops, &cb, NULL);
+	ASSERT_NE(NULL, cb.access);
+	cb.pin_iova = iova + 3 * TEST_PAGE_SIZE;
+	cb.pin_len = 5 * TEST_PAGE_SIZE;
+	ASSERT_EQ(0, uiommufd_access_pin_pages(cb.access, cb.pin_iova,
+					       cb.pin_len, NULL, 0));
+	ASSERT_EQ(0, test_check_refs(ctx, buf + 3 * TEST_PAGE_SIZE,
+				     5 * TEST_PAGE_SIZE, 1));
+	/* A range that would cut the area fails and calls nobody. */
+	EXPECT_ERRNO(ENOENT, ioas_unmap(ctx, ioas, iova, TEST_PAGE_SIZE, NULL));
+	ASSERT_EQ(0, ioas_unmap(ctx, ioas, 0, UINT64_MAX, &unmapped));
+	ASSERT_EQ(BUF_LEN, unmapped);
+	ASSERT_LE(1, cb.calls);
+	ASSERT_EQ(0, cb.unpin_rc);
+	/* The range covers the pin and lies inside what was unmapped. */
+	ASSERT_LE(cb.seen_iova, cb.pin_iova);
+	ASSERT_LE(cb.pin_iova + cb.pin_len, cb.seen_iova + cb.seen_len);
+	ASSERT_LE(iova, cb.seen_iova);
+	ASSERT_LE(cb.seen_iova + cb.seen_len, iova + BUF_LEN);
+	ASSERT_EQ(0, test_check_refs(ctx, buf, BUF_LEN, 0));
+	uiommufd_access_destroy(cb.access);
+	ASSERT_EQ(0, ioctl_destroy(ctx, ioas));
+	uiommufd_ctx_close(ctx);
+	munmap(buf, BUF_LEN);
+}
+
+TEST(access_destroy_releases_pins)
+{
+	const struct uiommufd_access_ops ops = {
+		.flags = UIOMMUFD_ACCESS_NEEDS_PIN_PAGES,
+		.unmap = noop_unmap,
+	};
+	struct uiommufd_ctx *ctx = uiommufd_ctx_open(0);
+	char *buf = test_buffer(BUF_LEN);
+	struct uiommufd_access *access;
+	uint64_t iova = 0;
+	uint32_t ioas;
+
+	ASSERT_NE(NULL, buf);
+	ASSERT_EQ(0, ioas_alloc(ctx, &ioas));
+	ASSERT_EQ(0, ioas_map(ctx, ioas, buf, BUF_LEN, &iova, MAP_RW));
+	access = uiommufd_access_create(ctx, ioas, &ops, NULL, NULL);
+	ASSERT_NE(NULL, access);
+	ASSERT_EQ(0, uiommufd_access_pin_pages(access, iova, BUF_LEN, NULL, 0));
+	ASSERT_EQ(0, uiommufd_access_pin_pages(access, iova, TEST_PAGE_SIZE,
+					       NULL, 0));
+	ASSERT_EQ(0, uiommufd_access_pin_pages(access, iova + TEST_PAGE_SIZE,
+					       TEST_PAGE_SIZE, NULL,
+					       UIOMMUFD_ACCESS_RW_WRITE));
+	ASSERT_EQ(0, test_check_refs(ctx, buf + 2 * TEST_PAGE_SIZE,
+				     BUF_LEN - 2 * TEST_PAGE_SIZE, 1));
+	EXPECT_ERRNO(EBUSY, ioctl_destroy(ctx, ioas));
+	uiommufd_access_destroy(access);
+	ASSERT_EQ(0, test_check_refs(ctx, buf, BUF_LEN, 0));
+	ASSERT_EQ(0, ioctl_destroy(ctx, ioas));
+	uiommufd_ctx_close(ctx);
+	munmap(buf, BUF_LEN);
+}
+
+TEST(access_destroy_after_ctx_close)
+{
+	const struct uiommufd_access_ops ops = {
+		.flags = UIOMMUFD_ACCESS_NEEDS_PIN_PAGES,
+		.unmap = noop_unmap,
+	};
+	struct uiommufd_ctx *ctx = uiommufd_ctx_open(0);
+	char *buf = test_buffer(BUF_LEN);
+	struct uiommufd_access *access;
+	uint64_t iova = MOCK_APERTURE_START;
+	char wr[8] = "1234567", rd[8] = "";
+	uint32_t ioas;
+
+	ASSERT_NE(NULL, buf);
+	ASSERT_EQ(0, ioas_alloc(ctx, &ioas));
+	ASSERT_EQ(0, ioas_map(ctx, ioas, buf, BUF_LEN, &iova, MAP_FIXED_RW));
+	ASSERT_EQ(0, test_mock_domain(ctx, ioas, NULL, NULL, NULL));
+	ASSERT_EQ(0, mock_domain_v6_2(ctx, ioas, NULL, NULL));
+	access = uiommufd_access_create(ctx, ioas, &ops, NULL, NULL);
+	ASSERT_NE(NULL, access);
+	ASSERT_EQ(0, uiommufd_access_pin_pages(access, iova, 2 * TEST_PAGE_SIZE,
+					       NULL, 0));
+	uiommufd_ctx_close(ctx);
+
+	/* Still usable: the access holds the context. */
+	ASSERT_EQ(0, uiommufd_access_rw(access, iova + 3, wr, sizeof(wr),
+					UIOMMUFD_ACCESS_RW_WRITE));
+	ASSERT_EQ(0, memcmp(buf + 3, wr, sizeof(wr)));
+	ASSERT_EQ(0, uiommufd_access_rw(access, iova + 3, rd, sizeof(rd), 0));
+	ASSERT_EQ(0, memcmp(rd, wr, sizeof(wr)));
+	ASSERT_NE(0, fresh_check_refs(buf, BUF_LEN, 0) ? errno : 0);
+	ASSERT_EQ(0, uiommufd_access_pin_pages(access, iova + BUF_LEN -
+					       TEST_PAGE_SIZE, TEST_PAGE_SIZE,
+					       NULL, 0));
+	uiommufd_access_destroy(access);
+	ASSERT_EQ(0, fresh_check_refs(buf, BUF_LEN, 0));
+	munmap(buf, BUF_LEN);
+}
+
+/* ---- 5. devices and HW pagetables over existing areas ---- */
+
+TEST(device_attach_detach_keeps_areas)
+{
+	struct uiommufd_ctx *ctx = uiommufd_ctx_open(0);
+	char *buf = test_buffer(BUF_LEN);
+	struct iommu_iova_range r[2];
+	uint64_t iova = MOCK_APERTURE_START, iova2, align = 0, unmapped = 0;
+	uint32_t ioas, stdev, hwpt, num = 0;
+
+	ASSERT_NE(NULL, buf);
+	ASSERT_EQ(0, ioas_alloc(ctx, &ioas));
+	ASSERT_EQ(0, ioas_map(ctx, ioas, buf, BUF_LEN / 2, &iova,
+			      MAP_FIXED_RW));
+	iova2 = MOCK_APERTURE_START + 4 * BUF_LEN;
+	ASSERT_EQ(0, ioas_map(ctx, ioas, buf + BUF_LEN / 2, BUF_LEN / 2, &iova2,
+			      MAP_FIXED_RW));
+	ASSERT_EQ(0, test_check_refs(ctx, buf, BUF_LEN, 0));
+
+	ASSERT_EQ(0, test_mock_domain(ctx, ioas, &stdev, &hwpt, NULL));
+	ASSERT_EQ(0, test_check_map(ctx, hwpt, iova, BUF_LEN / 2, buf));
+	ASSERT_EQ(0, test_check_map(ctx, hwpt, iova2, BUF_LEN / 2,
+				    buf + BUF_LEN / 2));
+	/* The wrong memory does not pass. */
+	EXPECT_ERRNO(EINVAL, test_check_map(ctx, hwpt, iova, BUF_LEN / 2,
+					    buf + BUF_LEN / 2));
+	ASSERT_EQ(0, test_check_refs(ctx, buf, BUF_LEN, 1));
+	ASSERT_EQ(0, ioas_iova_ranges(ctx, ioas, r, 2, &num, &align));
+	ASSERT_EQ(1, num);
+	ASSERT_EQ(MOCK_APERTURE_START, r[0].start);
+	ASSERT_EQ(MOCK_APERTURE_LAST, r[0].last);
+	ASSERT_EQ(MOCK_PAGE_SIZE, align);
+
+	ASSERT_EQ(0, ioctl_destroy(ctx, stdev));
+	ASSERT_EQ(0, test_check_refs(ctx, buf, BUF_LEN, 0));
+	ASSERT_EQ(0, ioas_iova_ranges(ctx, ioas, r, 2, &num, &align));
+	ASSERT_EQ(1, num);
+	ASSERT_EQ(0, r[0].start);
+	ASSERT_EQ(UINT64_MAX, r[0].last);
+	ASSERT_EQ(1, align);
+	/* Both areas are still mapped: they cannot be mapped over... */
+	EXPECT_ERRNO(EEXIST, ioas_map(ctx, ioas, buf, TEST_PAGE_SIZE, &iova,
+				      MAP_FIXED_RW));
+	/* ... a byte-sized map works again, and so does unmap. */
+	ASSERT_EQ(0, ioas_map(ctx, ioas, buf + 1, 3, NULL, MAP_RW));
+	ASSERT_EQ(0, ioas_unmap(ctx, ioas, iova2, BUF_LEN / 2, &unmapped));
+	ASSERT_EQ(BUF_LEN / 2, unmapped);
+	ASSERT_EQ(0, ioas_unmap(ctx, ioas, iova, BUF_LEN / 2, &unmapped));
+	ASSERT_EQ(BUF_LEN / 2, unmapped);
+	/* Reattaching maps what is there now. */
+	ASSERT_ERRNO(0, ioas_unmap(ctx, ioas, 0, UINT64_MAX, &unmapped) ? 0 :
+			       (errno = 0, -1));
+	ASSERT_EQ(3, unmapped);
+	ASSERT_EQ(0, ioas_map(ctx, ioas, buf, BUF_LEN, &iova, MAP_FIXED_RW));
+	ASSERT_EQ(0, test_mock_domain(ctx, ioas, &stdev, &hwpt, NULL));
+	ASSERT_EQ(0, test_check_map(ctx, hwpt, iova, BUF_LEN, buf));
+	ASSERT_EQ(0, ioctl_destroy(ctx, stdev));
+	ASSERT_EQ(0, ioctl_destroy(ctx, ioas));
+	uiommufd_ctx_close(ctx);
+	ASSERT_EQ(0, fresh_check_refs(buf, BUF_LEN, 0));
+	munmap(buf, BUF_LEN);
+}
+
+/* ---- 6. VFIO_IOAS ---- */
+
+TEST(vfio_ioas_get_set_clear)
+{
+	struct uiommufd_ctx *ctx = uiommufd_ctx_open(0);
+	uint32_t ioas, ioas2, stdev, id = 0;
+
+	ASSERT_EQ(0, ioas_alloc(ctx, &ioas));
+	ASSERT_EQ(0, ioas_alloc(ctx, &ioas2));
+	ASSERT_EQ(0, test_mock_domain(ctx, ioas2, &stdev, NULL, NULL));
+	EXPECT_ERRNO(ENODEV, vfio_ioas(ctx, IOMMU_VFIO_IOAS_GET, &id));
+	id = 99;
+	EXPECT_ERRNO(ENOENT, vfio_ioas(ctx, IOMMU_VFIO_IOAS_SET, &id));
+	id = stdev;
+	EXPECT_ERRNO(ENOENT, vfio_ioas(ctx, IOMMU_VFIO_IOAS_SET, &id));
+	EXPECT_ERRNO(ENODEV, vfio_ioas(ctx, IOMMU_VFIO_IOAS_GET, &id));
+	id = ioas;
+	ASSERT_EQ(0, vfio_ioas(ctx, IOMMU_VFIO_IOAS_SET, &id));
+	id = 0;
+	ASSERT_EQ(0, vfio_ioas(ctx, IOMMU_VFIO_IOAS_GET, &id));
+	ASSERT_EQ(ioas, id);
+	id = ioas2;
+	ASSERT_EQ(0, vfio_ioas(ctx, IOMMU_VFIO_IOAS_SET, &id));
+	id = 0;
+	ASSERT_EQ(0, vfio_ioas(ctx, IOMMU_VFIO_IOAS_GET, &id));
+	ASSERT_EQ(ioas2, id);
+	/* A failed SET keeps the old one. */
+	id = 77;
+	EXPECT_ERRNO(ENOENT, vfio_ioas(ctx, IOMMU_VFIO_IOAS_SET, &id));
+	ASSERT_EQ(0, vfio_ioas(ctx, IOMMU_VFIO_IOAS_GET, &id));
+	ASSERT_EQ(ioas2, id);
+	ASSERT_EQ(0, vfio_ioas(ctx, IOMMU_VFIO_IOAS_CLEAR, NULL));
+	EXPECT_ERRNO(ENODEV, vfio_ioas(ctx, IOMMU_VFIO_IOAS_GET, &id));
+	ASSERT_EQ(0, vfio_ioas(ctx, IOMMU_VFIO_IOAS_CLEAR, NULL));
+	/* Being the compat IOAS holds nothing: the device still does. */
+	id = ioas2;
+	ASSERT_EQ(0, vfio_ioas(ctx, IOMMU_VFIO_IOAS_SET, &id));
+	EXPECT_ERRNO(EBUSY, ioctl_destroy(ctx, ioas2));
+	ASSERT_EQ(0, vfio_ioas(ctx, IOMMU_VFIO_IOAS_GET, &id));
+	ASSERT_EQ(ioas2, id);
+	uiommufd_ctx_close(ctx);
+}
+
+TEST(vfio_ioas_destroy_clears)
+{
+	struct uiommufd_ctx *ctx = uiommufd_ctx_open(0);
+	uint32_t ioas, ioas2, id;
+
+	ASSERT_EQ(0, ioas_alloc(ctx, &ioas));
+	ASSERT_EQ(0, ioas_alloc(ctx, &ioas2));
+	id = ioas2;
+	ASSERT_EQ(0, vfio_ioas(ctx, IOMMU_VFIO_IOAS_SET, &id));
+	/* Destroying another IOAS leaves it set. */
+	ASSERT_EQ(0, ioctl_destroy(ctx, ioas));
+	ASSERT_EQ(0, vfio_ioas(ctx, IOMMU_VFIO_IOAS_GET, &id));
+	ASSERT_EQ(ioas2, id);
+	ASSERT_EQ(0, ioctl_destroy(ctx, ioas2));
+	EXPECT_ERRNO(ENODEV, vfio_ioas(ctx, IOMMU_VFIO_IOAS_GET, &id));
+	/* A new IOAS under the same ID is not the compat IOAS. */
+	ASSERT_EQ(0, ioas_alloc(ctx, &id));
+	ASSERT_EQ(1, id);
+	ASSERT_EQ(0, ioas_alloc(ctx, &id));
+	ASSERT_EQ(ioas2, id);
+	EXPECT_ERRNO(ENODEV, vfio_ioas(ctx, IOMMU_VFIO_IOAS_GET, &id));
+	uiommufd_ctx_close(ctx);
+}
+
+/* ---- 7. IOMMU_OPTION ---- */
+
+TEST(option_rlimit_mode)
+{
+	struct uiommufd_ctx *ctx = uiommufd_ctx_open(0);
+	uint64_t val = 99;
+	uint32_t ioas;
+
+	if (geteuid())
+		SKIP("RLIMIT_MODE SET needs root");
+	ASSERT_EQ(0, ioctl_option(ctx, IOMMU_OPTION_RLIMIT_MODE,
+				  IOMMU_OPTION_OP_GET, 0, &val));
+	ASSERT_EQ(0, val);
+	val = 1;
+	ASSERT_EQ(0, ioctl_option(ctx, IOMMU_OPTION_RLIMIT_MODE,
+				  IOMMU_OPTION_OP_SET, 0, &val));
+	val = 99;
+	ASSERT_EQ(0, ioctl_option(ctx, IOMMU_OPTION_RLIMIT_MODE,
+				  IOMMU_OPTION_OP_GET, 0, &val));
+	ASSERT_EQ(1, val);
+	val = 2;
+	EXPECT_ERRNO(EINVAL, ioctl_option(ctx, IOMMU_OPTION_RLIMIT_MODE,
+					  IOMMU_OPTION_OP_SET, 0, &val));
+	ASSERT_EQ(0, ioctl_option(ctx, IOMMU_OPTION_RLIMIT_MODE,
+				  IOMMU_OPTION_OP_GET, 0, &val));
+	ASSERT_EQ(1, val);
+	val = 0;
+	ASSERT_EQ(0, ioctl_option(ctx, IOMMU_OPTION_RLIMIT_MODE,
+				  IOMMU_OPTION_OP_SET, 0, &val));
+	ASSERT_EQ(0, ioctl_option(ctx, IOMMU_OPTION_RLIMIT_MODE,
+				  IOMMU_OPTION_OP_GET, 0, &val));
+	ASSERT_EQ(0, val);
+
+	/* Per context: another one starts at 0. */
+	val = 1;
+	ASSERT_EQ(0, ioctl_option(ctx, IOMMU_OPTION_RLIMIT_MODE,
+				  IOMMU_OPTION_OP_SET, 0, &val));
+
+	/* Objects pin the mode, as in the kernel. */
+	ASSERT_EQ(0, ioas_alloc(ctx, &ioas));
+	val = 0;
+	EXPECT_ERRNO(EBUSY, ioctl_option(ctx, IOMMU_OPTION_RLIMIT_MODE,
+					 IOMMU_OPTION_OP_SET, 0, &val));
+	ASSERT_EQ(0, ioctl_option(ctx, IOMMU_OPTION_RLIMIT_MODE,
+				  IOMMU_OPTION_OP_GET, 0, &val));
+	ASSERT_EQ(1, val);
+	ASSERT_EQ(0, ioctl_destroy(ctx, ioas));
+	val = 0;
+	ASSERT_EQ(0, ioctl_option(ctx, IOMMU_OPTION_RLIMIT_MODE,
+				  IOMMU_OPTION_OP_SET, 0, &val));
+	uiommufd_ctx_close(ctx);
+}
+
+TEST(option_rlimit_mode_per_context)
+{
+	struct uiommufd_ctx *a = uiommufd_ctx_open(0);
+	struct uiommufd_ctx *b = uiommufd_ctx_open(0);
+	uint64_t val = 1;
+
+	if (geteuid())
+		SKIP("RLIMIT_MODE SET needs root");
+	ASSERT_EQ(0, ioctl_option(a, IOMMU_OPTION_RLIMIT_MODE,
+				  IOMMU_OPTION_OP_SET, 0, &val));
+	val = 99;
+	ASSERT_EQ(0, ioctl_option(b, IOMMU_OPTION_RLIMIT_MODE,
+				  IOMMU_OPTION_OP_GET, 0, &val));
+	ASSERT_EQ(0, val);
+	uiommufd_ctx_close(a);
+	uiommufd_ctx_close(b);
+}
+
+TEST(option_huge_pages)
+{
+	struct uiommufd_ctx *ctx = uiommufd_ctx_open(0);
+	uint64_t val = 0;
+	uint32_t ioas;
+
+	EXPECT_ERRNO(ENOENT, ioctl_option(ctx, IOMMU_OPTION_HUGE_PAGES,
+					  IOMMU_OPTION_OP_GET, 0, &val));
+	EXPECT_ERRNO(ENOENT, ioctl_option(ctx, IOMMU_OPTION_HUGE_PAGES,
+					  IOMMU_OPTION_OP_SET, 0, &val));
+	ASSERT_EQ(0, ioas_alloc(ctx, &ioas));
+	ASSERT_EQ(0, ioctl_option(ctx, IOMMU_OPTION_HUGE_PAGES,
+				  IOMMU_OPTION_OP_GET, ioas, &val));
+	ASSERT_EQ(1, val);
+	val = 0;
+	ASSERT_EQ(0, ioctl_option(ctx, IOMMU_OPTION_HUGE_PAGES,
+				  IOMMU_OPTION_OP_SET, ioas, &val));
+	val = 99;
+	ASSERT_EQ(0, ioctl_option(ctx, IOMMU_OPTION_HUGE_PAGES,
+				  IOMMU_OPTION_OP_GET, ioas, &val));
+	ASSERT_EQ(0, val);
+	val = 2;
+	EXPECT_ERRNO(EINVAL, ioctl_option(ctx, IOMMU_OPTION_HUGE_PAGES,
+					  IOMMU_OPTION_OP_SET, ioas, &val));
+	val = 1;
+	ASSERT_EQ(0, ioctl_option(ctx, IOMMU_OPTION_HUGE_PAGES,
+				  IOMMU_OPTION_OP_SET, ioas, &val));
+	ASSERT_EQ(0, ioctl_option(ctx, IOMMU_OPTION_HUGE_PAGES,
+				  IOMMU_OPTION_OP_GET, ioas, &val));
+	ASSERT_EQ(1, val);
+	/* Not an IOAS. */
+	EXPECT_ERRNO(ENOENT, ioctl_option(ctx, IOMMU_OPTION_HUGE_PAGES,
+					  IOMMU_OPTION_OP_GET, ioas + 1, &val));
+	uiommufd_ctx_close(ctx);
+}
+
+TEST(option_huge_pages_with_domain_and_areas)
+{
+	struct uiommufd_ctx *ctx = uiommufd_ctx_open(0);
+	char *buf = test_buffer(BUF_LEN);
+	uint64_t val = 0, iova = MOCK_APERTURE_START;
+	uint32_t ioas, stdev;
+
+	ASSERT_NE(NULL, buf);
+	ASSERT_EQ(0, ioas_alloc(ctx, &ioas));
+	ASSERT_EQ(0, test_mock_domain(ctx, ioas, &stdev, NULL, NULL));
+	/* A domain but no area yet: allowed. */
+	ASSERT_EQ(0, ioctl_option(ctx, IOMMU_OPTION_HUGE_PAGES,
+				  IOMMU_OPTION_OP_SET, ioas, &val));
+	val = 1;
+	ASSERT_EQ(0, ioctl_option(ctx, IOMMU_OPTION_HUGE_PAGES,
+				  IOMMU_OPTION_OP_SET, ioas, &val));
+	ASSERT_EQ(0, ioas_map(ctx, ioas, buf, BUF_LEN, &iova, MAP_FIXED_RW));
+	val = 0;
+	EXPECT_ERRNO(EINVAL, ioctl_option(ctx, IOMMU_OPTION_HUGE_PAGES,
+					  IOMMU_OPTION_OP_SET, ioas, &val));
+	ASSERT_EQ(0, ioctl_option(ctx, IOMMU_OPTION_HUGE_PAGES,
+				  IOMMU_OPTION_OP_GET, ioas, &val));
+	ASSERT_EQ(1, val);
+	ASSERT_EQ(0, ioctl_destroy(ctx, stdev));
+	/* Areas but no domain: allowed again. */
+	val = 0;
+	ASSERT_EQ(0, ioctl_option(ctx, IOMMU_OPTION_HUGE_PAGES,
+				  IOMMU_OPTION_OP_SET, ioas, &val));
+	ASSERT_EQ(0, ioctl_option(ctx, IOMMU_OPTION_HUGE_PAGES,
+				  IOMMU_OPTION_OP_GET, ioas, &val));
+	ASSERT_EQ(0, val);
+	uiommufd_ctx_close(ctx);
+	munmap(buf, BUF_LEN);
+}
+
+TEST(option_huge_pages_unaligned_area)
+{
+	struct uiommufd_ctx *ctx = uiommufd_ctx_open(0);
+	char *buf = test_buffer(BUF_LEN);
+	uint64_t val = 0, iova = 0, unmapped = 0;
+	uint32_t ioas;
+
+	ASSERT_NE(NULL, buf);
+	ASSERT_EQ(0, ioas_alloc(ctx, &ioas));
+	ASSERT_EQ(0, ioas_map(ctx, ioas, buf, 2048, &iova, MAP_RW));
+	EXPECT_ERRNO(EADDRINUSE, ioctl_option(ctx, IOMMU_OPTION_HUGE_PAGES,
+					      IOMMU_OPTION_OP_SET, ioas, &val));
+	ASSERT_EQ(0, ioctl_option(ctx, IOMMU_OPTION_HUGE_PAGES,
+				  IOMMU_OPTION_OP_GET, ioas, &val));
+	ASSERT_EQ(1, val);
+	ASSERT_EQ(0, ioas_unmap(ctx, ioas, iova, 2048, &unmapped));
+	ASSERT_EQ(2048, unmapped);
+	val = 0;
+	ASSERT_EQ(0, ioctl_option(ctx, IOMMU_OPTION_HUGE_PAGES,
+				  IOMMU_OPTION_OP_SET, ioas, &val));
+	/* Now PAGE_SIZE is the IOAS alignment. */
+	EXPECT_ERRNO(EINVAL, ioas_map(ctx, ioas, buf, 2048, NULL, MAP_RW));
+	uiommufd_ctx_close(ctx);
+	munmap(buf, BUF_LEN);
+}
+
+/* ---- 8. threads ---- */
+
+enum race_kind {
+	RACE_IOAS,		/* IOAS with an area */
+	RACE_STDEV,		/* newest-layout device */
+	RACE_V6_2_HWPT,		/* 6.2 HW pagetable whose device is gone */
+	RACE_KINDS,
+};
+
+struct destroy_race {
+	struct uiommufd_ctx *ctx;
+	pthread_barrier_t start, done;
+	atomic_uint id;
+	atomic_bool stop;
+	atomic_uint ok, enoent, ebusy, other;
+};
+
+static void *destroy_race_fn(void *arg)
+{
+	struct destroy_race *r = arg;
+
+	for (;;) {
+		pthread_barrier_wait(&r->start);
+		if (atomic_load(&r->stop))
+			return NULL;
+		if (!ioctl_destroy(r->ctx, atomic_load(&r->id)))
+			atomic_fetch_add(&r->ok, 1);
+		else if (errno == ENOENT)
+			atomic_fetch_add(&r->enoent, 1);
+		else if (errno == EBUSY)
+			atomic_fetch_add(&r->ebusy, 1);
+		else
+			atomic_fetch_add(&r->other, 1);
+		pthread_barrier_wait(&r->done);
+	}
+}
+
+TEST(threads_destroy_same_object)
+{
+	const unsigned int nthreads = 4;
+	struct destroy_race r = {};
+	pthread_t t[MAX_THREADS];
+	char *buf = test_buffer(BUF_LEN);
+	uint64_t rounds = test_iterations(300);
+	uint32_t ioas, id, dev, hwpt, idev;
+
+	ASSERT_NE(NULL, buf);
+	r.ctx = uiommufd_ctx_open(0);
+	ASSERT_EQ(0, ioas_with_area(r.ctx, buf, BUF_LEN, &ioas));
+	ASSERT_EQ(0, pthread_barrier_init(&r.start, NULL, nthreads + 1));
+	ASSERT_EQ(0, pthread_barrier_init(&r.done, NULL, nthreads + 1));
+	for (unsigned int i = 0; i != nthreads; i++)
+		ASSERT_EQ(0, pthread_create(&t[i], NULL, destroy_race_fn, &r));
+
+	for (uint64_t round = 0; round != rounds; round++) {
+		enum race_kind kind = round % RACE_KINDS;
+		unsigned int ok_before = atomic_load(&r.ok);
+
+		idev = hwpt = 0;
+		switch (kind) {
+		case RACE_IOAS:
+			ASSERT_EQ(0, ioas_with_area(r.ctx, buf, BUF_LEN, &id));
+			break;
+		case RACE_STDEV:
+			ASSERT_EQ(0, test_mock_domain(r.ctx, ioas, &id, &hwpt,
+						      &idev));
+			break;
+		case RACE_V6_2_HWPT:
+			ASSERT_EQ(0, mock_domain_v6_2(r.ctx, ioas, &dev, &id));
+			ASSERT_EQ(0, ioctl_destroy(r.ctx, dev));
+			break;
+		default:
+			break;
+		}
+		atomic_store(&r.id, id);
+		pthread_barrier_wait(&r.start);
+		pthread_barrier_wait(&r.done);
+		ASSERT_EQ(ok_before + 1, atomic_load(&r.ok));
+		ASSERT_EQ(0, atomic_load(&r.other));
+		EXPECT_ERRNO(ENOENT, ioctl_destroy(r.ctx, id));
+		if (idev)
+			EXPECT_ERRNO(ENOENT, ioctl_destroy(r.ctx, idev));
+		if (hwpt)
+			EXPECT_ERRNO(ENOENT, ioctl_destroy(r.ctx, hwpt));
+	}
+	atomic_store(&r.stop, true);
+	pthread_barrier_wait(&r.start);
+	for (unsigned int i = 0; i != nthreads; i++)
+		pthread_join(t[i], NULL);
+	pthread_barrier_destroy(&r.start);
+	pthread_barrier_destroy(&r.done);
+	ASSERT_EQ(rounds, atomic_load(&r.ok));
+	ASSERT_EQ(rounds * (nthreads - 1),
+		  atomic_load(&r.enoent) + atomic_load(&r.ebusy));
+	ASSERT_EQ(0, test_check_refs(r.ctx, buf, BUF_LEN, 0));
+	ASSERT_EQ(0, ioctl_destroy(r.ctx, ioas));
+	uiommufd_ctx_close(r.ctx);
+	ASSERT_EQ(0, fresh_check_refs(buf, BUF_LEN, 0));
+	munmap(buf, BUF_LEN);
+}
+
+struct use_race {
+	struct uiommufd_ctx *ctx;
+	uint32_t ioas;
+	char *buf;
+	uint64_t end_ms;
+	atomic_bool destroyed;
+	atomic_uint ops_ok, late_enoent, bad;
+	atomic_int bad_errno;
+};
+
+static void use_race_bad(struct use_race *u, int err)
+{
+	atomic_fetch_add(&u->bad, 1);
+	atomic_store(&u->bad_errno, err);
+}
+
+/* Check a result: -1/ENOENT is fine at any time, success only before. */
+static void use_race_check(struct use_race *u, bool was_destroyed, int rc)
+{
+	if (!rc) {
+		if (was_destroyed)
+			use_race_bad(u, 0);
+		else
+			atomic_fetch_add(&u->ops_ok, 1);
+	} else if (errno != ENOENT) {
+		use_race_bad(u, errno);
+	} else if (was_destroyed) {
+		atomic_fetch_add(&u->late_enoent, 1);
+	}
+}
+
+static void *use_race_map_fn(void *arg)
+{
+	struct use_race *u = arg;
+
+	while (now_ms() < u->end_ms) {
+		bool was = atomic_load(&u->destroyed);
+		uint64_t iova = 0;
+		int rc;
+
+		rc = ioas_map(u->ctx, u->ioas, u->buf, TEST_PAGE_SIZE, &iova,
+			      MAP_RW);
+		use_race_check(u, was, rc);
+		if (rc)
+			continue;
+		was = atomic_load(&u->destroyed);
+		use_race_check(u, was, ioas_unmap(u->ctx, u->ioas, iova,
+						  TEST_PAGE_SIZE, NULL));
+	}
+	return NULL;
+}
+
+static void *use_race_ranges_fn(void *arg)
+{
+	struct use_race *u = arg;
+	struct iommu_iova_range r[4];
+
+	while (now_ms() < u->end_ms) {
+		bool was = atomic_load(&u->destroyed);
+		int rc = ioas_iova_ranges(u->ctx, u->ioas, r, 4, NULL, NULL);
+
+		use_race_check(u, was, rc);
+	}
+	return NULL;
+}
+
+static void *use_race_attach_fn(void *arg)
+{
+	struct use_race *u = arg;
+
+	while (now_ms() < u->end_ms) {
+		bool was = atomic_load(&u->destroyed);
+		uint32_t stdev;
+		int rc = test_mock_domain(u->ctx, u->ioas, &stdev, NULL, NULL);
+
+		use_race_check(u, was, rc);
+		if (rc)
+			continue;
+		/* Our own device: always ours to destroy. */
+		if (ioctl_destroy(u->ctx, stdev))
+			use_race_bad(u, errno);
+	}
+	return NULL;
+}
+
+static void use_race_run(bool with_attach)
+{
+	struct use_race u = {};
+	pthread_t t[3];
+	unsigned int n = 0, busy = 0;
+	uint64_t dur = test_iterations(400);
+	char *buf = test_buffer(BUF_LEN);
+	int rc = -1;
+
+	ASSERT_NE(NULL, buf);
+	u.ctx = uiommufd_ctx_open(0);
+	u.buf = buf;
+	ASSERT_EQ(0, ioas_with_area(u.ctx, buf, BUF_LEN, &u.ioas));
+	u.end_ms = now_ms() + dur;
+	ASSERT_EQ(0, pthread_create(&t[n++], NULL, use_race_map_fn, &u));
+	ASSERT_EQ(0, pthread_create(&t[n++], NULL, use_race_ranges_fn, &u));
+	if (with_attach)
+		ASSERT_EQ(0, pthread_create(&t[n++], NULL, use_race_attach_fn,
+					    &u));
+	usleep(dur * 1000 / 3);
+	while (now_ms() < u.end_ms) {
+		rc = ioctl_destroy(u.ctx, u.ioas);
+		if (!rc)
+			break;
+		ASSERT_EQ(EBUSY, errno);
+		busy++;
+	}
+	if (!rc)
+		atomic_store(&u.destroyed, true);
+	for (unsigned int i = 0; i != n; i++)
+		pthread_join(t[i], NULL);
+	if (rc) {
+		/* Whatever held it is gone now. */
+		ASSERT_EQ(0, ioctl_destroy(u.ctx, u.ioas));
+	}
+	TH_LOG("%u ops before, %u ENOENT after, %u EBUSY",
+	       atomic_load(&u.ops_ok), atomic_load(&u.late_enoent), busy);
+	EXPECT_EQ(0, atomic_load(&u.bad));
+	EXPECT_EQ(0, atomic_load(&u.bad_errno));
+	ASSERT_LT(0, atomic_load(&u.ops_ok));
+	/* Commands after the destroy see it gone. */
+	EXPECT_ERRNO(ENOENT, ioas_map(u.ctx, u.ioas, buf, TEST_PAGE_SIZE, NULL,
+				      MAP_RW));
+	EXPECT_ERRNO(ENOENT, ioctl_destroy(u.ctx, u.ioas));
+	uiommufd_ctx_close(u.ctx);
+	ASSERT_EQ(0, fresh_check_refs(buf, BUF_LEN, 0));
+	munmap(buf, BUF_LEN);
+}
+
+TEST(threads_destroy_ioas_in_use)
+{
+	use_race_run(false);
+}
+
+TEST(threads_destroy_ioas_in_use_with_attach)
+{
+	use_race_run(true);
+}
+
+struct attach_race {
+	struct uiommufd_ctx *ctx;
+	uint32_t ioas;
+	char *buf;
+	uint64_t end_ms;
+	atomic_uint rounds, bad;
+	atomic_int bad_errno, bad_line;
+};
+
+#define ATTACH_BAD(a, err)                                                 \
+	do {                                                               \
+		atomic_fetch_add(&(a)->bad, 1);                            \
+		atomic_store(&(a)->bad_errno, (err));                      \
+		atomic_store(&(a)->bad_line, __LINE__);                    \
+	} while (0)
+
+static void *attach_race_fn(void *arg)
+{
+	struct attach_race *a = arg;
+
+	while (now_ms() < a->end_ms) {
+		uint32_t stdev, hwpt, idev;
+
+		if (test_mock_domain(a->ctx, a->ioas, &stdev, &hwpt, &idev)) {
+			ATTACH_BAD(a, errno);
+			continue;
+		}
+		/* Our device holds the shared HW pagetable. */
+		if (test_check_map(a->ctx, hwpt, MOCK_APERTURE_START, BUF_LEN,
+				   a->buf))
+			ATTACH_BAD(a, errno);
+		if (!ioctl_destroy(a->ctx, idev) || errno != EBUSY)
+			ATTACH_BAD(a, errno);
+		if (ioctl_destroy(a->ctx, stdev))
+			ATTACH_BAD(a, errno);
+		atomic_fetch_add(&a->rounds, 1);
+	}
+	return NULL;
+}
+
+TEST(threads_attach_detach_auto_hwpt)
+{
+	const unsigned int nthreads = 3;
+	struct attach_race a = {};
+	pthread_t t[MAX_THREADS];
+	char *buf = test_buffer(BUF_LEN);
+	uint32_t id;
+
+	ASSERT_NE(NULL, buf);
+	a.ctx = uiommufd_ctx_open(0);
+	a.buf = buf;
+	ASSERT_EQ(0, ioas_with_area(a.ctx, buf, BUF_LEN, &a.ioas));
+	a.end_ms = now_ms() + test_iterations(400);
+	for (unsigned int i = 0; i != nthreads; i++)
+		ASSERT_EQ(0, pthread_create(&t[i], NULL, attach_race_fn, &a));
+	for (unsigned int i = 0; i != nthreads; i++)
+		pthread_join(t[i], NULL);
+	TH_LOG("%u attach/detach rounds", atomic_load(&a.rounds));
+	EXPECT_EQ(0, atomic_load(&a.bad_line));
+	EXPECT_EQ(0, atomic_load(&a.bad_errno));
+	ASSERT_EQ(0, atomic_load(&a.bad));
+	ASSERT_LT(0, atomic_load(&a.rounds));
+	/* Every auto HW pagetable went with its last device. */
+	ASSERT_EQ(0, test_check_refs(a.ctx, buf, BUF_LEN, 0));
+	ASSERT_EQ(0, ioctl_destroy(a.ctx, a.ioas));
+	/* And no ID is left over: the table is empty. */
+	ASSERT_EQ(0, ioas_alloc(a.ctx, &id));
+	ASSERT_EQ(1, id);
+	uiommufd_ctx_close(a.ctx);
+	ASSERT_EQ(0, fresh_check_refs(buf, BUF_LEN, 0));
+	munmap(buf, BUF_LEN);
+}
+
+/*
+ * IOMMU_DESTROY of an object its owner is letting go of right now: the
+ * auto HW pagetable as its last device leaves, the idev as its stdev
+ * goes, a public access as it is destroyed. The owner's release must
+ * stay the only one: the outsider gets EBUSY or ENOENT (pitfall 5).
+ */
+enum owned_kind { OWNED_HWPT, OWNED_IDEV, OWNED_ACCESS };
+
+struct owned_race {
+	struct uiommufd_ctx *ctx;
+	uint32_t ioas;
+	enum owned_kind kind;
+	uint64_t end_ms;
+	atomic_uint target;
+	atomic_uint rounds, destroys, stolen, other;
+	atomic_int other_errno;
+};
+
+static void *owned_race_owner_fn(void *arg)
+{
+	const struct uiommufd_access_ops ops = { .flags = 0 };
+	struct owned_race *o = arg;
+
+	while (now_ms() < o->end_ms) {
+		struct uiommufd_access *access;
+		uint32_t stdev, hwpt, idev, id;
+
+		switch (o->kind) {
+		case OWNED_HWPT:
+		case OWNED_IDEV:
+			if (test_mock_domain(o->ctx, o->ioas, &stdev, &hwpt,
+					     &idev)) {
+				atomic_fetch_add(&o->other, 1);
+				atomic_store(&o->other_errno, errno);
+				return NULL;
+			}
+			atomic_store(&o->target,
+				     o->kind == OWNED_HWPT ? hwpt : idev);
+			if (ioctl_destroy(o->ctx, stdev)) {
+				atomic_fetch_add(&o->other, 1);
+				atomic_store(&o->other_errno, errno);
+			}
+			break;
+		case OWNED_ACCESS:
+			access = uiommufd_access_create(o->ctx, o->ioas, &ops,
+							NULL, &id);
+			if (!access) {
+				atomic_fetch_add(&o->other, 1);
+				atomic_store(&o->other_errno, errno);
+				return NULL;
+			}
+			atomic_store(&o->target, id);
+			uiommufd_access_destroy(access);
+			break;
+		}
+		atomic_fetch_add(&o->rounds, 1);
+	}
+	return NULL;
+}
+
+static void *owned_race_thief_fn(void *arg)
+{
+	struct owned_race *o = arg;
+
+	while (now_ms() < o->end_ms) {
+		uint32_t id = atomic_load(&o->target);
+
+		if (!id)
+			continue;
+		atomic_fetch_add(&o->destroys, 1);
+		if (!ioctl_destroy(o->ctx, id)) {
+			atomic_fetch_add(&o->stolen, 1);
+			/* Do not make it worse: stop here. */
+			return NULL;
+		}
+		if (errno != EBUSY && errno != ENOENT) {
+			atomic_fetch_add(&o->other, 1);
+			atomic_store(&o->other_errno, errno);
+		}
+	}
+	return NULL;
+}
+
+static void owned_race_run(enum owned_kind kind)
+{
+	struct owned_race o = { .kind = kind };
+	pthread_t owner, thief;
+	uint32_t id;
+
+	o.ctx = uiommufd_ctx_open(0);
+	ASSERT_EQ(0, ioas_alloc(o.ctx, &o.ioas));
+	o.end_ms = now_ms() + test_iterations(400);
+	ASSERT_EQ(0, pthread_create(&owner, NULL, owned_race_owner_fn, &o));
+	ASSERT_EQ(0, pthread_create(&thief, NULL, owned_race_thief_fn, &o));
+	pthread_join(owner, NULL);
+	pthread_join(thief, NULL);
+	TH_LOG("%u rounds, %u destroy attempts", atomic_load(&o.rounds),
+	       atomic_load(&o.destroys));
+	EXPECT_EQ(0, atomic_load(&o.other_errno));
+	ASSERT_EQ(0, atomic_load(&o.stolen));
+	ASSERT_EQ(0, atomic_load(&o.other));
+	ASSERT_LT(0, atomic_load(&o.rounds));
+	ASSERT_EQ(0, ioctl_destroy(o.ctx, o.ioas));
+	ASSERT_EQ(0, ioas_alloc(o.ctx, &id));
+	ASSERT_EQ(1, id);
+	uiommufd_ctx_close(o.ctx);
+}
+
+TEST(threads_destroy_auto_hwpt_while_detaching)
+{
+	owned_race_run(OWNED_HWPT);
+}
+
+TEST(threads_destroy_idev_while_unbinding)
+{
+	owned_race_run(OWNED_IDEV);
+}
+
+TEST(threads_destroy_access_while_destroying)
+{
+	owned_race_run(OWNED_ACCESS);
+}
+
+/* ---- 9. failed responses (pitfalls 21, 22) ---- */
+
+TEST(fail_create_access_readonly)
+{
+	struct uiommufd_ctx *ctx = uiommufd_ctx_open(0);
+	char *buf = test_buffer(BUF_LEN);
+	struct iommu_test_cmd cmd = {
+		.size = sizeof(cmd),
+		.op = IOMMU_TEST_OP_CREATE_ACCESS,
+		.create_access = {
+			.flags = MOCK_FLAGS_ACCESS_CREATE_NEEDS_PIN_PAGES,
+		},
+	};
+	struct iommu_test_cmd *ro;
+	uint64_t iova = 0;
+	uint32_t ioas, id;
+	int fds, afd = -1;
+
+	ASSERT_NE(NULL, buf);
+	ASSERT_EQ(0, ioas_alloc(ctx, &ioas));
+	ASSERT_EQ(0, ioas_map(ctx, ioas, buf, BUF_LEN, &iova, MAP_RW));
+	ASSERT_EQ(-1, any_fd_owned());
+	fds = count_open_fds();
+	ASSERT_LT(0, fds);
+	cmd.id = ioas;
+	ro = ro_copy(&cmd, sizeof(cmd));
+	ASSERT_NE(NULL, ro);
+	for (int i = 0; i != 3; i++)
+		EXPECT_ERRNO(EFAULT, uiommufd_ioctl(ctx, IOMMU_TEST_CMD, ro));
+	ro_free(ro);
+	ASSERT_EQ(-1, any_fd_owned());
+	ASSERT_EQ(fds, count_open_fds());
+	ASSERT_EQ(0, test_check_refs(ctx, buf, BUF_LEN, 0));
+	/* No access holds the IOAS, and its ID slot was given back. */
+	ASSERT_EQ(0, ioctl_destroy(ctx, ioas));
+	ASSERT_EQ(0, ioas_alloc(ctx, &id));
+	ASSERT_EQ(1, id);
+	ASSERT_EQ(0, ioas_alloc(ctx, &id));
+	ASSERT_EQ(2, id);
+	/* A good one still works afterwards. */
+	ASSERT_EQ(0, test_create_access(ctx, 1, 0, &afd));
+	ASSERT_TRUE(uiommufd_fd_owned(afd));
+	ASSERT_EQ(0, uiommufd_fd_close(afd));
+	uiommufd_ctx_close(ctx);
+	munmap(buf, BUF_LEN);
+}
+
+FIXTURE(fail_mock_domain)
+{
+	struct uiommufd_ctx *ctx;
+	char *buf;
+};
+
+FIXTURE_VARIANT(fail_mock_domain)
+{
+	bool v6_2;
+	bool share;	/* a device is already attached */
+};
+
+FIXTURE_VARIANT_ADD(fail_mock_domain, newest)
+{
+	.v6_2 = false,
+};
+
+FIXTURE_VARIANT_ADD(fail_mock_domain, newest_shared)
+{
+	.v6_2 = false, .share = true,
+};
+
+FIXTURE_VARIANT_ADD(fail_mock_domain, v6_2)
+{
+	.v6_2 = true,
+};
+
+FIXTURE_VARIANT_ADD(fail_mock_domain, v6_2_shared)
+{
+	.v6_2 = true, .share = true,
+};
+
+FIXTURE_SETUP(fail_mock_domain)
+{
+	self->ctx = uiommufd_ctx_open(0);
+	ASSERT_NE(NULL, self->ctx);
+	self->buf = test_buffer(BUF_LEN);
+	ASSERT_NE(NULL, self->buf);
+}
+
+FIXTURE_TEARDOWN(fail_mock_domain)
+{
+	uiommufd_ctx_close(self->ctx);
+	munmap(self->buf, BUF_LEN);
+}
+
+TEST_F(fail_mock_domain, readonly_response)
+{
+	struct iommu_test_cmd cmd = {
+		.size = variant->v6_2 ? IOMMU_TEST_CMD_V6_2_SIZE :
+					IOMMU_TEST_CMD_SIZE,
+		.op = IOMMU_TEST_OP_MOCK_DOMAIN,
+	};
+	struct uiommufd_ctx *ctx = self->ctx;
+	uint32_t ioas, stdev = 0, hwpt = 0, id;
+	void *ro;
+
+	ASSERT_EQ(0, ioas_with_area(ctx, self->buf, BUF_LEN, &ioas));
+	if (variant->share)
+		ASSERT_EQ(0, test_mock_domain(ctx, ioas, &stdev, &hwpt, NULL));
+	cmd.id = ioas;
+	ro = ro_copy(&cmd, cmd.size);
+	ASSERT_NE(NULL, ro);
+	for (int i = 0; i != 3; i++)
+		EXPECT_ERRNO(EFAULT, uiommufd_ioctl(ctx, IOMMU_TEST_CMD, ro));
+	ro_free(ro);
+	/* Nothing of the failed attaches remains: no ID in use past ours. */
+	for (id = 1; id != 16; id++) {
+		if (id == ioas || id == stdev || id == hwpt ||
+		    (variant->share && id == 3))
+			continue;
+		EXPECT_ERRNO(ENOENT, ioctl_destroy(ctx, id));
+	}
+	if (variant->share) {
+		/* The shared HW pagetable is as it was. */
+		ASSERT_EQ(0, test_check_map(ctx, hwpt, MOCK_APERTURE_START,
+					    BUF_LEN, self->buf));
+		ASSERT_EQ(0, test_check_refs(ctx, self->buf, BUF_LEN, 1));
+		EXPECT_ERRNO(EBUSY, ioctl_destroy(ctx, ioas));
+		ASSERT_EQ(0, ioctl_destroy(ctx, stdev));
+		EXPECT_ERRNO(ENOENT, ioctl_destroy(ctx, hwpt));
+	}
+	ASSERT_EQ(0, test_check_refs(ctx, self->buf, BUF_LEN, 0));
+	ASSERT_EQ(0, ioctl_destroy(ctx, ioas));
+	ASSERT_EQ(0, ioas_alloc(ctx, &id));
+	ASSERT_EQ(1, id);
+	ASSERT_EQ(0, ioas_alloc(ctx, &id));
+	ASSERT_EQ(2, id);
+}
+
+/* ---- 10. IOMMU_DESTROY of an access's ID (pitfall 25) ---- */
+
+TEST(destroy_access_fd_object_id)
+{
+	struct uiommufd_ctx *ctx = uiommufd_ctx_open(0);
+	char *buf = test_buffer(BUF_LEN);
+	uint64_t iova = 0;
+	uint32_t ioas, item, busy = 0;
+	char rd[16];
+	int afd = -1;
+
+	ASSERT_NE(NULL, buf);
+	memset(buf, 0x3c, BUF_LEN);
+	ASSERT_EQ(0, ioas_alloc(ctx, &ioas));
+	ASSERT_EQ(0, ioas_map(ctx, ioas, buf, BUF_LEN, &iova, MAP_RW));
+	ASSERT_EQ(0, test_create_access(ctx, ioas,
+					MOCK_FLAGS_ACCESS_CREATE_NEEDS_PIN_PAGES,
+					&afd));
+	ASSERT_EQ(0, test_access_pages(ctx, afd, iova, TEST_PAGE_SIZE, buf, 0,
+				       &item));
+	/* Whatever ID the access got, IOMMU_DESTROY cannot take it. */
+	for (uint32_t id = 1; id != 32; id++) {
+		errno = 0;
+		ASSERT_EQ(-1, ioctl_destroy(ctx, id));
+		if (errno == EBUSY)
+			busy++;
+		else
+			ASSERT_EQ(ENOENT, errno);
+	}
+	/* The IOAS and the access. */
+	ASSERT_EQ(2, busy);
+	ASSERT_EQ(0, test_access_rw(ctx, afd, iova + 10, rd, sizeof(rd), 0));
+	ASSERT_EQ(0x3c, rd[0]);
+	ASSERT_EQ(0, test_check_refs(ctx, buf, TEST_PAGE_SIZE, 1));
+	ASSERT_EQ(0, test_destroy_access_pages(ctx, afd, item));
+	ASSERT_EQ(0, test_access_pages(ctx, afd, iova, 2 * TEST_PAGE_SIZE, buf,
+				       0, &item));
+	ASSERT_EQ(0, uiommufd_fd_close(afd));
+	ASSERT_EQ(0, test_check_refs(ctx, buf, BUF_LEN, 0));
+	ASSERT_EQ(0, ioctl_destroy(ctx, ioas));
+	uiommufd_ctx_close(ctx);
+	munmap(buf, BUF_LEN);
+}
+
+TEST(destroy_public_access_id_then_use)
+{
+	const struct uiommufd_access_ops ops = {
+		.flags = UIOMMUFD_ACCESS_NEEDS_PIN_PAGES,
+		.unmap = noop_unmap,
+	};
+	struct uiommufd_ctx *ctx = uiommufd_ctx_open(0);
+	char *buf = test_buffer(BUF_LEN);
+	struct uiommufd_access *access;
+	uint64_t iova = 0, pfn = 0;
+	uint32_t ioas, id = 0;
+	char rd[4];
+
+	ASSERT_NE(NULL, buf);
+	memset(buf, 0x11, BUF_LEN);
+	ASSERT_EQ(0, ioas_alloc(ctx, &ioas));
+	ASSERT_EQ(0, ioas_map(ctx, ioas, buf, BUF_LEN, &iova, MAP_RW));
+	access = uiommufd_access_create(ctx, ioas, &ops, NULL, &id);
+	ASSERT_NE(NULL, access);
+	ASSERT_EQ(0, uiommufd_access_pin_pages(access, iova, TEST_PAGE_SIZE,
+					       &pfn, 0));
+	for (int i = 0; i != 5; i++)
+		EXPECT_ERRNO(EBUSY, ioctl_destroy(ctx, id));
+	ASSERT_EQ(0, uiommufd_access_rw(access, iova + 1, rd, sizeof(rd), 0));
+	ASSERT_EQ(0x11, rd[3]);
+	ASSERT_EQ(0, uiommufd_access_unpin_pages(access, iova, TEST_PAGE_SIZE));
+	ASSERT_EQ(0, test_check_refs(ctx, buf, BUF_LEN, 0));
+	uiommufd_access_destroy(access);
+	ASSERT_EQ(0, ioctl_destroy(ctx, ioas));
+	uiommufd_ctx_close(ctx);
+	munmap(buf, BUF_LEN);
+}
