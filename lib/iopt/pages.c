@@ -131,6 +131,16 @@ static int pages_update_pinned(struct iopt_pages *pages)
 				      npages);
 	} else {
 		npages = pages->npinned - pages->last_npinned;
+		/*
+		 * The user to charge, read at the first charge rather than at
+		 * creation: most pages objects (no accounting, or never
+		 * pinned) never need it, and getuid() is a system call.
+		 */
+		if (pages->account_mode == IOPT_PAGES_ACCOUNT_USER &&
+		    !pages->source_user_known) {
+			pages->source_user = getuid();
+			pages->source_user_known = true;
+		}
 		if (fault_should_fail())
 			return err_reason(-ENOMEM,
 					  "injected failure charging %llu pinned pages",
@@ -699,7 +709,6 @@ static struct iopt_pages *pages_from_source(struct pfn_source *src,
 	pages->writable = writable;
 	/* The mapping's owner sets the mode; USER is the safe default. */
 	pages->account_mode = IOPT_PAGES_ACCOUNT_USER;
-	pages->source_user = getuid();
 	index_store_init(&pages->pinned_pfns);
 	pages->access_itree = RB_ROOT_CACHED_INIT;
 	pages->domains_itree = RB_ROOT_CACHED_INIT;

@@ -55,7 +55,8 @@ struct iopt_pages {
 	u64 last_npinned;
 	bool writable;
 	enum iopt_account_mode account_mode;
-	uid_t source_user;
+	uid_t source_user;	/* USER mode: read at the first charge */
+	bool source_user_known;
 	struct index_store pinned_pfns;
 	struct rb_root_cached access_itree;
 	struct rb_root_cached domains_itree;
