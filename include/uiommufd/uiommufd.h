@@ -92,14 +92,17 @@ uiommufd_access_create(struct uiommufd_ctx *ctx, uint32_t ioas_id,
 void uiommufd_access_destroy(struct uiommufd_access *access);
 
 /*
- * Pin the pages behind [iova, iova + length) (page aligned in the mapped
- * memory) and store each page's identity in out_pfns[] (one per page; may
- * be NULL). 0 or a negative errno: -EINVAL, -ENOENT (not all mapped),
- * -EPERM (a write pin of read-only IOVA), -EFAULT, -ENOMEM.
+ * Pin the pages behind [iova, iova + length): the range must start on a
+ * page of the mapped memory and end on one (or at the end of a mapping).
+ * One entry per page goes into each array that is not NULL: out_pfns[]
+ * gets the page's identity (its PFN), out_pages[] where this process can
+ * read and write the page (NULL for memory of another process). The pages
+ * stay put until unpinned. 0 or a negative errno: -EINVAL, -ENOENT (not
+ * all mapped), -EPERM (a write pin of read-only IOVA), -EFAULT, -ENOMEM.
  */
 int uiommufd_access_pin_pages(struct uiommufd_access *access, uint64_t iova,
 			      uint64_t length, uint64_t *out_pfns,
-			      unsigned int flags);
+			      void **out_pages, unsigned int flags);
 /* Undo one earlier pin of exactly [iova, iova + length): 0, or -EINVAL
  * when there is no such pin. */
 int uiommufd_access_unpin_pages(struct uiommufd_access *access,

@@ -106,6 +106,7 @@ static int check_flags(unsigned int flags)
 UIOMMUFD_EXPORT int uiommufd_access_pin_pages(struct uiommufd_access *access,
 					      uint64_t iova, uint64_t length,
 					      uint64_t *out_pfns,
+					      void **out_pages,
 					      unsigned int flags)
 {
 	u64 *pfns = out_pfns;
@@ -127,7 +128,7 @@ UIOMMUFD_EXPORT int uiommufd_access_pin_pages(struct uiommufd_access *access,
 			return -ENOMEM;
 	}
 	rc = iopt_access_pin_pages(access->iopt_access, iova, length, pfns,
-				   flags & UIOMMUFD_ACCESS_RW_WRITE ?
+				   out_pages, flags & UIOMMUFD_ACCESS_RW_WRITE ?
 					   IOMMUFD_ACCESS_RW_WRITE : 0);
 	if (pfns != out_pfns)
 		mem_free(pfns);

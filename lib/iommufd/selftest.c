@@ -436,7 +436,7 @@ static int test_access_pages(struct iommufd_ucmd *ucmd, int fd,
 	/* Held across the pin so the unmap callback finds the item. */
 	pthread_mutex_lock(&staccess->lock);
 	rc = uiommufd_access_pin_pages(staccess->access, iova, length, pfns,
-				       flags & MOCK_FLAGS_ACCESS_WRITE ?
+				       NULL, flags & MOCK_FLAGS_ACCESS_WRITE ?
 					       UIOMMUFD_ACCESS_RW_WRITE : 0);
 	if (rc)
 		goto out_unlock;

@@ -188,7 +188,7 @@ static bool access_drop_pin(struct iopt_access *access, u64 iova,
 }
 
 int iopt_access_pin_pages(struct iopt_access *access, u64 iova, u64 length,
-			  u64 *out_pfns, unsigned int flags)
+			  u64 *out_pfns, void **out_ptrs, unsigned int flags)
 {
 	struct io_pagetable *iopt = access->iopt;
 	struct iopt_area_contig_iter iter;
@@ -243,6 +243,12 @@ int iopt_access_pin_pages(struct iopt_access *access, u64 iova, u64 length,
 		if (rc)
 			goto err_remove;
 		out_pfns += last_index - index + 1;
+		if (out_ptrs) {
+			struct pfn_source *src = area->pages->source;
+
+			for (u64 i = index; i <= last_index; i++)
+				*out_ptrs++ = src->ops->page_ptr(src, i);
+		}
 	}
 	if (!iopt_area_contig_done(&iter)) {
 		rc = err_reason(-ENOENT,

@@ -48,11 +48,13 @@ void iopt_access_destroy(struct iopt_access *access);
  * Pin [iova, iova + length), which must be mapped, start on a page of the
  * mapped memory and (but at its very end) end on one; with
  * IOMMUFD_ACCESS_RW_WRITE every area must be writable. @out_pfns gets one
- * PFN per page. -EINVAL (alignment, an unmap in progress, no unmap
- * callback), -ENOENT (not all mapped), -EPERM, -EFAULT, -ENOMEM.
+ * PFN per page and, when not NULL, @out_ptrs where this process's CPU
+ * reaches each page (NULL for memory of another process). -EINVAL
+ * (alignment, an unmap in progress, no unmap callback), -ENOENT (not all
+ * mapped), -EPERM, -EFAULT, -ENOMEM.
  */
 int iopt_access_pin_pages(struct iopt_access *access, u64 iova, u64 length,
-			  u64 *out_pfns, unsigned int flags);
+			  u64 *out_pfns, void **out_ptrs, unsigned int flags);
 /* Undo one pin of exactly [iova, iova + length): -EINVAL if there is none. */
 int iopt_access_unpin_pages(struct iopt_access *access, u64 iova, u64 length);
 

@@ -117,11 +117,18 @@ static void file_destroy(struct pfn_source *src)
 	mem_free(fsrc);
 }
 
+/* The source's own mapping of the file: reachable in any process. */
+static void *file_page_ptr(struct pfn_source *src, u64 index)
+{
+	return (void *)(uintptr_t)window_addr(src, index);
+}
+
 static const struct pfn_source_ops pfn_file_ops = {
 	.pin = file_pin,
 	.unpin = file_unpin,
 	.identify = file_identify,
 	.rw = file_rw,
+	.page_ptr = file_page_ptr,
 	.destroy = file_destroy,
 };
 

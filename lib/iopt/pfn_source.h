@@ -86,6 +86,11 @@ struct pfn_source_ops {
 	 */
 	void (*rw)(struct pfn_source *src, u64 index, size_t offset, void *data,
 		   size_t len, bool write);
+	/*
+	 * Where page @index can be reached by this process's CPU, or NULL
+	 * when it cannot (memory of another process).
+	 */
+	void *(*page_ptr)(struct pfn_source *src, u64 index);
 	void (*destroy)(struct pfn_source *src);
 };
 

@@ -94,11 +94,19 @@ static void user_destroy(struct pfn_source *src)
 	mem_free(to_user(src));
 }
 
+static void *user_page_ptr(struct pfn_source *src, u64 index)
+{
+	if (src->pid != process_self())
+		return NULL;
+	return (void *)(uintptr_t)page_addr(src, index);
+}
+
 static const struct pfn_source_ops pfn_user_ops = {
 	.pin = user_pin,
 	.unpin = user_unpin,
 	.identify = user_identify,
 	.rw = user_rw,
+	.page_ptr = user_page_ptr,
 	.destroy = user_destroy,
 };
 

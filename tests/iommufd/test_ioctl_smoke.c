@@ -80,3 +80,51 @@ TEST(smoke_bad_pointers)
 	ASSERT_NE(NULL, uiommufd_last_reason());
 	uiommufd_ctx_close(ctx);
 }
+
+static void note_unmap(void *data, uint64_t iova, uint64_t length)
+{
+	(*(int *)data)++;
+}
+
+/* Pinned pages come back as identities and as pointers this process can use. */
+TEST(smoke_access_api_pin_pointers)
+{
+	struct uiommufd_access_ops ops = {
+		.flags = UIOMMUFD_ACCESS_NEEDS_PIN_PAGES,
+		.unmap = note_unmap,
+	};
+	struct uiommufd_ctx *ctx = uiommufd_ctx_open(0);
+	size_t len = 4 * TEST_PAGE_SIZE;
+	char *buf = test_buffer(len);
+	struct uiommufd_access *access;
+	uint64_t iova = 0, pfns[4] = {};
+	void *pages[4] = {};
+	uint32_t ioas = 0, id = 0;
+	int calls = 0;
+
+	ASSERT_NE(NULL, buf);
+	ASSERT_EQ(0, ioas_alloc(ctx, &ioas));
+	ASSERT_EQ(0, ioas_map(ctx, ioas, buf, len, &iova, MAP_RW));
+	access = uiommufd_access_create(ctx, ioas, &ops, &calls, &id);
+	ASSERT_NE(NULL, access);
+	ASSERT_NE(0, id);
+	ASSERT_EQ(0, uiommufd_access_pin_pages(access, iova + TEST_PAGE_SIZE,
+					       2 * TEST_PAGE_SIZE, pfns, pages,
+					       UIOMMUFD_ACCESS_RW_WRITE));
+	ASSERT_EQ(buf + TEST_PAGE_SIZE, pages[0]);
+	ASSERT_EQ(buf + 2 * TEST_PAGE_SIZE, pages[1]);
+	ASSERT_EQ(((uintptr_t)buf >> 12) + 1, pfns[0]);
+	ASSERT_EQ(0, test_check_refs(ctx, buf + TEST_PAGE_SIZE,
+				     2 * TEST_PAGE_SIZE, 1));
+	((char *)pages[1])[7] = 0x33;
+	ASSERT_EQ(0x33, buf[2 * TEST_PAGE_SIZE + 7]);
+	ASSERT_EQ(-EINVAL, uiommufd_access_unpin_pages(access, iova,
+						       TEST_PAGE_SIZE));
+	ASSERT_EQ(0, uiommufd_access_unpin_pages(access, iova + TEST_PAGE_SIZE,
+						 2 * TEST_PAGE_SIZE));
+	ASSERT_EQ(0, test_check_refs(ctx, buf, len, 0));
+	ASSERT_EQ(0, calls);
+	uiommufd_access_destroy(access);
+	uiommufd_ctx_close(ctx);
+	munmap(buf, len);
+}

@@ -527,7 +527,7 @@ static int tacc_pin(struct tacc *ta, u64 iova, u64 length, u64 *pfns,
 	u64 dummy[BUF_PAGES + 2];
 	int rc;
 
-	rc = iopt_access_pin_pages(ta->access, iova, length, pfns ?: dummy,
+	rc = iopt_access_pin_pages(ta->access, iova, length, pfns ?: dummy, NULL,
 				   flags);
 	if (!rc) {
 		ASSERT_LT(ta->npins, MAX_PINS);
@@ -2405,7 +2405,7 @@ TEST(access_pin_needs_unmap_callback)
 	ASSERT_OK(map_fixed(&env.iopt, IOVA, ubuf(&env, 0), P(1), RW));
 	access = iopt_access_create(&env.iopt, &ops, NULL);
 	ASSERT_FALSE(IS_ERR(access));
-	ASSERT_FAILS(-EINVAL, iopt_access_pin_pages(access, IOVA, P(1), &pfn,
+	ASSERT_FAILS(-EINVAL, iopt_access_pin_pages(access, IOVA, P(1), &pfn, NULL,
 						    0));
 	/* rw needs no callback; and unmap works without one. */
 	ASSERT_OK(iopt_access_rw(access, IOVA + 9, &c, 1, 0));
@@ -2603,7 +2603,7 @@ static void busy_hook(struct tacc *ta, u64 iova, u64 length)
 	char c;
 
 	ASSERT_FAILS(-EINVAL, iopt_access_pin_pages(ta->access, iova, P(1),
-						    pfns, 0));
+						    pfns, NULL, 0));
 	ASSERT_FAILS(-EINVAL, iopt_access_rw(ta->access, iova, &c, 1, 0));
 	ASSERT_FAILS(-EBUSY, iopt_copy_iova(&env->iopt2, &dst, &env->iopt,
 					    iova, P(1), IOMMU_READ,
@@ -3916,7 +3916,7 @@ TEST_F(boundary, pin)
 				}
 				err_reason_clear();
 				rc = iopt_access_pin_pages(pin.access, iova,
-							   len, pfns, flags);
+							   len, pfns, NULL, flags);
 				b_check_failure(b, &o, rc, "pin", iova, len,
 						flags);
 				if (rc)

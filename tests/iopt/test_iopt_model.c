@@ -1409,7 +1409,7 @@ call:
 		   acc->ioas, k, (unsigned long long)start,
 		   (unsigned long long)length, flags ? "write" : "read", n, rc);
 	err_reason_clear();
-	got = iopt_access_pin_pages(acc->acc, start, length, out, flags);
+	got = iopt_access_pin_pages(acc->acc, start, length, out, NULL, flags);
 	M_ASSERT_EQ(m, rc, got);
 	m_result(m, OP_PIN, rc);
 	if (rc)

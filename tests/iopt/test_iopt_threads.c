@@ -409,7 +409,7 @@ static int t_pin(struct t_access *ta, u64 iova, u64 length, unsigned int flags)
 		return T_FULL;
 	}
 	err_reason_clear();
-	rc = iopt_access_pin_pages(ta->acc, iova, length, out, flags);
+	rc = iopt_access_pin_pages(ta->acc, iova, length, out, NULL, flags);
 	if (!rc) {
 		for (u64 i = 0; i != length / PAGE_SIZE; i++)
 			ASSERT_TRUE(t_known_pfn(ta->env, out[i]));
