@@ -55,6 +55,18 @@ int uiommufd_ioctl(struct uiommufd_ctx *ctx, unsigned long request,
 int uiommufd_fd_close(int fd);
 /* Whether @fd is a descriptor the library handed out and still holds. */
 int uiommufd_fd_owned(int fd);
+/*
+ * For a layer that follows descriptors (the preload shim): @newfd is now
+ * a copy of library descriptor @oldfd (after dup2/dup3/F_DUPFD), so the
+ * object lives until both are closed; what @newfd named before is
+ * released. 0 or a negative errno.
+ */
+int uiommufd_fd_dup(int oldfd, int newfd);
+/*
+ * @fd was already closed (or replaced): release what the library recorded
+ * for it, without closing anything. Returns whether there was anything.
+ */
+int uiommufd_fd_release(int fd);
 
 /* ---- accesses: CPU-side users of an IOAS, such as emulated devices ---- */
 

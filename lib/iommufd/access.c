@@ -33,10 +33,11 @@ uiommufd_access_create(struct uiommufd_ctx *ctx, uint32_t ioas_id,
 				"an access that pins pages needs an unmap callback");
 		goto out_errno;
 	}
+	api_enter();
 	ioas = iommufd_get_ioas(ctx, ioas_id);
 	if (IS_ERR(ioas)) {
 		rc = PTR_ERR(ioas);
-		goto out_errno;
+		goto out_exit;
 	}
 	access = iommufd_object_alloc(ctx, access, obj, IOMMUFD_OBJ_ACCESS);
 	if (IS_ERR(access)) {
@@ -65,10 +66,13 @@ uiommufd_access_create(struct uiommufd_ctx *ctx, uint32_t ioas_id,
 		*out_id = access->obj.id;
 	iommufd_object_finalize(ctx, &access->obj);
 	iommufd_put_object(ctx, &ioas->obj);
+	api_exit();
 	return access;
 
 out_put:
 	iommufd_put_object(ctx, &ioas->obj);
+out_exit:
+	api_exit();
 out_errno:
 	errno = -rc;
 	return NULL;
@@ -89,10 +93,12 @@ UIOMMUFD_EXPORT void uiommufd_access_destroy(struct uiommufd_access *access)
 
 	if (!access)
 		return;
+	api_enter();
 	ctx = access->ctx;
 	iommufd_object_drop_users(&access->obj);
 	iommufd_object_destroy_owned(ctx, &access->obj);
 	iommufd_ctx_put(ctx);
+	api_exit();
 }
 
 static int check_flags(unsigned int flags)
@@ -127,9 +133,11 @@ UIOMMUFD_EXPORT int uiommufd_access_pin_pages(struct uiommufd_access *access,
 		if (!pfns)
 			return -ENOMEM;
 	}
+	api_enter();
 	rc = iopt_access_pin_pages(access->iopt_access, iova, length, pfns,
 				   out_pages, flags & UIOMMUFD_ACCESS_RW_WRITE ?
 					   IOMMUFD_ACCESS_RW_WRITE : 0);
+	api_exit();
 	if (pfns != out_pfns)
 		mem_free(pfns);
 	return rc;
@@ -138,8 +146,13 @@ UIOMMUFD_EXPORT int uiommufd_access_pin_pages(struct uiommufd_access *access,
 UIOMMUFD_EXPORT int uiommufd_access_unpin_pages(struct uiommufd_access *access,
 						uint64_t iova, uint64_t length)
 {
+	int rc;
+
 	err_reason_clear();
-	return iopt_access_unpin_pages(access->iopt_access, iova, length);
+	api_enter();
+	rc = iopt_access_unpin_pages(access->iopt_access, iova, length);
+	api_exit();
+	return rc;
 }
 
 UIOMMUFD_EXPORT int uiommufd_access_rw(struct uiommufd_access *access,
@@ -152,7 +165,10 @@ UIOMMUFD_EXPORT int uiommufd_access_rw(struct uiommufd_access *access,
 	rc = check_flags(flags);
 	if (rc)
 		return rc;
-	return iopt_access_rw(access->iopt_access, iova, data, length,
-			      flags & UIOMMUFD_ACCESS_RW_WRITE ?
-				      IOMMUFD_ACCESS_RW_WRITE : 0);
+	api_enter();
+	rc = iopt_access_rw(access->iopt_access, iova, data, length,
+			    flags & UIOMMUFD_ACCESS_RW_WRITE ?
+				    IOMMUFD_ACCESS_RW_WRITE : 0);
+	api_exit();
+	return rc;
 }

@@ -13,6 +13,7 @@
 #include "base/index_store.h"
 #include "base/warn.h"
 #include "iommufd/fd_table.h"
+#include "iommufd/iommufd_private.h"
 #include "uiommufd/uiommufd.h"
 
 static pthread_mutex_t table_lock = PTHREAD_MUTEX_INITIALIZER;
@@ -154,6 +155,7 @@ UIOMMUFD_EXPORT int uiommufd_fd_close(int fd)
 	int rc;
 
 	err_reason_clear();
+	api_enter();
 	if (fd >= 0) {
 		pthread_mutex_lock(&table_lock);
 		file = unpublish_locked(fd);
@@ -163,6 +165,53 @@ UIOMMUFD_EXPORT int uiommufd_fd_close(int fd)
 	rc = close(fd);
 	if (file)
 		iommufd_file_put(file);
+	api_exit();
+	return rc;
+}
+
+UIOMMUFD_EXPORT int uiommufd_fd_release(int fd)
+{
+	struct iommufd_file *file = NULL;
+
+	api_enter();
+	if (fd >= 0) {
+		pthread_mutex_lock(&table_lock);
+		file = unpublish_locked(fd);
+		pthread_mutex_unlock(&table_lock);
+	}
+	if (file)
+		iommufd_file_put(file);
+	api_exit();
+	return file != NULL;
+}
+
+UIOMMUFD_EXPORT int uiommufd_fd_dup(int oldfd, int newfd)
+{
+	struct iommufd_file *file, *replaced = NULL;
+	int rc = 0;
+
+	err_reason_clear();
+	if (oldfd < 0 || newfd < 0 || oldfd == newfd)
+		return err_reason(-EINVAL, "cannot record fd %d as a copy of %d",
+				  newfd, oldfd);
+	api_enter();
+	pthread_mutex_lock(&table_lock);
+	file = index_store_load(&table, oldfd);
+	if (!file || file == INDEX_STORE_RESERVED) {
+		rc = err_reason(-EBADF, "fd %d is not a library descriptor",
+				oldfd);
+		goto out_unlock;
+	}
+	/* @newfd was closed by the dup: whatever it named is released. */
+	replaced = unpublish_locked(newfd);
+	rc = index_store_store(&table, newfd, file);
+	if (!rc)
+		atomic_fetch_add(&file->refs, 1);
+out_unlock:
+	pthread_mutex_unlock(&table_lock);
+	if (replaced)
+		iommufd_file_put(replaced);
+	api_exit();
 	return rc;
 }
 
@@ -172,8 +221,10 @@ UIOMMUFD_EXPORT int uiommufd_fd_owned(int fd)
 
 	if (fd < 0)
 		return 0;
+	api_enter();
 	pthread_mutex_lock(&table_lock);
 	file = index_store_load(&table, fd);
 	pthread_mutex_unlock(&table_lock);
+	api_exit();
 	return file && file != INDEX_STORE_RESERVED;
 }

@@ -61,6 +61,16 @@ struct uiommufd_ctx {
 	enum iopt_account_mode account_mode;
 };
 
+/*
+ * Every public entry point runs inside api_enter()/api_exit(), a shared
+ * hold on a process-wide lock that fork() takes exclusively (through
+ * pthread_atfork): no thread is inside the library when a process forks,
+ * so the child's copy of every library lock is free. Holds nest (an
+ * access's unmap callback may call back in); a callback must not fork.
+ */
+void api_enter(void);
+void api_exit(void);
+
 /* One command in flight: the caller's struct and the library's copy. */
 struct iommufd_ucmd {
 	struct uiommufd_ctx *ctx;

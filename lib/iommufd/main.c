@@ -34,6 +34,43 @@ static const char *type_name(enum iommufd_object_type type)
 	return type == IOMMUFD_OBJ_ANY ? "object" : object_ops[type].name;
 }
 
+/* ---- the fork lock ---- */
+
+/* Reader-preferring (the default), so holds can nest. */
+static pthread_rwlock_t api_lock = PTHREAD_RWLOCK_INITIALIZER;
+static pthread_once_t api_once = PTHREAD_ONCE_INIT;
+
+static void fork_prepare(void)
+{
+	pthread_rwlock_wrlock(&api_lock);
+}
+
+static void fork_parent(void)
+{
+	pthread_rwlock_unlock(&api_lock);
+}
+
+static void fork_child(void)
+{
+	pthread_rwlock_unlock(&api_lock);
+}
+
+static void api_init(void)
+{
+	pthread_atfork(fork_prepare, fork_parent, fork_child);
+}
+
+void api_enter(void)
+{
+	pthread_once(&api_once, api_init);
+	pthread_rwlock_rdlock(&api_lock);
+}
+
+void api_exit(void)
+{
+	pthread_rwlock_unlock(&api_lock);
+}
+
 /* ---- objects ---- */
 
 struct iommufd_object *_iommufd_object_alloc(struct uiommufd_ctx *ctx,
@@ -223,8 +260,10 @@ UIOMMUFD_EXPORT struct uiommufd_ctx *uiommufd_ctx_open(unsigned int flags)
 		return NULL;
 	}
 	user_copy_init();
+	api_enter();
 	ctx = mem_zalloc(sizeof(*ctx));
 	if (!ctx) {
+		api_exit();
 		errno = ENOMEM;
 		return NULL;
 	}
@@ -235,6 +274,7 @@ UIOMMUFD_EXPORT struct uiommufd_ctx *uiommufd_ctx_open(unsigned int flags)
 	pthread_cond_init(&ctx->destroy_cond, NULL);
 	index_store_init(&ctx->objects);
 	ctx->account_mode = IOPT_PAGES_ACCOUNT_USER;
+	api_exit();
 	return ctx;
 }
 
@@ -290,9 +330,11 @@ UIOMMUFD_EXPORT void uiommufd_ctx_close(struct uiommufd_ctx *ctx)
 {
 	if (!ctx)
 		return;
+	api_enter();
 	/* Access descriptors closed behind our back hold contexts too. */
 	iommufd_files_sweep_stale();
 	iommufd_ctx_put(ctx);
+	api_exit();
 }
 
 /* ---- the dispatcher ---- */
@@ -441,10 +483,13 @@ UIOMMUFD_EXPORT int uiommufd_ioctl(struct uiommufd_ctx *ctx,
 	long rc;
 
 	err_reason_clear();
-	if (unlikely(!ctx))
+	if (unlikely(!ctx)) {
 		rc = err_reason(-EBADF, "no context");
-	else
+	} else {
+		api_enter();
 		rc = dispatch(ctx, request, (u64)(uintptr_t)arg);
+		api_exit();
+	}
 	if (rc < 0) {
 		errno = -rc;
 		return -1;
