@@ -4,6 +4,8 @@
 #   make check                every test, debug invariants on
 #   make check SANITIZE=address,undefined | SANITIZE=thread
 #   make check VALGRIND=1
+#   make run                  build, then run examples/iommufd_demo under
+#                             uiommufd-run (the shim answers /dev/iommu)
 #   make bench                benchmarks (release build)
 #   make CC=clang check
 #   make clean
@@ -34,7 +36,7 @@ WARN := -Wall -Wextra -Werror -Wno-unused-parameter -Wshadow -Wundef \
 	-Wformat=2 -Wno-format-nonliteral -Wno-missing-field-initializers
 CSTD := -std=gnu11 -D_GNU_SOURCE
 CFLAGS_BASE := $(CSTD) $(WARN) -g -fPIC -fvisibility=hidden -pthread \
-	-Ilib -Iinclude
+	-I. -Ilib -Iinclude
 ifeq ($(MODE),debug)
 CFLAGS_BASE += -O1 -DUIOMMUFD_DEBUG=1
 else
@@ -66,7 +68,15 @@ BENCH_BINS := $(patsubst bench/%.c,$(B)/bench/%,$(BENCH_SRCS))
 STATIC_LIB := $(B)/libuiommufd.a
 SHARED_LIB := $(B)/libuiommufd.so.0
 
-.PHONY: all lib check bench clean tests benches check-run bench-run
+# The preload shim carries its own copy of the library.
+SHIM_SRCS := $(wildcard preload/*.c)
+SHIM_OBJS := $(SHIM_SRCS:%.c=$(B)/%.o)
+SHIM_LIB := $(B)/libuiommufd-preload.so
+RUN_TOOL := $(B)/uiommufd-run
+# Examples use nothing but libc and the uAPI headers.
+EXAMPLE_BINS := $(patsubst examples/%.c,$(B)/examples/%,$(wildcard examples/*.c))
+
+.PHONY: all lib check bench clean tests benches check-run bench-run run
 .DEFAULT_GOAL := all
 
 # The top-level goals pick a mode and re-enter with it.
@@ -76,8 +86,13 @@ check:
 	@$(MAKE) --no-print-directory MODE=debug check-run
 bench:
 	@$(MAKE) --no-print-directory MODE=release bench-run
+# The demo, unmodified, under the shim: what /dev/iommu looks like.
+run:
+	@$(MAKE) --no-print-directory MODE=release lib
+	@build/$(ccname)-release/uiommufd-run \
+		build/$(ccname)-release/examples/iommufd_demo
 
-lib: $(STATIC_LIB) $(SHARED_LIB)
+lib: $(STATIC_LIB) $(SHARED_LIB) $(SHIM_LIB) $(RUN_TOOL) $(EXAMPLE_BINS)
 
 $(STATIC_LIB): $(LIB_OBJS)
 	$(quiet) AR $@
@@ -90,6 +105,24 @@ $(SHARED_LIB): $(LIB_OBJS) lib/libuiommufd.map
 		-Wl,--version-script=lib/libuiommufd.map -Wl,--no-undefined \
 		-o $@ $(LIB_OBJS) $(ALL_LDFLAGS)
 	$(Q)ln -sf libuiommufd.so.0 $(B)/libuiommufd.so
+
+$(SHIM_LIB): $(SHIM_OBJS) $(LIB_OBJS) preload/shim.map
+	$(quiet) LD $@
+	$(Q)$(CC) -shared -Wl,--version-script=preload/shim.map \
+		-Wl,--no-undefined -o $@ $(SHIM_OBJS) $(LIB_OBJS) \
+		$(ALL_LDFLAGS) -ldl
+
+$(RUN_TOOL): tools/uiommufd-run.c
+	@mkdir -p $(dir $@) $(B)/dep/tools
+	$(quiet) CC $@
+	$(Q)$(CC) $(ALL_CFLAGS) -MMD -MP -MF $(B)/dep/tools/uiommufd-run.d \
+		-o $@ $< $(ALL_LDFLAGS)
+
+$(B)/examples/%: examples/%.c
+	@mkdir -p $(dir $@) $(B)/dep/examples
+	$(quiet) CC $@
+	$(Q)$(CC) $(ALL_CFLAGS) -MMD -MP -MF $(B)/dep/examples/$*.d \
+		-o $@ $< $(ALL_LDFLAGS)
 
 $(B)/%.o: %.c
 	@mkdir -p $(dir $@)

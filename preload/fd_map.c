@@ -1,0 +1,191 @@
+// SPDX-License-Identifier: MIT
+/*
+ * The shim's descriptor table: descriptor number -> shim file. Lookups of
+ * descriptors that are not ours (nearly every call) read a hint without a
+ * lock; everything else runs under one mutex with signals blocked.
+ * Arrays the table outgrows are kept, never freed, so a lock-free reader
+ * holding an old one stays safe.
+ */
+#include <errno.h>
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "preload/shim.h"
+
+static pthread_mutex_t map_lock = PTHREAD_MUTEX_INITIALIZER;
+static pthread_once_t fork_once = PTHREAD_ONCE_INIT;
+static _Atomic(struct shim_file *) *_Atomic slots;
+static atomic_uint nr_slots;
+
+void shim_block_signals(sigset_t *old)
+{
+	sigset_t set;
+
+	sigfillset(&set);
+	sigdelset(&set, SIGSEGV);
+	sigdelset(&set, SIGBUS);
+	sigdelset(&set, SIGILL);
+	sigdelset(&set, SIGFPE);
+	sigdelset(&set, SIGTRAP);
+	sigdelset(&set, SIGSYS);
+	pthread_sigmask(SIG_BLOCK, &set, old);
+}
+
+void shim_restore_signals(const sigset_t *old)
+{
+	pthread_sigmask(SIG_SETMASK, old, NULL);
+}
+
+bool fd_map_maybe(int fd)
+{
+	_Atomic(struct shim_file *) *s = atomic_load(&slots);
+
+	if (fd < 0 || (unsigned int)fd >= atomic_load(&nr_slots) || !s)
+		return false;
+	return atomic_load_explicit(&s[fd], memory_order_relaxed) != NULL;
+}
+
+/*
+ * A fork copies the table into the child, which keeps working on its
+ * copy: the lock must not be held by some other thread at that moment.
+ */
+static void fork_prepare(void)
+{
+	pthread_mutex_lock(&map_lock);
+}
+
+static void fork_done(void)
+{
+	pthread_mutex_unlock(&map_lock);
+}
+
+static void fork_init(void)
+{
+	pthread_atfork(fork_prepare, fork_done, fork_done);
+}
+
+static void lock_map(sigset_t *old)
+{
+	pthread_once(&fork_once, fork_init);
+	shim_block_signals(old);
+	pthread_mutex_lock(&map_lock);
+}
+
+static void unlock_map(const sigset_t *old)
+{
+	pthread_mutex_unlock(&map_lock);
+	shim_restore_signals(old);
+}
+
+struct shim_file *shim_file_new(enum shim_kind kind)
+{
+	struct shim_file *file = calloc(1, sizeof(*file));
+
+	if (!file)
+		return NULL;
+	file->kind = kind;
+	atomic_init(&file->refs, 1);
+	pthread_mutex_init(&file->pos_lock, NULL);
+	return file;
+}
+
+struct shim_file *fd_map_get(int fd)
+{
+	struct shim_file *file = NULL;
+	sigset_t old;
+
+	if (!fd_map_maybe(fd))
+		return NULL;
+	lock_map(&old);
+	if ((unsigned int)fd < atomic_load(&nr_slots))
+		file = atomic_load(&atomic_load(&slots)[fd]);
+	if (file)
+		atomic_fetch_add(&file->refs, 1);
+	unlock_map(&old);
+	return file;
+}
+
+void shim_file_put(struct shim_file *file)
+{
+	sigset_t old;
+
+	if (atomic_fetch_sub(&file->refs, 1) != 1)
+		return;
+	/* The last descriptor and the last call are gone. */
+	shim_block_signals(&old);
+	if (file->kind == SHIM_IOMMUFD)
+		uiommufd_ctx_close(file->ctx);
+	shim_restore_signals(&old);
+	pthread_mutex_destroy(&file->pos_lock);
+	free(file);
+}
+
+/* Make room for descriptor @fd; with map_lock held. */
+static int grow(unsigned int fd)
+{
+	unsigned int n = atomic_load(&nr_slots), new_n = n ? n : 64;
+	_Atomic(struct shim_file *) *s, *old = atomic_load(&slots);
+
+	if (fd < n)
+		return 0;
+	while (new_n <= fd)
+		new_n *= 2;
+	s = calloc(new_n, sizeof(*s));
+	if (!s)
+		return -ENOMEM;
+	for (unsigned int i = 0; i != n; i++)
+		atomic_init(&s[i], atomic_load(&old[i]));
+	/* The old array stays allocated: readers may still hold it. */
+	atomic_store(&slots, s);
+	atomic_store(&nr_slots, new_n);
+	return 0;
+}
+
+int fd_map_install(int fd, struct shim_file *file)
+{
+	struct shim_file *prev = NULL;
+	sigset_t old;
+	int rc;
+
+	lock_map(&old);
+	rc = grow(fd);
+	if (!rc) {
+		prev = atomic_exchange(&atomic_load(&slots)[fd], file);
+		atomic_fetch_add(&file->refs, 1);
+	}
+	unlock_map(&old);
+	/* A number the kernel handed out again was closed behind our back. */
+	if (prev)
+		shim_file_put(prev);
+	return rc;
+}
+
+struct shim_file *fd_map_remove(int fd)
+{
+	struct shim_file *file = NULL;
+	sigset_t old;
+
+	if (!fd_map_maybe(fd))
+		return NULL;
+	lock_map(&old);
+	if ((unsigned int)fd < atomic_load(&nr_slots))
+		file = atomic_exchange(&atomic_load(&slots)[fd], NULL);
+	unlock_map(&old);
+	return file;
+}
+
+void fd_map_remove_range(unsigned int first, unsigned int last)
+{
+	unsigned int n = atomic_load(&nr_slots);
+
+	for (unsigned int fd = first; fd < n && fd <= last; fd++) {
+		struct shim_file *file = fd_map_remove(fd);
+
+		if (!file)
+			continue;
+		if (file->kind == SHIM_ACCESS)
+			uiommufd_fd_release(fd);
+		shim_file_put(file);
+	}
+}

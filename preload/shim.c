@@ -1,0 +1,557 @@
+// SPDX-License-Identifier: MIT
+/*
+ * The preload shim: an unmodified, dynamically linked program that opens
+ * /dev/iommu (or /dev/vfio/vfio) gets a real descriptor of ours, and its
+ * ioctls on it run the library's context. The descriptors follow dup,
+ * dup2, dup3, fcntl(F_DUPFD*) and close; the test module's access
+ * descriptors are followed the same way. /proc/.../fail-nth of the
+ * calling thread arms the library's fault injection, the kernel's way.
+ * Every other call goes straight to libc, errno untouched.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <pthread.h>
+#include <stdarg.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <sys/mman.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#include "preload/shim.h"
+#include "uiommufd/iommufd_test_uapi.h"
+#include "uiommufd/iommufd_uapi.h"
+
+#define SHIM_EXPORT __attribute__((visibility("default")))
+
+/* glibc's _FORTIFY_SOURCE entry points, declared by no public header. */
+int __open_2(const char *path, int flags);
+int __open64_2(const char *path, int flags);
+int __openat_2(int dirfd, const char *path, int flags);
+int __openat64_2(int dirfd, const char *path, int flags);
+
+/* ---- which paths are ours ---- */
+
+enum shim_path {
+	PATH_OTHER,
+	PATH_IOMMU,
+	PATH_VFIO,
+	PATH_FAILNTH,
+};
+
+static pid_t self_tid(void)
+{
+	return syscall(SYS_gettid);
+}
+
+/* "/proc/thread-self/fail-nth", "/proc/{self,<pid>}/task/<tid>/fail-nth" */
+static bool failnth_path(const char *path, pid_t *tid)
+{
+	const char *p;
+	char *end;
+	long n;
+
+	if (!strcmp(path, "/proc/thread-self/fail-nth")) {
+		*tid = self_tid();
+		return true;
+	}
+	if (strncmp(path, "/proc/", 6))
+		return false;
+	p = path + 6;
+	if (!strncmp(p, "self/", 5)) {
+		p += 5;
+	} else {
+		n = strtol(p, &end, 10);
+		if (end == p || *end != '/' || n != getpid())
+			return false;
+		p = end + 1;
+	}
+	if (strncmp(p, "task/", 5))
+		return false;
+	p += 5;
+	n = strtol(p, &end, 10);
+	if (end == p || strcmp(end, "/fail-nth"))
+		return false;
+	*tid = n;
+	return true;
+}
+
+static enum shim_path classify(int dirfd, const char *path, pid_t *tid)
+{
+	/* Absolute names only: a relative one cannot be /dev/iommu here. */
+	if (!path || path[0] != '/')
+		return PATH_OTHER;
+	if (!strcmp(path, "/dev/iommu"))
+		return PATH_IOMMU;
+	if (!strcmp(path, "/dev/vfio/vfio"))
+		return PATH_VFIO;
+	if (failnth_path(path, tid))
+		return PATH_FAILNTH;
+	return PATH_OTHER;
+}
+
+/* ---- open ---- */
+
+static int open_ours(enum shim_path kind, const char *path, int flags,
+		     pid_t tid)
+{
+	struct shim_file *file;
+	sigset_t old;
+	int fd, err;
+
+	file = shim_file_new(kind == PATH_FAILNTH ? SHIM_FAILNTH :
+						    SHIM_IOMMUFD);
+	if (!file) {
+		errno = ENOMEM;
+		return -1;
+	}
+	/* A real descriptor of its own, so poll, fstat and close behave. */
+	fd = memfd_create(kind == PATH_FAILNTH ? "fail-nth" : "iommufd",
+			  flags & O_CLOEXEC ? MFD_CLOEXEC : 0);
+	if (fd < 0)
+		goto err_free;
+	if (kind == PATH_FAILNTH) {
+		file->tid = tid;
+	} else {
+		shim_block_signals(&old);
+		file->ctx = uiommufd_ctx_open(kind == PATH_VFIO ?
+						      UIOMMUFD_CTX_VFIO : 0);
+		err = errno;
+		shim_restore_signals(&old);
+		if (!file->ctx) {
+			errno = err;
+			goto err_close;
+		}
+	}
+	if (fd_map_install(fd, file)) {
+		errno = ENOMEM;
+		goto err_close;
+	}
+	shim_file_put(file);
+	if (trace_enabled())
+		trace_printf("open(\"%s\", %#x) = %d\n", path, flags, fd);
+	return fd;
+
+err_close:
+	err = errno;
+	real.close(fd);
+	errno = err;
+err_free:
+	err = errno;
+	shim_file_put(file);
+	errno = err;
+	return -1;
+}
+
+static bool needs_mode(int flags)
+{
+	return (flags & O_CREAT) || (flags & O_TMPFILE) == O_TMPFILE;
+}
+
+#define OPEN_BODY(call_real, dirfd)                                         \
+	do {                                                                \
+		enum shim_path kind;                                        \
+		mode_t mode = 0;                                            \
+		pid_t tid = 0;                                              \
+		if (needs_mode(flags)) {                                    \
+			va_list ap;                                         \
+			va_start(ap, flags);                                \
+			mode = va_arg(ap, mode_t);                          \
+			va_end(ap);                                         \
+		}                                                           \
+		real_init();                                                \
+		kind = classify(dirfd, path, &tid);                         \
+		if (kind != PATH_OTHER)                                     \
+			return open_ours(kind, path, flags, tid);           \
+		return call_real;                                           \
+	} while (0)
+
+SHIM_EXPORT int open(const char *path, int flags, ...)
+{
+	OPEN_BODY(real.open(path, flags, mode), AT_FDCWD);
+}
+
+SHIM_EXPORT int open64(const char *path, int flags, ...)
+{
+	OPEN_BODY(real.open64(path, flags, mode), AT_FDCWD);
+}
+
+SHIM_EXPORT int openat(int dirfd, const char *path, int flags, ...)
+{
+	OPEN_BODY(real.openat(dirfd, path, flags, mode), dirfd);
+}
+
+SHIM_EXPORT int openat64(int dirfd, const char *path, int flags, ...)
+{
+	OPEN_BODY(real.openat64(dirfd, path, flags, mode), dirfd);
+}
+
+/* The _FORTIFY_SOURCE entry points: no mode argument. */
+#define OPEN2_BODY(call_real, dirfd)                                        \
+	do {                                                                \
+		enum shim_path kind;                                        \
+		pid_t tid = 0;                                              \
+		real_init();                                                \
+		kind = classify(dirfd, path, &tid);                         \
+		if (kind != PATH_OTHER)                                     \
+			return open_ours(kind, path, flags, tid);           \
+		return call_real;                                           \
+	} while (0)
+
+SHIM_EXPORT int __open_2(const char *path, int flags)
+{
+	OPEN2_BODY(real.__open_2(path, flags), AT_FDCWD);
+}
+
+SHIM_EXPORT int __open64_2(const char *path, int flags)
+{
+	OPEN2_BODY(real.__open64_2(path, flags), AT_FDCWD);
+}
+
+SHIM_EXPORT int __openat_2(int dirfd, const char *path, int flags)
+{
+	OPEN2_BODY(real.__openat_2(dirfd, path, flags), dirfd);
+}
+
+SHIM_EXPORT int __openat64_2(int dirfd, const char *path, int flags)
+{
+	OPEN2_BODY(real.__openat64_2(dirfd, path, flags), dirfd);
+}
+
+/* ---- ioctl ---- */
+
+/* After a successful CREATE_ACCESS: follow the new descriptor too. */
+static void follow_new_access(const void *arg)
+{
+	const struct iommu_test_cmd *cmd = arg;
+	struct shim_file *file;
+
+	if (cmd->op != IOMMU_TEST_OP_CREATE_ACCESS)
+		return;
+	file = shim_file_new(SHIM_ACCESS);
+	if (!file)
+		return;	/* still closed right by the library's fd check */
+	fd_map_install(cmd->create_access.out_access_fd, file);
+	shim_file_put(file);
+}
+
+SHIM_EXPORT int ioctl(int fd, unsigned long request, ...)
+{
+	struct shim_file *file;
+	unsigned int cmd;
+	sigset_t old;
+	va_list ap;
+	void *arg;
+	int rc, err;
+
+	va_start(ap, request);
+	arg = va_arg(ap, void *);
+	va_end(ap);
+	real_init();
+	if (!fd_map_maybe(fd) || !(file = fd_map_get(fd)))
+		return real.ioctl(fd, request, arg);
+	if (file->kind != SHIM_IOMMUFD) {
+		shim_file_put(file);
+		/* Access and fail-nth files have no ioctls, as in the kernel. */
+		errno = ENOTTY;
+		return -1;
+	}
+	/* The kernel takes the request as 32 bits: callers passing an int. */
+	cmd = request;
+	shim_block_signals(&old);
+	rc = uiommufd_ioctl(file->ctx, cmd, arg);
+	err = errno;
+	if (!rc && cmd == IOMMU_TEST_CMD)
+		follow_new_access(arg);
+	if (trace_enabled())
+		trace_ioctl(fd, cmd, arg, rc, err);
+	shim_restore_signals(&old);
+	shim_file_put(file);
+	errno = err;
+	return rc;
+}
+
+/* ---- close and dup ---- */
+
+/* @fd was closed (or replaced by a dup): let go of what it named. */
+static void release_fd(int fd, struct shim_file *file)
+{
+	sigset_t old;
+
+	if (file->kind == SHIM_ACCESS) {
+		shim_block_signals(&old);
+		uiommufd_fd_release(fd);
+		shim_restore_signals(&old);
+	}
+	shim_file_put(file);
+}
+
+SHIM_EXPORT int close(int fd)
+{
+	struct shim_file *file;
+	int rc, err;
+
+	real_init();
+	if (!fd_map_maybe(fd) || !(file = fd_map_remove(fd)))
+		return real.close(fd);
+	rc = real.close(fd);
+	err = errno;
+	release_fd(fd, file);
+	if (trace_enabled())
+		trace_printf("close(%d) = %d\n", fd, rc);
+	errno = err;
+	return rc;
+}
+
+SHIM_EXPORT int close_range(unsigned int first, unsigned int last, int flags)
+{
+	int rc, err;
+
+	real_init();
+	if (real.close_range)
+		rc = real.close_range(first, last, flags);
+	else
+		rc = syscall(SYS_close_range, first, last, flags);
+	err = errno;
+	/* CLOSE_RANGE_CLOEXEC only marks them. */
+	if (!rc && !(flags & CLOSE_RANGE_CLOEXEC))
+		fd_map_remove_range(first, last);
+	errno = err;
+	return rc;
+}
+
+SHIM_EXPORT void closefrom(int lowfd)
+{
+	int err;
+
+	real_init();
+	if (lowfd < 0)
+		lowfd = 0;
+	real.closefrom(lowfd);
+	err = errno;
+	fd_map_remove_range(lowfd, ~0u);
+	errno = err;
+}
+
+/* @newfd (returned by a dup of ours) now names what @oldfd names. */
+static int follow_dup(int oldfd, int newfd, struct shim_file *file)
+{
+	struct shim_file *replaced;
+	sigset_t old;
+	int rc = 0;
+
+	/* What @newfd named before the dup closed it. */
+	replaced = fd_map_remove(newfd);
+	if (replaced)
+		release_fd(newfd, replaced);
+	if (file->kind == SHIM_ACCESS) {
+		shim_block_signals(&old);
+		rc = uiommufd_fd_dup(oldfd, newfd);
+		shim_restore_signals(&old);
+	}
+	if (!rc)
+		rc = fd_map_install(newfd, file);
+	if (trace_enabled())
+		trace_printf("dup(%d) = %d\n", oldfd, newfd);
+	return rc;
+}
+
+/* Run a dup-like call; follow it when @oldfd is ours. */
+#define DUP_BODY(call_real, oldfd, target)                                  \
+	do {                                                                \
+		struct shim_file *file, *replaced;                          \
+		int newfd, err;                                             \
+		real_init();                                                \
+		file = fd_map_get(oldfd);                                   \
+		newfd = call_real;                                          \
+		err = errno;                                                \
+		if (newfd >= 0 && newfd != (oldfd)) {                       \
+			if (file) {                                         \
+				follow_dup(oldfd, newfd, file);             \
+			} else if ((target) >= 0 &&                         \
+				   (replaced = fd_map_remove(newfd))) {     \
+				/* dup2 over one of ours closed it. */      \
+				release_fd(newfd, replaced);                \
+			}                                                   \
+		}                                                           \
+		if (file)                                                   \
+			shim_file_put(file);                                \
+		errno = err;                                                \
+		return newfd;                                               \
+	} while (0)
+
+SHIM_EXPORT int dup(int fd)
+{
+	DUP_BODY(real.dup(fd), fd, -1);
+}
+
+SHIM_EXPORT int dup2(int fd, int fd2)
+{
+	DUP_BODY(real.dup2(fd, fd2), fd, fd2);
+}
+
+SHIM_EXPORT int dup3(int fd, int fd2, int flags)
+{
+	DUP_BODY(real.dup3(fd, fd2, flags), fd, fd2);
+}
+
+static int do_fcntl(int (*fn)(int, int, ...), int fd, int cmd, va_list ap)
+{
+	void *arg = va_arg(ap, void *);
+
+	if (cmd == F_DUPFD || cmd == F_DUPFD_CLOEXEC)
+		DUP_BODY(fn(fd, cmd, arg), fd, -1);
+	return fn(fd, cmd, arg);
+}
+
+SHIM_EXPORT int fcntl(int fd, int cmd, ...)
+{
+	va_list ap;
+	int rc;
+
+	real_init();
+	va_start(ap, cmd);
+	rc = do_fcntl(real.fcntl, fd, cmd, ap);
+	va_end(ap);
+	return rc;
+}
+
+SHIM_EXPORT int fcntl64(int fd, int cmd, ...)
+{
+	va_list ap;
+	int rc;
+
+	real_init();
+	va_start(ap, cmd);
+	rc = do_fcntl(real.fcntl64 ? real.fcntl64 : real.fcntl, fd, cmd, ap);
+	va_end(ap);
+	return rc;
+}
+
+/* ---- fail-nth files ---- */
+
+static ssize_t failnth_read(struct shim_file *file, void *buf, size_t count,
+			    off_t *pos)
+{
+	char num[16];
+	size_t len;
+
+	if (file->tid != self_tid()) {
+		errno = EPERM;	/* the counter is the calling thread's */
+		return -1;
+	}
+	len = snprintf(num, sizeof(num), "%u\n", uiommufd_fail_nth_get());
+	if (*pos >= (off_t)len)
+		return 0;
+	len -= *pos;
+	if (len > count)
+		len = count;
+	memcpy(buf, num + *pos, len);
+	*pos += len;
+	return len;
+}
+
+static ssize_t failnth_write(struct shim_file *file, const void *buf,
+			     size_t count)
+{
+	char num[32];
+	unsigned long n;
+	char *end;
+
+	if (file->tid != self_tid()) {
+		errno = EPERM;
+		return -1;
+	}
+	if (!count || count >= sizeof(num)) {
+		errno = EINVAL;
+		return -1;
+	}
+	memcpy(num, buf, count);
+	num[count] = 0;
+	if (num[count - 1] == '\n')
+		num[count - 1] = 0;
+	errno = 0;
+	n = strtoul(num, &end, 0);
+	if (errno || end == num || *end || num[0] == '-' || n > 0x7fffffff) {
+		errno = errno == ERANGE ? ERANGE : EINVAL;
+		return -1;
+	}
+	uiommufd_fail_nth_set(n);
+	return count;
+}
+
+#define RW_BODY(call_real, body)                                            \
+	do {                                                                \
+		struct shim_file *file;                                     \
+		ssize_t rc;                                                 \
+		real_init();                                                \
+		if (!fd_map_maybe(fd) || !(file = fd_map_get(fd)))          \
+			return call_real;                                   \
+		if (file->kind != SHIM_FAILNTH) {                           \
+			shim_file_put(file);                                \
+			return call_real;                                   \
+		}                                                           \
+		body;                                                       \
+		shim_file_put(file);                                        \
+		return rc;                                                  \
+	} while (0)
+
+SHIM_EXPORT ssize_t read(int fd, void *buf, size_t count)
+{
+	RW_BODY(real.read(fd, buf, count), {
+		pthread_mutex_lock(&file->pos_lock);
+		rc = failnth_read(file, buf, count, &file->pos);
+		pthread_mutex_unlock(&file->pos_lock);
+	});
+}
+
+SHIM_EXPORT ssize_t pread(int fd, void *buf, size_t count, off_t offset)
+{
+	RW_BODY(real.pread(fd, buf, count, offset),
+		rc = failnth_read(file, buf, count, &offset));
+}
+
+SHIM_EXPORT ssize_t pread64(int fd, void *buf, size_t count, off_t offset)
+{
+	RW_BODY(real.pread64(fd, buf, count, offset),
+		rc = failnth_read(file, buf, count, &offset));
+}
+
+SHIM_EXPORT ssize_t write(int fd, const void *buf, size_t count)
+{
+	RW_BODY(real.write(fd, buf, count),
+		rc = failnth_write(file, buf, count));
+}
+
+SHIM_EXPORT ssize_t pwrite(int fd, const void *buf, size_t count,
+			   off_t offset)
+{
+	RW_BODY(real.pwrite(fd, buf, count, offset),
+		rc = failnth_write(file, buf, count));
+}
+
+SHIM_EXPORT ssize_t pwrite64(int fd, const void *buf, size_t count,
+			     off_t offset)
+{
+	RW_BODY(real.pwrite64(fd, buf, count, offset),
+		rc = failnth_write(file, buf, count));
+}
+
+/* ---- start-up ---- */
+
+__attribute__((constructor)) static void shim_init(void)
+{
+	const char *ready = getenv("UIOMMUFD_RUN_READY_FD");
+
+	real_init();
+	trace_init();
+	/* Tell uiommufd-run the shim is in; only the first program does. */
+	if (ready) {
+		int fd = atoi(ready);
+
+		unsetenv("UIOMMUFD_RUN_READY_FD");
+		real.write(fd, "1", 1);
+		real.close(fd);
+	}
+}

@@ -1,0 +1,252 @@
+// SPDX-License-Identifier: MIT
+/*
+ * uiommufd-run [--trace[=FILE]] [--] program args...
+ *
+ * Runs @program with the preload shim, so its /dev/iommu is uiommufd, and
+ * exits with the program's status (re-raising the signal that killed it).
+ * It refuses plainly when the shim cannot be active: a statically linked
+ * program, or no shim library beside this tool. The shim reports in
+ * through an inherited pipe; a program that ends without the shim having
+ * loaded (setuid, a custom loader) gets a warning too.
+ */
+#include <elf.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <libgen.h>
+#include <limits.h>
+#include <signal.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#define SHIM_NAME "libuiommufd-preload.so"
+
+static const char *prog_name = "uiommufd-run";
+
+static void usage(FILE *out)
+{
+	fprintf(out,
+		"usage: %s [--trace[=FILE]] [--] program [args...]\n"
+		"Runs program with uiommufd answering /dev/iommu and /dev/vfio/vfio.\n"
+		"  --trace[=FILE]  print every call on those descriptors, decoded,\n"
+		"                  with its result and reason (to FILE, or stderr)\n"
+		"  -h, --help      this text\n"
+		"Environment: UIOMMUFD_PRELOAD names the shim library to use.\n",
+		prog_name);
+}
+
+/* The shim: $UIOMMUFD_PRELOAD, or beside this executable. */
+static int find_shim(char *out, size_t len)
+{
+	const char *env = getenv("UIOMMUFD_PRELOAD");
+	char self[PATH_MAX];
+	ssize_t n;
+
+	if (env && *env) {
+		snprintf(out, len, "%s", env);
+	} else {
+		n = readlink("/proc/self/exe", self, sizeof(self) - 1);
+		if (n < 0)
+			return -1;
+		self[n] = 0;
+		snprintf(out, len, "%s/%s", dirname(self), SHIM_NAME);
+	}
+	return access(out, R_OK);
+}
+
+/* Where execvp would find @file, or NULL. */
+static char *resolve(const char *file, char *out, size_t len)
+{
+	const char *path = getenv("PATH");
+	const char *p;
+
+	if (strchr(file, '/')) {
+		snprintf(out, len, "%s", file);
+		return access(out, X_OK) ? NULL : out;
+	}
+	if (!path)
+		path = "/usr/local/bin:/usr/bin:/bin";
+	for (p = path; *p;) {
+		const char *end = strchrnul(p, ':');
+
+		snprintf(out, len, "%.*s/%s", (int)(end - p),
+			 end == p ? "." : p, file);
+		if (!access(out, X_OK))
+			return out;
+		p = *end ? end + 1 : end;
+	}
+	return NULL;
+}
+
+/*
+ * Whether the ELF file at @path can take a preload: it must ask for a
+ * program interpreter (a dynamic loader). Scripts (#!) are fine: their
+ * interpreter is what runs. 1 yes, 0 no (statically linked), -1 unknown.
+ */
+static int takes_preload(const char *path)
+{
+	Elf64_Ehdr eh;
+	Elf64_Phdr ph;
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	int rc = -1;
+
+	if (fd < 0)
+		return -1;
+	if (pread(fd, &eh, sizeof(eh), 0) != sizeof(eh))
+		goto out;
+	if (!memcmp(eh.e_ident, "#!", 2)) {
+		rc = 1;
+		goto out;
+	}
+	if (memcmp(eh.e_ident, ELFMAG, SELFMAG) ||
+	    eh.e_ident[EI_CLASS] != ELFCLASS64)
+		goto out;
+	rc = 0;
+	for (unsigned int i = 0; i != eh.e_phnum; i++) {
+		if (pread(fd, &ph, sizeof(ph), eh.e_phoff + i * eh.e_phentsize) !=
+		    sizeof(ph)) {
+			rc = -1;
+			break;
+		}
+		if (ph.p_type == PT_INTERP) {
+			rc = 1;
+			break;
+		}
+	}
+out:
+	close(fd);
+	return rc;
+}
+
+static pid_t child;
+
+static void forward(int sig)
+{
+	if (child > 0)
+		kill(child, sig);
+}
+
+/* LD_PRELOAD with the shim first, keeping what was there. */
+static int set_preload(const char *shim)
+{
+	const char *old = getenv("LD_PRELOAD");
+	char *val;
+	int rc;
+
+	if (old && *old) {
+		if (asprintf(&val, "%s:%s", shim, old) < 0)
+			return -1;
+	} else {
+		val = strdup(shim);
+		if (!val)
+			return -1;
+	}
+	rc = setenv("LD_PRELOAD", val, 1);
+	free(val);
+	return rc;
+}
+
+int main(int argc, char **argv)
+{
+	char shim[PATH_MAX], exe[PATH_MAX], ready_fd[16], byte;
+	const char *trace = NULL;
+	int argi = 1, status, pipefd[2];
+	bool shim_loaded;
+
+	for (; argi < argc && argv[argi][0] == '-'; argi++) {
+		const char *a = argv[argi];
+
+		if (!strcmp(a, "--")) {
+			argi++;
+			break;
+		} else if (!strcmp(a, "--trace")) {
+			trace = "-";
+		} else if (!strncmp(a, "--trace=", 8)) {
+			trace = a + 8;
+		} else if (!strcmp(a, "-h") || !strcmp(a, "--help")) {
+			usage(stdout);
+			return 0;
+		} else {
+			fprintf(stderr, "%s: unknown option %s\n", prog_name, a);
+			usage(stderr);
+			return 2;
+		}
+	}
+	if (argi == argc) {
+		usage(stderr);
+		return 2;
+	}
+	if (find_shim(shim, sizeof(shim))) {
+		fprintf(stderr,
+			"%s: the shim %s is missing or unreadable; the program would run without uiommufd, so it is not run\n",
+			prog_name, shim);
+		return 127;
+	}
+	if (!resolve(argv[argi], exe, sizeof(exe))) {
+		fprintf(stderr, "%s: %s: command not found\n", prog_name,
+			argv[argi]);
+		return 127;
+	}
+	if (!takes_preload(exe)) {
+		fprintf(stderr,
+			"%s: %s is statically linked: the shim cannot be loaded into it, so it is not run (link it dynamically, or use libuiommufd directly)\n",
+			prog_name, exe);
+		return 126;
+	}
+	if (set_preload(shim) ||
+	    (trace && setenv("UIOMMUFD_TRACE", trace, 1)) || pipe(pipefd)) {
+		perror(prog_name);
+		return 125;
+	}
+	snprintf(ready_fd, sizeof(ready_fd), "%d", pipefd[1]);
+	setenv("UIOMMUFD_RUN_READY_FD", ready_fd, 1);
+
+	child = fork();
+	if (child < 0) {
+		perror(prog_name);
+		return 125;
+	}
+	if (!child) {
+		close(pipefd[0]);
+		execv(exe, argv + argi);
+		fprintf(stderr, "%s: cannot run %s: %s\n", prog_name, exe,
+			strerror(errno));
+		_exit(errno == ENOENT ? 127 : 126);
+	}
+	close(pipefd[1]);
+	/*
+	 * The terminal signals the whole process group: the program gets
+	 * ^C itself and decides. Signals meant for us go on to it.
+	 */
+	signal(SIGINT, SIG_IGN);
+	signal(SIGQUIT, SIG_IGN);
+	signal(SIGTERM, forward);
+	signal(SIGHUP, forward);
+
+	shim_loaded = read(pipefd[0], &byte, 1) == 1;
+	while (waitpid(child, &status, 0) < 0) {
+		if (errno != EINTR) {
+			perror(prog_name);
+			return 125;
+		}
+	}
+	if (!shim_loaded)
+		fprintf(stderr,
+			"%s: warning: the shim never loaded into %s (setuid, or a loader that ignores LD_PRELOAD): it ran without uiommufd\n",
+			prog_name, exe);
+	if (WIFSIGNALED(status)) {
+		int sig = WTERMSIG(status);
+		struct rlimit no_core = { 0, 0 };
+
+		/* Die the same way, without a second core dump. */
+		setrlimit(RLIMIT_CORE, &no_core);
+		signal(sig, SIG_DFL);
+		raise(sig);
+		return 128 + sig;
+	}
+	return WEXITSTATUS(status);
+}
