@@ -290,13 +290,105 @@ int iopt_access_unpin_pages(struct iopt_access *access, u64 iova, u64 length)
 	return 0;
 }
 
+/*
+ * Everything about [iova, last_iova] that can be checked before a byte
+ * moves: mapped throughout, not being unmapped, mapped with @need. Counts
+ * the pages the range touches, area by area. iova_rwsem held.
+ */
+static int rw_check(struct io_pagetable *iopt, u64 iova, u64 last_iova,
+		    int need, u64 *npages, unsigned int *pieces)
+{
+	struct iopt_area_contig_iter iter;
+	struct iopt_area *area;
+
+	*npages = 0;
+	*pieces = 0;
+	iopt_for_each_contig_area(&iter, area, iopt, iova, last_iova) {
+		u64 last = min(last_iova, iopt_area_last_iova(area));
+
+		if (area->prevent_access)
+			return err_reason(-EINVAL,
+					  "iova %#llx is being unmapped",
+					  (unsigned long long)iter.cur_iova);
+		if (!(area->iommu_prot & need))
+			return err_reason(-EPERM, "iova %#llx is not mapped %s",
+					  (unsigned long long)iter.cur_iova,
+					  need == IOMMU_WRITE ? "writable" :
+								"readable");
+		*npages += iopt_area_iova_to_index(area, last) -
+			   iopt_area_iova_to_index(area, iter.cur_iova) + 1;
+		(*pieces)++;
+	}
+	if (!iopt_area_contig_done(&iter))
+		return err_reason(-ENOENT,
+				  "iova [%#llx, %#llx] is not entirely mapped",
+				  (unsigned long long)iova,
+				  (unsigned long long)last_iova);
+	return 0;
+}
+
+/*
+ * A write over several pages is all or nothing: every page is pinned
+ * first (the only step that can fail), then the bytes are copied, which
+ * cannot fail, then the pins go. iova_rwsem held.
+ */
+static int rw_write_pinned(struct io_pagetable *iopt, u64 iova, u64 last_iova,
+			   const char *data, u64 npages)
+{
+	struct iopt_area_contig_iter iter;
+	struct iopt_area *area;
+	u64 *pfns;
+	int rc = 0;
+
+	pfns = mem_calloc(npages, sizeof(*pfns));
+	if (!pfns)
+		return -ENOMEM;
+	iopt_for_each_contig_area(&iter, area, iopt, iova, last_iova) {
+		u64 last = min(last_iova, iopt_area_last_iova(area));
+
+		rc = iopt_area_add_access(area,
+					  iopt_area_iova_to_index(area,
+								  iter.cur_iova),
+					  iopt_area_iova_to_index(area, last),
+					  pfns, IOMMUFD_ACCESS_RW_WRITE);
+		if (rc) {
+			if (iova < iter.cur_iova)
+				access_remove_range(iopt, iova,
+						    iter.cur_iova - 1);
+			goto out_free;
+		}
+	}
+	iopt_for_each_contig_area(&iter, area, iopt, iova, last_iova) {
+		struct pfn_source *src = area->pages->source;
+		u64 last = min(last_iova, iopt_area_last_iova(area));
+		u64 byte = iopt_area_start_byte(area, iter.cur_iova);
+		u64 bytes = last - iter.cur_iova + 1;
+
+		while (bytes) {
+			u64 n = min(bytes, PAGE_SIZE - byte % PAGE_SIZE);
+
+			src->ops->rw(src, byte / PAGE_SIZE, byte % PAGE_SIZE,
+				     (void *)data, n, true);
+			data += n;
+			byte += n;
+			bytes -= n;
+		}
+	}
+	access_remove_range(iopt, iova, last_iova);
+out_free:
+	mem_free(pfns);
+	return rc;
+}
+
 int iopt_access_rw(struct iopt_access *access, u64 iova, void *data,
 		   u64 length, unsigned int flags)
 {
 	struct io_pagetable *iopt = access->iopt;
+	bool write = flags & IOMMUFD_ACCESS_RW_WRITE;
 	struct iopt_area_contig_iter iter;
 	struct iopt_area *area;
-	u64 last_iova = 0;
+	unsigned int pieces;
+	u64 last_iova = 0, npages;
 	int rc;
 
 	rc = iopt_check_iova_range(iova, length, &last_iova);
@@ -304,25 +396,19 @@ int iopt_access_rw(struct iopt_access *access, u64 iova, void *data,
 		return rc;
 
 	pthread_rwlock_rdlock(&iopt->iova_rwsem);
+	rc = rw_check(iopt, iova, last_iova, write ? IOMMU_WRITE : IOMMU_READ,
+		      &npages, &pieces);
+	if (rc)
+		goto out_unlock;
+	/* One page cannot be half written; more can, unless pinned first. */
+	if (write && (pieces > 1 || npages > 1)) {
+		rc = rw_write_pinned(iopt, iova, last_iova, data, npages);
+		goto out_unlock;
+	}
 	iopt_for_each_contig_area(&iter, area, iopt, iova, last_iova) {
 		u64 last = min(last_iova, iopt_area_last_iova(area));
 		u64 bytes = last - iter.cur_iova + 1;
-		int need = flags & IOMMUFD_ACCESS_RW_WRITE ? IOMMU_WRITE :
-							    IOMMU_READ;
 
-		if (area->prevent_access) {
-			rc = err_reason(-EINVAL,
-					"iova %#llx is being unmapped",
-					(unsigned long long)iter.cur_iova);
-			goto out_unlock;
-		}
-		if (!(area->iommu_prot & need)) {
-			rc = err_reason(-EPERM, "iova %#llx is not mapped %s",
-					(unsigned long long)iter.cur_iova,
-					need == IOMMU_WRITE ? "writable" :
-							      "readable");
-			goto out_unlock;
-		}
 		rc = iopt_pages_rw_access(area->pages,
 					  iopt_area_start_byte(area,
 							       iter.cur_iova),
@@ -331,11 +417,6 @@ int iopt_access_rw(struct iopt_access *access, u64 iova, void *data,
 			goto out_unlock;
 		data = (char *)data + bytes;
 	}
-	if (!iopt_area_contig_done(&iter))
-		rc = err_reason(-ENOENT,
-				"iova [%#llx, %#llx] is not entirely mapped",
-				(unsigned long long)iova,
-				(unsigned long long)last_iova);
 out_unlock:
 	pthread_rwlock_unlock(&iopt->iova_rwsem);
 	return rc;

@@ -61,7 +61,9 @@ int iopt_access_unpin_pages(struct iopt_access *access, u64 iova, u64 length);
 /*
  * Copy between @data and [iova, iova + length), into the IOVA with
  * IOMMUFD_ACCESS_RW_WRITE. -ENOENT (not all mapped), -EPERM (protection),
- * -EINVAL (zero length, wrap, an unmap in progress), -EFAULT.
+ * -EINVAL (zero length, wrap, an unmap in progress), -EFAULT, -ENOMEM.
+ * A write that fails wrote nothing: over more than one page it pins every
+ * page before it copies a byte.
  */
 int iopt_access_rw(struct iopt_access *access, u64 iova, void *data,
 		   u64 length, unsigned int flags);

@@ -122,7 +122,7 @@ struct m_access {
 	int ioas;
 	struct iopt_access *acc;
 	bool needs_pin, has_unmap, stubborn;
-	struct m_pin pins[MAX_PINS];
+	struct m_pin pins[MAX_PINS + 1];	/* + a write's temporary pin */
 	unsigned int nr_pins;
 	u64 notified;
 };
@@ -1538,6 +1538,25 @@ static void op_rw(struct model *m)
 		}
 		if (!rc && !covered)
 			rc = -ENOENT;
+		/*
+		 * A write over more than one page pins every page first, as
+		 * an access pin would, and is charged for it.
+		 */
+		if (!rc && write && (n > 1 || pc[0].start_byte / PAGE_SIZE !=
+					   (pc[0].start_byte + pc[0].length - 1) /
+						   PAGE_SIZE)) {
+			struct m_pin *tmp = &acc->pins[acc->nr_pins];
+
+			ASSERT_LE(n, MAX_PIECES);
+			tmp->iova = start;
+			tmp->last = last;
+			tmp->npieces = n;
+			memcpy(tmp->pieces, pc, n * sizeof(*pc));
+			acc->nr_pins++;
+			if (m_over_limit(m))
+				rc = -ENOMEM;
+			acc->nr_pins--;
+		}
 	}
 	for (u64 i = 0; i != min(length, (u64)sizeof(data)); i++)
 		data[i] = (char)rng_next(r);
@@ -1552,11 +1571,16 @@ static void op_rw(struct model *m)
 			     write ? IOMMUFD_ACCESS_RW_WRITE : 0);
 	M_ASSERT_EQ(m, rc, got);
 	m_result(m, OP_RW, rc);
-	/* A failure part way leaves the areas before it done, as the kernel. */
+	/*
+	 * A failed copy moves nothing: every check is made before the first
+	 * byte, and a write over several pages pins them all first. (The
+	 * kernel copies the areas before a failure.)
+	 */
 	if (write) {
-		m_shadow_copy(m, pc, ndone, want, true);
+		if (!rc)
+			m_shadow_copy(m, pc, ndone, want, true);
 		m_check_memory(m);
-	} else if (done) {
+	} else if (!rc && done) {
 		m_shadow_copy(m, pc, ndone, want, false);
 		if (memcmp(want, data, done))
 			TH_LOG("step %llu: %s: read wrong data",
