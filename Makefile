@@ -57,6 +57,8 @@ LIB_OBJS := $(LIB_SRCS:%.c=$(B)/%.o)
 
 HARNESS_SRCS := tests/harness/test.c
 HARNESS_OBJS := $(HARNESS_SRCS:%.c=$(B)/%.o)
+# End-to-end tests link no library: they run under uiommufd-run.
+HARNESS_E2E_OBJS := $(B)/tests/harness/test-e2e.o
 TEST_SRCS := $(wildcard tests/*/test_*.c)
 TEST_BINS := $(patsubst tests/%.c,$(B)/tests/%,$(TEST_SRCS))
 
@@ -136,6 +138,17 @@ $(B)/tests/%: tests/%.c $(HARNESS_OBJS) $(STATIC_LIB)
 	$(Q)$(CC) $(TEST_CFLAGS) -MMD -MP -MF $(B)/dep/$*.d -o $@ $< $(HARNESS_OBJS) \
 		$(STATIC_LIB) $(ALL_LDFLAGS)
 
+$(B)/tests/e2e/%: tests/e2e/%.c $(HARNESS_E2E_OBJS) $(SHIM_LIB) $(RUN_TOOL)
+	@mkdir -p $(dir $@) $(B)/dep/e2e
+	$(quiet) CC $@
+	$(Q)$(CC) $(TEST_CFLAGS) -MMD -MP -MF $(B)/dep/e2e/$*.d -o $@ $< \
+		$(HARNESS_E2E_OBJS) $(ALL_LDFLAGS)
+
+$(B)/tests/harness/test-e2e.o: tests/harness/test.c
+	@mkdir -p $(dir $@)
+	$(quiet) CC $@
+	$(Q)$(CC) $(TEST_CFLAGS) -DTEST_NO_LIBRARY -MMD -MP -c -o $@ $<
+
 $(B)/tests/harness/harness_demo: tests/harness/harness_demo.c \
 		$(HARNESS_OBJS) $(STATIC_LIB)
 	@mkdir -p $(dir $@)
@@ -159,13 +172,15 @@ $(B)/bench/bench_%: bench/bench_%.c $(BENCH_COMMON_OBJS) $(STATIC_LIB)
 	$(Q)$(CC) $(TEST_CFLAGS) -Ibench -MMD -MP -MF $(B)/dep/bench/bench_$*.d -o $@ $< \
 		$(BENCH_COMMON_OBJS) $(STATIC_LIB) $(ALL_LDFLAGS) -lm
 
-tests: $(TEST_BINS) $(SHARED_LIB) $(B)/tests/harness/harness_demo
+tests: $(TEST_BINS) $(SHARED_LIB) $(B)/tests/harness/harness_demo \
+	$(SHIM_LIB) $(RUN_TOOL) $(EXAMPLE_BINS)
 benches: $(BENCH_BINS)
 
 check-run: tests
 	@VALGRIND=$(VALGRIND) SANITIZE=$(SANITIZE) BUILD=$(B) \
 		sh tests/run-tests.sh $(TEST_BINS) \
-		tests/harness/check-harness.sh tests/abi/check-exports.sh
+		tests/harness/check-harness.sh tests/abi/check-exports.sh \
+		tests/e2e/check-run.sh
 
 bench-run: benches
 	@sh bench/run-benches.sh $(BENCH_BINS)

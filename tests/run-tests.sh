@@ -27,6 +27,11 @@ if [ -n "$VALGRIND" ] && [ "$VALGRIND" != 0 ]; then
 	export UIOMMUFD_UNDER_VALGRIND=1
 fi
 
+# End-to-end programs run under uiommufd-run (valgrind goes inside it).
+# ASan wants its runtime first among the libraries; the shim, preloaded,
+# comes before it, which is fine for an instrumented shim.
+export ASAN_OPTIONS="${ASAN_OPTIONS:+$ASAN_OPTIONS:}verify_asan_link_order=0"
+
 pass=0
 fail=0
 skip=0
@@ -34,7 +39,8 @@ for prog in "$@"; do
 	name=$(basename "$prog")
 	log="$logs/$name.tap"
 	case "$prog" in
-	*.sh) BUILD="$BUILD" sh "$prog" >"$log" 2>&1 ;;
+	*.sh) BUILD="$BUILD" WRAP="$wrap" sh "$prog" >"$log" 2>&1 ;;
+	*/tests/e2e/*) "$BUILD/uiommufd-run" -- $wrap "$prog" >"$log" 2>&1 ;;
 	*) $wrap "$prog" >"$log" 2>&1 ;;
 	esac
 	rc=$?

@@ -3,6 +3,7 @@
 
 #include <stdarg.h>
 #include <stdio.h>
+#include <string.h>
 
 #include "uiommufd/uiommufd.h"
 
@@ -23,6 +24,20 @@ int err_reason(int err, const char *fmt, ...)
 void err_reason_clear(void)
 {
 	reason_valid = false;
+}
+
+void err_reason_save(struct err_reason_saved *saved)
+{
+	saved->valid = reason_valid;
+	if (reason_valid)
+		memcpy(saved->text, reason, sizeof(reason));
+}
+
+void err_reason_restore(const struct err_reason_saved *saved)
+{
+	reason_valid = saved->valid;
+	if (saved->valid)
+		memcpy(reason, saved->text, sizeof(reason));
 }
 
 const char *err_reason_get(void)

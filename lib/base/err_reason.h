@@ -21,6 +21,18 @@ int err_reason(int err, const char *fmt, ...)
 
 void err_reason_clear(void);
 
+/*
+ * Cleanup after a failure (undoing, destroying) must not replace the
+ * failure's reason with its own: bracket it with save and restore.
+ */
+struct err_reason_saved {
+	char text[ERR_REASON_MAX];
+	bool valid;
+};
+
+void err_reason_save(struct err_reason_saved *saved);
+void err_reason_restore(const struct err_reason_saved *saved);
+
 /* The reason recorded on this thread since the last clear, or NULL. */
 const char *err_reason_get(void);
 

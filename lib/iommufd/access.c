@@ -95,7 +95,6 @@ UIOMMUFD_EXPORT void uiommufd_access_destroy(struct uiommufd_access *access)
 		return;
 	api_enter();
 	ctx = access->ctx;
-	iommufd_object_drop_users(&access->obj);
 	iommufd_object_destroy_owned(ctx, &access->obj);
 	iommufd_ctx_put(ctx);
 	api_exit();

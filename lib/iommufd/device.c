@@ -38,7 +38,6 @@ void iommufd_device_unbind(struct iommufd_device *idev)
 {
 	if (idev->hwpt)
 		iommufd_device_detach(idev);
-	iommufd_object_drop_users(&idev->obj);
 	iommufd_object_destroy_owned(idev->ctx, &idev->obj);
 }
 
@@ -139,15 +138,19 @@ void iommufd_device_detach(struct iommufd_device *idev)
 	hwpt->num_devices--;
 	/*
 	 * An auto HW pagetable goes with its last device. Unlink it now,
-	 * under the mutex, so no attach can find it on the way out.
+	 * under the mutex, so no attach can find it on the way out; the
+	 * last device's reference is dropped by the destroy itself. Any
+	 * other device's is dropped under the mutex, so the last one never
+	 * sees a detach still in flight.
 	 */
 	if (hwpt->auto_domain && !hwpt->num_devices) {
 		iommufd_hwpt_paging_unlink(hwpt);
 		destroy = true;
+	} else {
+		iommufd_object_drop_users(&hwpt->obj);
 	}
 	pthread_mutex_unlock(&ioas->mutex);
 	iommufd_object_drop_users(&idev->obj);
-	iommufd_object_drop_users(&hwpt->obj);
 	if (destroy)
 		iommufd_object_destroy_owned(idev->ctx, &hwpt->obj);
 }

@@ -122,9 +122,12 @@ static inline void iommufd_object_drop_users(struct iommufd_object *obj)
 }
 
 /*
- * Destroy @obj on the library's own behalf (an auto HW pagetable whose
- * last device left, an owned device at unbind): it must have no other
- * users. Cannot fail.
+ * Destroy @obj on behalf of its owner, which holds one users reference
+ * (a device's on its auto HW pagetable, a selftest device's on its
+ * device, a creator's on its access). The owner's reference is counted
+ * until the object is out of the table, so an IOMMU_DESTROY racing with
+ * it gets EBUSY or ENOENT, never the object (pitfall 5). Nothing else may
+ * depend on it. Cannot fail.
  */
 void iommufd_object_destroy_owned(struct uiommufd_ctx *ctx,
 				  struct iommufd_object *obj);

@@ -124,8 +124,13 @@ void iommufd_object_abort(struct uiommufd_ctx *ctx, struct iommufd_object *obj)
 void iommufd_object_abort_and_destroy(struct uiommufd_ctx *ctx,
 				      struct iommufd_object *obj)
 {
+	struct err_reason_saved saved;
+
+	/* Undoing a failed command keeps the failure's reason. */
+	err_reason_save(&saved);
 	object_ops[obj->type].destroy(obj);
 	iommufd_object_abort(ctx, obj);
+	err_reason_restore(&saved);
 }
 
 struct iommufd_object *iommufd_get_object(struct uiommufd_ctx *ctx, u32 id,
@@ -202,11 +207,11 @@ void iommufd_object_destroy_owned(struct uiommufd_ctx *ctx,
 	int rc;
 
 	pthread_mutex_lock(&ctx->lock);
-	rc = remove_object_locked(ctx, obj, 0);
+	rc = remove_object_locked(ctx, obj, 1);
 	pthread_mutex_unlock(&ctx->lock);
-	/* Only its owner could reach it, and the owner is letting go. */
 	if (WARN_ON(rc))
 		return;
+	iommufd_object_drop_users(obj);
 	destroy_removed(obj);
 }
 
@@ -487,7 +492,8 @@ UIOMMUFD_EXPORT int uiommufd_ioctl(struct uiommufd_ctx *ctx,
 		rc = err_reason(-EBADF, "no context");
 	} else {
 		api_enter();
-		rc = dispatch(ctx, request, (u64)(uintptr_t)arg);
+		/* ioctl(2) hands the kernel a 32-bit request. */
+		rc = dispatch(ctx, (u32)request, (u64)(uintptr_t)arg);
 		api_exit();
 	}
 	if (rc < 0) {

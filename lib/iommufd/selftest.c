@@ -26,6 +26,27 @@
 /* The kernel's bound on what ACCESS_PAGES and ACCESS_RW will take. */
 #define ACCESS_MAX_LENGTH (16ULL * 1024 * 1024)
 
+/*
+ * Identify up to @n readable pages at @addr, as get_user_pages() would
+ * look at them one by one: returns how many were identified, all of them
+ * or those before the first that cannot be (whose error goes in *err).
+ * So a check can report what is wrong with an earlier page before the
+ * EFAULT of a later one, as the kernel's page-at-a-time checks do.
+ */
+static u64 identify_prefix(u64 addr, u64 n, u64 *pfns, int *err)
+{
+	*err = pfn_identify_range(addr, n, pfns, PFN_IDENTIFY_READABLE);
+	if (!*err)
+		return n;
+	for (u64 i = 0; i != n; i++) {
+		*err = pfn_identify_range(addr + i * PAGE_SIZE, 1, pfns + i,
+					  PFN_IDENTIFY_READABLE);
+		if (*err)
+			return i;
+	}
+	return n;
+}
+
 /* ---- ADD_RESERVED ---- */
 
 static int test_add_reserved(struct iommufd_ucmd *ucmd, u32 ioas_id, u64 start,
@@ -101,7 +122,7 @@ static int test_mock_domain(struct iommufd_ucmd *ucmd,
 		 * Nobody learnt the ID of its own HW pagetable: it goes too,
 		 * unless another command found it meanwhile.
 		 */
-		if (flags & IOMMUFD_ATTACH_NEW_HWPT)
+		if ((flags & IOMMUFD_ATTACH_NEW_HWPT) && pt_id != cmd->id)
 			iommufd_object_destroy_user(ucmd->ctx, pt_id,
 						    IOMMUFD_OBJ_HWPT_PAGING);
 		return rc;
@@ -146,11 +167,9 @@ static int test_md_check_map(struct iommufd_ucmd *ucmd, u32 hwpt_id, u64 iova,
 		u64 npages = min((u64)CHECK_CHUNK_PAGES,
 				 (uptr + length - 1) / PAGE_SIZE -
 					 uptr / PAGE_SIZE + 1);
-		u64 chunk_end = page + npages * PAGE_SIZE;
+		u64 got_pages = identify_prefix(page, npages, pfns, &rc);
+		u64 chunk_end = page + got_pages * PAGE_SIZE;
 
-		rc = pfn_identify_range(page, npages, pfns, PFN_IDENTIFY);
-		if (rc)
-			goto out_put;
 		for (; length && uptr < chunk_end; iova += MOCK_PAGE_SIZE,
 		       uptr += MOCK_PAGE_SIZE, length -= MOCK_PAGE_SIZE) {
 			u64 pfn = pfns[(uptr - page) / PAGE_SIZE];
@@ -166,6 +185,8 @@ static int test_md_check_map(struct iommufd_ucmd *ucmd, u32 hwpt_id, u64 iova,
 				goto out_put;
 			}
 		}
+		if (rc)
+			goto out_put;
 	}
 out_put:
 	iommufd_put_object(ucmd->ctx, obj);
@@ -174,9 +195,9 @@ out_put:
 
 static int test_md_check_refs(u64 uptr, u64 length, u32 refs)
 {
-	u64 counts[CHECK_CHUNK_PAGES];
+	u64 pfns[CHECK_CHUNK_PAGES], counts[CHECK_CHUNK_PAGES];
 	u64 end;
-	int rc;
+	int rc, err;
 
 	if (length % PAGE_SIZE || uptr % PAGE_SIZE ||
 	    __builtin_add_overflow(uptr, length, &end))
@@ -184,17 +205,20 @@ static int test_md_check_refs(u64 uptr, u64 length, u32 refs)
 				  "uptr and length must be page multiples and not wrap");
 	while (length) {
 		u64 n = min(length / PAGE_SIZE, (u64)CHECK_CHUNK_PAGES);
+		u64 got = identify_prefix(uptr, n, pfns, &err);
 
-		rc = iopt_pin_counts_user(uptr, n * PAGE_SIZE, counts);
+		rc = iopt_pin_counts(pfns, got, counts);
 		if (rc)
 			return rc;
-		for (u64 i = 0; i != n; i++)
+		for (u64 i = 0; i != got; i++)
 			if (counts[i] != refs)
 				return err_reason(-EIO,
 						  "page %#llx is pinned %llu times, not %u",
 						  (unsigned long long)(uptr + i * PAGE_SIZE),
 						  (unsigned long long)counts[i],
 						  refs);
+		if (err)
+			return err;
 		uptr += n * PAGE_SIZE;
 		length -= n * PAGE_SIZE;
 	}
@@ -256,8 +280,8 @@ static void staccess_unmap(void *data, u64 iova, u64 length)
 			continue;
 		}
 		*pos = item->next;
-		WARN_ON(uiommufd_access_unpin_pages(staccess->access,
-						    item->iova, item->length));
+		WARN_ON(iopt_access_unpin_pages(staccess->access->iopt_access,
+						item->iova, item->length));
 		mem_free(item);
 	}
 	pthread_mutex_unlock(&staccess->lock);
@@ -335,8 +359,8 @@ static int test_destroy_access_pages(int fd, u32 item_id)
 		if (item->id != item_id)
 			continue;
 		*pos = item->next;
-		WARN_ON(uiommufd_access_unpin_pages(staccess->access,
-						    item->iova, item->length));
+		WARN_ON(iopt_access_unpin_pages(staccess->access->iopt_access,
+						item->iova, item->length));
 		mem_free(item);
 		rc = 0;
 		break;
@@ -378,17 +402,18 @@ static int check_pages(u64 uptr, const u64 *pinned, u64 npages)
 
 	for (u64 done = 0; done != npages;) {
 		u64 n = min(npages - done, (u64)CHECK_CHUNK_PAGES);
-		int rc = pfn_identify_range(uptr + done * PAGE_SIZE, n, pfns,
-					    PFN_IDENTIFY);
+		int err;
+		u64 got = identify_prefix(uptr + done * PAGE_SIZE, n, pfns,
+					  &err);
 
-		if (rc)
-			return rc;
-		for (u64 i = 0; i != n; i++)
+		for (u64 i = 0; i != got; i++)
 			if (pfns[i] != pinned[done + i])
-				return err_reason(-EINVAL,
+				return err_reason(-EBADE,
 						  "pinned page %llu is not the page at %#llx",
 						  (unsigned long long)(done + i),
 						  (unsigned long long)(uptr + (done + i) * PAGE_SIZE));
+		if (err)
+			return err;
 		done += n;
 	}
 	return 0;
@@ -406,6 +431,10 @@ static int test_access_pages(struct iommufd_ucmd *ucmd, int fd,
 	u64 npages, *pfns = NULL;
 	int rc;
 
+	/* The kernel's order: the length, the flags, the descriptor. */
+	if (length > ACCESS_MAX_LENGTH)
+		return err_reason(-ENOMEM, "length %#llx is over 16 MiB",
+				  (unsigned long long)length);
 	if (flags & ~(MOCK_FLAGS_ACCESS_WRITE | MOCK_FLAGS_ACCESS_SYZ))
 		return err_reason(-EOPNOTSUPP, "unknown flags %#x", flags);
 	staccess = staccess_get(fd);
@@ -414,11 +443,6 @@ static int test_access_pages(struct iommufd_ucmd *ucmd, int fd,
 	if (!staccess->needs_pin) {
 		rc = err_reason(-EOPNOTSUPP,
 				"the access was created without NEEDS_PIN_PAGES");
-		goto out_put;
-	}
-	if (length > ACCESS_MAX_LENGTH) {
-		rc = err_reason(-ENOMEM, "length %#llx is over 16 MiB",
-				(unsigned long long)length);
 		goto out_put;
 	}
 	if (flags & MOCK_FLAGS_ACCESS_SYZ)
@@ -460,7 +484,8 @@ static int test_access_pages(struct iommufd_ucmd *ucmd, int fd,
 	goto out_unlock;
 
 out_unpin:
-	WARN_ON(uiommufd_access_unpin_pages(staccess->access, iova, length));
+	WARN_ON(iopt_access_unpin_pages(staccess->access->iopt_access, iova,
+					length));
 out_unlock:
 	pthread_mutex_unlock(&staccess->lock);
 	mem_free(item);
@@ -482,12 +507,12 @@ static int test_access_rw(int fd, struct iommu_test_cmd *cmd)
 	void *tmp;
 	int rc;
 
-	if (flags & ~(MOCK_ACCESS_RW_WRITE | MOCK_ACCESS_RW_SLOW_PATH |
-		      MOCK_FLAGS_ACCESS_SYZ))
-		return err_reason(-EOPNOTSUPP, "unknown flags %#x", flags);
 	if (length > ACCESS_MAX_LENGTH)
 		return err_reason(-ENOMEM, "length %#llx is over 16 MiB",
 				  (unsigned long long)length);
+	if (flags & ~(MOCK_ACCESS_RW_WRITE | MOCK_ACCESS_RW_SLOW_PATH |
+		      MOCK_FLAGS_ACCESS_SYZ))
+		return err_reason(-EOPNOTSUPP, "unknown flags %#x", flags);
 	staccess = staccess_get(fd);
 	if (IS_ERR(staccess))
 		return PTR_ERR(staccess);

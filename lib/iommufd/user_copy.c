@@ -108,8 +108,10 @@ const char *user_copy_method(void)
  * mistake, answered with -EFAULT, not a sanitizer report.
  */
 __attribute__((noinline, no_sanitize_address))
-#if defined(__clang__) || __GNUC__ >= 8
-__attribute__((no_sanitize("thread")))
+#if defined(__clang__)
+__attribute__((no_sanitize("thread", "undefined")))
+#elif __GNUC__ >= 8
+__attribute__((no_sanitize("thread"), no_sanitize_undefined))
 #endif
 static void copy_bytes(void *dst, const void *src, size_t len)
 {

@@ -566,11 +566,14 @@ int iopt_unmap_iova(struct io_pagetable *iopt, u64 iova, u64 length,
 
 int iopt_unmap_all(struct io_pagetable *iopt, u64 *unmapped)
 {
-	int rc = iopt_unmap_iova_range(iopt, 0, U64_MAX, unmapped);
+	struct err_reason_saved saved;
+	int rc;
 
-	/* Nothing to unmap is success here. */
+	err_reason_save(&saved);
+	rc = iopt_unmap_iova_range(iopt, 0, U64_MAX, unmapped);
+	/* Nothing to unmap is success here, and no reason to report. */
 	if (rc == -ENOENT) {
-		err_reason_clear();
+		err_reason_restore(&saved);
 		return 0;
 	}
 	return rc;

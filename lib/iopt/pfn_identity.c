@@ -266,11 +266,16 @@ static int check_vma_access(const struct proc_maps_vma *vma, u64 addr,
 	return 0;
 }
 
+static bool mode_pins(enum pfn_identify_mode mode)
+{
+	return mode == PFN_IDENTIFY_PIN_READ || mode == PFN_IDENTIFY_PIN_WRITE;
+}
+
 /* The file id for @n pages of @vma: taken for pins, looked up otherwise. */
 static int vma_file_id(const struct proc_maps_vma *vma, u64 n,
 		       enum pfn_identify_mode mode, u32 *id)
 {
-	if (mode != PFN_IDENTIFY)
+	if (mode_pins(mode))
 		return pfn_file_id_get(vma->dev, vma->ino, n, id);
 	if (pfn_file_id_find(vma->dev, vma->ino, id))
 		*id = PFN_FILE_ID_NONE;
@@ -353,7 +358,7 @@ int pfn_identify_range(u64 addr, u64 npages, u64 *pfns,
 		return rc;
 	rc = identify_walk(&it, addr, npages, pfns, mode, &done);
 	proc_maps_close(&it);
-	if (rc && mode != PFN_IDENTIFY)
+	if (rc && mode_pins(mode))
 		pfn_put_pfns(pfns, done);
 	return rc;
 }

@@ -45,6 +45,7 @@ void pfn_put_run(u64 pfn, u64 npages);
 
 enum pfn_identify_mode {
 	PFN_IDENTIFY,		/* names only: no checks, no references */
+	PFN_IDENTIFY_READABLE,	/* must be readable; takes nothing */
 	PFN_IDENTIFY_PIN_READ,	/* must be readable; takes file refs */
 	PFN_IDENTIFY_PIN_WRITE,	/* must be writable too */
 };
@@ -55,7 +56,8 @@ enum pfn_identify_mode {
  * mapping of a file (MAP_SHARED file, memfd, shmem, shared anonymous) is
  * named by file and page offset, any other by its address. The pin modes
  * check access and take one file-id reference per file page, all or
- * nothing. 0, -EFAULT (a hole, no access, not user memory, an offset past
+ * nothing; READABLE checks as a read pin would and takes nothing (what a
+ * get_user_pages() for a look would refuse, it refuses). 0, -EFAULT (a hole, no access, not user memory, an offset past
  * what a PFN names, /proc unreadable), or with a pin mode -ENOMEM/-ENOSPC.
  * Populates nothing.
  */

@@ -119,7 +119,12 @@ struct pfn_source *pfn_source_user_create(u64 uptr, u64 length)
 	if (!length)
 		return ERR_PTR(err_reason(-EINVAL, "zero length at %#llx",
 					  (unsigned long long)uptr));
-	if (check_range_last(uptr, length, &last))
+	/* As the kernel: the length must leave room to round up a page. */
+	if (length > SIZE_MAX - PAGE_SIZE)
+		return ERR_PTR(err_reason(-EINVAL, "length %#llx is too large",
+					  (unsigned long long)length));
+	/* The end (exclusive) must not wrap either: pitfall 1. */
+	if (check_range_last(uptr, length, &last) || last == U64_MAX)
 		return ERR_PTR(err_reason(-EOVERFLOW,
 					  "%#llx + %#llx wraps past the end of the address space",
 					  (unsigned long long)uptr,

@@ -14,7 +14,18 @@
 #include <time.h>
 #include <unistd.h>
 
+#ifdef TEST_NO_LIBRARY
+/*
+ * End-to-end tests reach the library only through the preload shim, so
+ * its allocation count is not theirs to see.
+ */
+static long mem_live_count(void)
+{
+	return 0;
+}
+#else
 #include "base/mem.h"
+#endif
 
 enum { EXIT_PASS = 0, EXIT_FAIL = 1, EXIT_SKIP = 4 };
 

@@ -3528,12 +3528,13 @@ static u64 b_align(struct bctx *b)
 static bool b_user_checks(struct bctx *b, struct outcome *o, u64 uptr,
 			  u64 len)
 {
-	if (!len) {
+	/* As the kernel: a length with no room to round up is EINVAL. */
+	if (!len || len > SIZE_MAX - PAGE_SIZE) {
 		must(o, -EINVAL);
 		return false;
 	}
-	if (wraps(uptr, len)) {
-		/* As the kernel: EOVERFLOW. */
+	/* As the kernel: an end (exclusive) past the top is EOVERFLOW. */
+	if (wraps(uptr, len) || uptr + len - 1 == U64_MAX) {
 		must(o, -EOVERFLOW);
 		return false;
 	}

@@ -221,22 +221,30 @@ TEST(user_create_rejects_bad_ranges)
 	ASSERT_EQ(-EOVERFLOW, PTR_ERR(pfn_source_user_create(U64_MAX - 10, 100)));
 	ASSERT_TRUE(reason_has("wraps"));
 	ASSERT_EQ(-EOVERFLOW, PTR_ERR(pfn_source_user_create(U64_MAX, 2)));
-	ASSERT_EQ(-EOVERFLOW, PTR_ERR(pfn_source_user_create(2, U64_MAX)));
+	/* As the kernel: no room to round the length up a page. */
+	ASSERT_EQ(-EINVAL, PTR_ERR(pfn_source_user_create(2, U64_MAX)));
+	ASSERT_EQ(-EINVAL,
+		  PTR_ERR(pfn_source_user_create(0, SIZE_MAX - PS + 1)));
+	/* As the kernel: the exclusive end must not wrap to 0 either. */
+	ASSERT_EQ(-EOVERFLOW, PTR_ERR(pfn_source_user_create(U64_MAX, 1)));
+	ASSERT_EQ(-EOVERFLOW, PTR_ERR(pfn_source_user_create(U64_MAX - PS + 1,
+							     PS)));
 	ASSERT_EQ(live, mem_live_count());
 
 	/* Ranges that do not wrap are accepted but never user memory. */
-	src = pfn_source_user_create(U64_MAX, 1);
+	src = pfn_source_user_create(U64_MAX - 1, 1);
 	ASSERT_FALSE(IS_ERR(src));
 	ASSERT_EQ(1, src->npages);
-	ASSERT_EQ(PS - 1, src->first_offset);
+	ASSERT_EQ(PS - 2, src->first_offset);
 	ASSERT_EQ(-EFAULT, src->ops->pin(src, 0, 1, false, pfns));
 	ASSERT_EQ(-EFAULT, src->ops->identify(src, 0, 1, pfns));
 	ASSERT_EQ(-EINVAL, src->ops->pin(src, 1, 1, false, pfns));
 	pfn_source_destroy(src);
 
-	src = pfn_source_user_create(0, U64_MAX);
+	/* The largest length the kernel takes. */
+	src = pfn_source_user_create(0, SIZE_MAX - PS);
 	ASSERT_FALSE(IS_ERR(src));
-	ASSERT_EQ(1ULL << (64 - PAGE_SHIFT), src->npages);
+	ASSERT_EQ((1ULL << (64 - PAGE_SHIFT)) - 1, src->npages);
 	ASSERT_EQ(-EFAULT, src->ops->pin(src, src->npages - 1, 1, true, pfns));
 	/* The zero page is never mapped. */
 	ASSERT_EQ(-EFAULT, src->ops->pin(src, 0, 1, true, pfns));
