@@ -278,7 +278,9 @@ UIOMMUFD_EXPORT struct uiommufd_ctx *uiommufd_ctx_open(unsigned int flags)
 	pthread_mutex_init(&ctx->lock, NULL);
 	pthread_cond_init(&ctx->destroy_cond, NULL);
 	index_store_init(&ctx->objects);
-	ctx->account_mode = IOPT_PAGES_ACCOUNT_USER;
+	/* /dev/vfio/vfio charges pinned pages per process, as VFIO does. */
+	ctx->account_mode = ctx->vfio_compat ? IOPT_PAGES_ACCOUNT_MM :
+					       IOPT_PAGES_ACCOUNT_USER;
 	api_exit();
 	return ctx;
 }

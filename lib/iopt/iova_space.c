@@ -204,7 +204,8 @@ int iopt_alloc_iova(struct io_pagetable *iopt, u64 *iova, u64 addr,
 	bool no_allowed = rb_empty_cached(&iopt->allowed_itree);
 	u64 align, step, offset;
 
-	if (!length || length > U64_MAX / 2)
+	/* As the kernel: roundup_pow_of_two() must not overflow. */
+	if (!length || length >= U64_MAX / 2)
 		return err_reason(-EOVERFLOW,
 				  "length %#llx is too large to place automatically",
 				  (unsigned long long)length);

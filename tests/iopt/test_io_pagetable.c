@@ -3666,7 +3666,7 @@ TEST_F(boundary, map_auto)
 
 				if (len % b_align(b))
 					must(&o, -EINVAL);
-				if (len > U64_MAX / 2) {
+				if (len >= U64_MAX / 2) {
 					must(&o, -EOVERFLOW);
 				} else {
 					a = min(roundup_pow2(len), HUGE_ALIGN);
