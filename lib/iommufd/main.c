@@ -232,9 +232,11 @@ int iommufd_object_destroy_user(struct uiommufd_ctx *ctx, u32 id,
 	rc = remove_object_locked(ctx, obj, 0);
 	if (rc)
 		/* Still in the table: read it before letting go of the lock. */
-		err_reason(rc, "%s %u is in use (%u dependents)",
+		err_reason(rc, "%s %u is in use: %u other object%s depend%s on it",
 			   type_name(obj->type), id,
-			   atomic_load(&obj->users) - 1);
+			   atomic_load(&obj->users) - 1,
+			   atomic_load(&obj->users) == 2 ? "" : "s",
+			   atomic_load(&obj->users) == 2 ? "s" : "");
 	else if (ctx->vfio_ioas && &ctx->vfio_ioas->obj == obj)
 		ctx->vfio_ioas = NULL;
 	pthread_mutex_unlock(&ctx->lock);
