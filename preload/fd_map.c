@@ -90,7 +90,8 @@ struct shim_file *shim_file_new(enum shim_kind kind)
 	return file;
 }
 
-struct shim_file *fd_map_get(int fd)
+/* The file of @fd: with a new reference, or taken out of the table. */
+static struct shim_file *slot_take(int fd, bool remove)
 {
 	struct shim_file *file = NULL;
 	sigset_t old;
@@ -98,12 +99,21 @@ struct shim_file *fd_map_get(int fd)
 	if (!fd_map_maybe(fd))
 		return NULL;
 	lock_map(&old);
-	if ((unsigned int)fd < atomic_load(&nr_slots))
-		file = atomic_load(&atomic_load(&slots)[fd]);
-	if (file)
-		atomic_fetch_add(&file->refs, 1);
+	if ((unsigned int)fd < atomic_load(&nr_slots)) {
+		_Atomic(struct shim_file *) *slot = &atomic_load(&slots)[fd];
+
+		if (remove)
+			file = atomic_exchange(slot, NULL);
+		else if ((file = atomic_load(slot)))
+			atomic_fetch_add(&file->refs, 1);
+	}
 	unlock_map(&old);
 	return file;
+}
+
+struct shim_file *fd_map_get(int fd)
+{
+	return slot_take(fd, false);
 }
 
 void shim_file_put(struct shim_file *file)
@@ -163,16 +173,7 @@ int fd_map_install(int fd, struct shim_file *file)
 
 struct shim_file *fd_map_remove(int fd)
 {
-	struct shim_file *file = NULL;
-	sigset_t old;
-
-	if (!fd_map_maybe(fd))
-		return NULL;
-	lock_map(&old);
-	if ((unsigned int)fd < atomic_load(&nr_slots))
-		file = atomic_exchange(&atomic_load(&slots)[fd], NULL);
-	unlock_map(&old);
-	return file;
+	return slot_take(fd, true);
 }
 
 void fd_map_remove_range(unsigned int first, unsigned int last)

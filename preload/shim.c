@@ -77,9 +77,10 @@ static bool failnth_path(const char *path, pid_t *tid)
 	return true;
 }
 
-static enum shim_path classify(int dirfd, const char *path, pid_t *tid)
+static enum shim_path classify(const char *path, pid_t *tid)
 {
-	/* Absolute names only: a relative one cannot be /dev/iommu here. */
+	/* Absolute names only (any directory fd is then ignored, as by
+	 * openat); a relative name is never taken for /dev/iommu. */
 	if (!path || path[0] != '/')
 		return PATH_OTHER;
 	if (!strcmp(path, "/dev/iommu"))
@@ -149,74 +150,105 @@ static bool needs_mode(int flags)
 	return (flags & O_CREAT) || (flags & O_TMPFILE) == O_TMPFILE;
 }
 
-#define OPEN_BODY(call_real, dirfd)                                         \
+/* An open of one of our paths: true, with *fd the result (or -1). */
+static bool open_if_ours(const char *path, int flags, int *fd)
+{
+	enum shim_path kind;
+	pid_t tid = 0;
+
+	real_init();
+	kind = classify(path, &tid);
+	if (kind == PATH_OTHER)
+		return false;
+	*fd = open_ours(kind, path, flags, tid);
+	return true;
+}
+
+/* The mode argument, which only creating opens pass. */
+#define OPEN_MODE(mode, flags)                                              \
 	do {                                                                \
-		enum shim_path kind;                                        \
-		mode_t mode = 0;                                            \
-		pid_t tid = 0;                                              \
 		if (needs_mode(flags)) {                                    \
 			va_list ap;                                         \
 			va_start(ap, flags);                                \
 			mode = va_arg(ap, mode_t);                          \
 			va_end(ap);                                         \
 		}                                                           \
-		real_init();                                                \
-		kind = classify(dirfd, path, &tid);                         \
-		if (kind != PATH_OTHER)                                     \
-			return open_ours(kind, path, flags, tid);           \
-		return call_real;                                           \
 	} while (0)
 
 SHIM_EXPORT int open(const char *path, int flags, ...)
 {
-	OPEN_BODY(real.open(path, flags, mode), AT_FDCWD);
+	mode_t mode = 0;
+	int fd;
+
+	OPEN_MODE(mode, flags);
+	if (open_if_ours(path, flags, &fd))
+		return fd;
+	return real.open(path, flags, mode);
 }
 
 SHIM_EXPORT int open64(const char *path, int flags, ...)
 {
-	OPEN_BODY(real.open64(path, flags, mode), AT_FDCWD);
+	mode_t mode = 0;
+	int fd;
+
+	OPEN_MODE(mode, flags);
+	if (open_if_ours(path, flags, &fd))
+		return fd;
+	return real.open64(path, flags, mode);
 }
 
 SHIM_EXPORT int openat(int dirfd, const char *path, int flags, ...)
 {
-	OPEN_BODY(real.openat(dirfd, path, flags, mode), dirfd);
+	mode_t mode = 0;
+	int fd;
+
+	OPEN_MODE(mode, flags);
+	if (open_if_ours(path, flags, &fd))
+		return fd;
+	return real.openat(dirfd, path, flags, mode);
 }
 
 SHIM_EXPORT int openat64(int dirfd, const char *path, int flags, ...)
 {
-	OPEN_BODY(real.openat64(dirfd, path, flags, mode), dirfd);
+	mode_t mode = 0;
+	int fd;
+
+	OPEN_MODE(mode, flags);
+	if (open_if_ours(path, flags, &fd))
+		return fd;
+	return real.openat64(dirfd, path, flags, mode);
 }
 
 /* The _FORTIFY_SOURCE entry points: no mode argument. */
-#define OPEN2_BODY(call_real, dirfd)                                        \
-	do {                                                                \
-		enum shim_path kind;                                        \
-		pid_t tid = 0;                                              \
-		real_init();                                                \
-		kind = classify(dirfd, path, &tid);                         \
-		if (kind != PATH_OTHER)                                     \
-			return open_ours(kind, path, flags, tid);           \
-		return call_real;                                           \
-	} while (0)
-
 SHIM_EXPORT int __open_2(const char *path, int flags)
 {
-	OPEN2_BODY(real.__open_2(path, flags), AT_FDCWD);
+	int fd;
+
+	return open_if_ours(path, flags, &fd) ? fd : real.__open_2(path, flags);
 }
 
 SHIM_EXPORT int __open64_2(const char *path, int flags)
 {
-	OPEN2_BODY(real.__open64_2(path, flags), AT_FDCWD);
+	int fd;
+
+	return open_if_ours(path, flags, &fd) ? fd :
+						real.__open64_2(path, flags);
 }
 
 SHIM_EXPORT int __openat_2(int dirfd, const char *path, int flags)
 {
-	OPEN2_BODY(real.__openat_2(dirfd, path, flags), dirfd);
+	int fd;
+
+	return open_if_ours(path, flags, &fd) ?
+		       fd : real.__openat_2(dirfd, path, flags);
 }
 
 SHIM_EXPORT int __openat64_2(int dirfd, const char *path, int flags)
 {
-	OPEN2_BODY(real.__openat64_2(dirfd, path, flags), dirfd);
+	int fd;
+
+	return open_if_ours(path, flags, &fd) ?
+		       fd : real.__openat64_2(dirfd, path, flags);
 }
 
 /* ---- ioctl ---- */

@@ -179,8 +179,11 @@ static bool range_wraps(u64 uptr, size_t len)
 	return len && uptr + len - 1 < uptr;
 }
 
-int copy_from_user(void *dst, u64 uptr, size_t len, const char *what)
+/* Either direction: @kbuf is the library's side, @uptr the caller's. */
+static int user_copy(void *kbuf, u64 uptr, size_t len, bool to_user,
+		     const char *what)
 {
+	void *uaddr = (void *)(uintptr_t)uptr;
 	int rc;
 
 	if (!len)
@@ -189,32 +192,26 @@ int copy_from_user(void *dst, u64 uptr, size_t len, const char *what)
 	if (range_wraps(uptr, len))
 		rc = -EFAULT;
 	else if (use_syscall)
-		rc = syscall_copy(dst, uptr, len, false);
+		rc = syscall_copy(kbuf, uptr, len, to_user);
+	else if (to_user)
+		rc = guarded_copy(uaddr, kbuf, len);
 	else
-		rc = guarded_copy(dst, (const void *)(uintptr_t)uptr, len);
+		rc = guarded_copy(kbuf, uaddr, len);
 	if (rc)
-		return err_reason(rc, "cannot read %zu bytes of %s at %#llx",
-				  len, what, (unsigned long long)uptr);
+		return err_reason(rc, "cannot %s %zu bytes of %s at %#llx",
+				  to_user ? "write" : "read", len, what,
+				  (unsigned long long)uptr);
 	return 0;
+}
+
+int copy_from_user(void *dst, u64 uptr, size_t len, const char *what)
+{
+	return user_copy(dst, uptr, len, false, what);
 }
 
 int copy_to_user(u64 uptr, const void *src, size_t len, const char *what)
 {
-	int rc;
-
-	if (!len)
-		return 0;
-	user_copy_init();
-	if (range_wraps(uptr, len))
-		rc = -EFAULT;
-	else if (use_syscall)
-		rc = syscall_copy((void *)src, uptr, len, true);
-	else
-		rc = guarded_copy((void *)(uintptr_t)uptr, src, len);
-	if (rc)
-		return err_reason(rc, "cannot write %zu bytes of %s at %#llx",
-				  len, what, (unsigned long long)uptr);
-	return 0;
+	return user_copy((void *)src, uptr, len, true, what);
 }
 
 int check_zeroed_user(u64 uptr, size_t len)
