@@ -219,12 +219,18 @@ static void read_default_account_mode(void)
 	default_account_mode = iopt_account_default_mode();
 }
 
-/* How pages pinned through this context are charged. */
-static enum iopt_account_mode ctx_account_mode(struct uiommufd_ctx *ctx)
+/*
+ * How pages pinned through this context are charged, as the kernel
+ * decides: nothing for a process holding CAP_IPC_LOCK; otherwise the
+ * user, or the process when the context says so (RLIMIT_MODE 1, or a
+ * context opened as /dev/vfio/vfio).
+ */
+enum iopt_account_mode iommufd_ctx_account_mode(struct uiommufd_ctx *ctx)
 {
-	if (ctx->account_mode == IOPT_PAGES_ACCOUNT_MM)
-		return IOPT_PAGES_ACCOUNT_MM;
 	pthread_once(&account_once, read_default_account_mode);
+	if (default_account_mode == IOPT_PAGES_ACCOUNT_USER &&
+	    ctx->account_mode == IOPT_PAGES_ACCOUNT_MM)
+		return IOPT_PAGES_ACCOUNT_MM;
 	return default_account_mode;
 }
 
@@ -260,7 +266,7 @@ int iommufd_ioas_map(struct iommufd_ucmd *ucmd)
 		flags = IOPT_ALLOC_IOVA;
 	rc = iopt_map_user_pages(&ioas->iopt, &iova, cmd->user_va, cmd->length,
 				 conv_iommu_prot(cmd->flags), flags,
-				 ctx_account_mode(ucmd->ctx));
+				 iommufd_ctx_account_mode(ucmd->ctx));
 	if (rc)
 		goto out_put;
 	cmd->iova = iova;
@@ -355,7 +361,9 @@ int iommufd_ioas_option(struct iommufd_ucmd *ucmd)
 
 	switch (cmd->op) {
 	case IOMMU_OPTION_OP_GET:
+		pthread_rwlock_rdlock(&ioas->iopt.iova_rwsem);
 		cmd->val64 = !ioas->iopt.disable_large_pages;
+		pthread_rwlock_unlock(&ioas->iopt.iova_rwsem);
 		break;
 	case IOMMU_OPTION_OP_SET:
 		if (cmd->val64 == 0)

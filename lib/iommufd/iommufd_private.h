@@ -166,6 +166,9 @@ static inline struct iommufd_ioas *iommufd_get_ioas(struct uiommufd_ctx *ctx,
 	return container_of(obj, struct iommufd_ioas, obj);
 }
 
+/* The accounting mode for pages pinned through @ctx. */
+enum iopt_account_mode iommufd_ctx_account_mode(struct uiommufd_ctx *ctx);
+
 int iommufd_ioas_alloc_ioctl(struct iommufd_ucmd *ucmd);
 int iommufd_ioas_allow_iovas(struct iommufd_ucmd *ucmd);
 int iommufd_ioas_copy(struct iommufd_ucmd *ucmd);

@@ -114,16 +114,26 @@ static int vfio_set_iommu(struct uiommufd_ctx *ctx, unsigned long type)
 	return rc;
 }
 
-/* Every page size every domain of the IOAS offers. */
+/*
+ * The page sizes every domain of the IOAS offers, as VFIO reports them:
+ * nothing below PAGE_SIZE or below the IOAS alignment (sizes under it
+ * are hidden and it stands in for them), so the smallest one can always
+ * be mapped.
+ */
 static u64 vfio_pagesizes(struct iommufd_ioas *ioas)
 {
 	struct iommufd_hwpt_paging *hwpt;
-	u64 pgsizes = U64_MAX;
+	u64 pgsizes = U64_MAX, align;
 
 	pthread_mutex_lock(&ioas->mutex);
 	for (hwpt = ioas->hwpt_list; hwpt; hwpt = hwpt->next)
 		pgsizes &= hwpt->domain->pgsize_bitmap;
 	pthread_mutex_unlock(&ioas->mutex);
+	align = max((u64)PAGE_SIZE, iopt_iova_alignment(&ioas->iopt));
+	if (pgsizes & (align - 1)) {
+		pgsizes &= ~(align - 1);
+		pgsizes |= align;
+	}
 	return pgsizes;
 }
 
@@ -237,10 +247,10 @@ static int vfio_map_dma(struct uiommufd_ctx *ctx, u64 arg)
 	ioas = get_compat_ioas(ctx);
 	if (IS_ERR(ioas))
 		return PTR_ERR(ioas);
-	/* VFIO's maps are always charged per process, as VFIO charges them. */
+	/* Charged as the context says: per process for /dev/vfio/vfio. */
 	iova = map.iova;
 	rc = iopt_map_user_pages(&ioas->iopt, &iova, map.vaddr, map.size, prot,
-				 0, IOPT_PAGES_ACCOUNT_MM);
+				 0, iommufd_ctx_account_mode(ctx));
 	iommufd_put_object(ctx, &ioas->obj);
 	return rc;
 }
@@ -288,7 +298,13 @@ static int vfio_unmap_dma(struct uiommufd_ctx *ctx, u64 arg)
 		}
 		rc = iopt_unmap_all(&ioas->iopt, &unmapped);
 	} else {
-		if (ioas->iopt.disable_large_pages) {
+		bool v1;
+
+		/* Read under the lock SET_IOMMU writes it under. */
+		pthread_rwlock_rdlock(&ioas->iopt.iova_rwsem);
+		v1 = ioas->iopt.disable_large_pages;
+		pthread_rwlock_unlock(&ioas->iopt.iova_rwsem);
+		if (v1) {
 			/* v1: cut where the range ends and before it begins. */
 			u64 iovas[] = { unmap.iova + unmap.size - 1,
 					unmap.iova - 1 };
