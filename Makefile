@@ -112,7 +112,7 @@ $(SHIM_LIB): $(SHIM_OBJS) $(LIB_OBJS) preload/shim.map
 	$(quiet) LD $@
 	$(Q)$(CC) -shared -Wl,--version-script=preload/shim.map \
 		-Wl,--no-undefined -o $@ $(SHIM_OBJS) $(LIB_OBJS) \
-		$(ALL_LDFLAGS) -ldl
+		$(ALL_LDFLAGS)
 
 $(RUN_TOOL): tools/uiommufd-run.c
 	@mkdir -p $(dir $@) $(B)/dep/tools
