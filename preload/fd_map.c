@@ -55,14 +55,20 @@ static void fork_prepare(void)
 	pthread_mutex_lock(&map_lock);
 }
 
-static void fork_done(void)
+static void fork_parent(void)
 {
 	pthread_mutex_unlock(&map_lock);
 }
 
+/* The child's thread has a new id: the lock starts afresh there. */
+static void fork_child(void)
+{
+	pthread_mutex_init(&map_lock, NULL);
+}
+
 static void fork_init(void)
 {
-	pthread_atfork(fork_prepare, fork_done, fork_done);
+	pthread_atfork(fork_prepare, fork_parent, fork_child);
 }
 
 static void lock_map(sigset_t *old)

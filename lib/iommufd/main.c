@@ -52,7 +52,11 @@ static void fork_parent(void)
 
 static void fork_child(void)
 {
-	pthread_rwlock_unlock(&api_lock);
+	/*
+	 * The child's only thread has a new thread id, so it is not the
+	 * writer as far as the lock can tell: start it afresh instead.
+	 */
+	pthread_rwlock_init(&api_lock, NULL);
 }
 
 static void api_init(void)
