@@ -182,17 +182,7 @@ struct shim_file *fd_map_remove(int fd)
 	return slot_take(fd, true);
 }
 
-void fd_map_remove_range(unsigned int first, unsigned int last)
+unsigned int fd_map_limit(void)
 {
-	unsigned int n = atomic_load(&nr_slots);
-
-	for (unsigned int fd = first; fd < n && fd <= last; fd++) {
-		struct shim_file *file = fd_map_remove(fd);
-
-		if (!file)
-			continue;
-		if (file->kind == SHIM_ACCESS)
-			uiommufd_fd_release(fd);
-		shim_file_put(file);
-	}
+	return atomic_load(&nr_slots);
 }

@@ -10,6 +10,7 @@
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <pthread.h>
 #include <stdarg.h>
 #include <stdlib.h>
@@ -77,17 +78,61 @@ static bool failnth_path(const char *path, pid_t *tid)
 	return true;
 }
 
+/*
+ * @path with repeated slashes, "." and ".." taken out, as text: "//dev/./
+ * iommu" is "/dev/iommu". (Symbolic links are not followed.) False when
+ * it does not fit.
+ */
+static bool normalize(const char *path, char *out, size_t room)
+{
+	size_t len = 0;
+	const char *p = path;
+
+	while (*p) {
+		const char *start, *end;
+		size_t n;
+
+		while (*p == '/')
+			p++;
+		start = p;
+		while (*p && *p != '/')
+			p++;
+		end = p;
+		n = end - start;
+		if (!n || (n == 1 && start[0] == '.'))
+			continue;
+		if (n == 2 && start[0] == '.' && start[1] == '.') {
+			while (len && out[len - 1] != '/')
+				len--;
+			if (len)
+				len--;
+			continue;
+		}
+		if (len + 1 + n + 1 > room)
+			return false;
+		out[len++] = '/';
+		memcpy(out + len, start, n);
+		len += n;
+	}
+	if (!len)
+		out[len++] = '/';
+	out[len] = 0;
+	return true;
+}
+
 static enum shim_path classify(const char *path, pid_t *tid)
 {
+	char name[128];
+
 	/* Absolute names only (any directory fd is then ignored, as by
 	 * openat); a relative name is never taken for /dev/iommu. */
-	if (!path || path[0] != '/')
+	if (!path || path[0] != '/' || !normalize(path, name, sizeof(name)))
 		return PATH_OTHER;
-	if (!strcmp(path, "/dev/iommu"))
+	if (!strcmp(name, "/dev/iommu"))
 		return PATH_IOMMU;
-	if (!strcmp(path, "/dev/vfio/vfio"))
+	if (!strcmp(name, "/dev/vfio/vfio"))
 		return PATH_VFIO;
-	if (failnth_path(path, tid))
+	if (failnth_path(name, tid))
 		return PATH_FAILNTH;
 	return PATH_OTHER;
 }
@@ -150,6 +195,24 @@ static bool needs_mode(int flags)
 	return (flags & O_CREAT) || (flags & O_TMPFILE) == O_TMPFILE;
 }
 
+/*
+ * A descriptor libc just handed out cannot be ours: an entry still under
+ * its number was closed behind our back (a raw system call). Let it go.
+ */
+static int fresh_fd(int fd)
+{
+	struct shim_file *file;
+	int err = errno;
+
+	if (fd < 0 || !fd_map_maybe(fd) || !(file = fd_map_remove(fd)))
+		return fd;
+	if (file->kind == SHIM_ACCESS)
+		uiommufd_fd_release(fd);
+	shim_file_put(file);
+	errno = err;
+	return fd;
+}
+
 /* An open of one of our paths: true, with *fd the result (or -1). */
 static bool open_if_ours(const char *path, int flags, int *fd)
 {
@@ -183,7 +246,7 @@ SHIM_EXPORT int open(const char *path, int flags, ...)
 	OPEN_MODE(mode, flags);
 	if (open_if_ours(path, flags, &fd))
 		return fd;
-	return real.open(path, flags, mode);
+	return fresh_fd(real.open(path, flags, mode));
 }
 
 SHIM_EXPORT int open64(const char *path, int flags, ...)
@@ -194,7 +257,7 @@ SHIM_EXPORT int open64(const char *path, int flags, ...)
 	OPEN_MODE(mode, flags);
 	if (open_if_ours(path, flags, &fd))
 		return fd;
-	return real.open64(path, flags, mode);
+	return fresh_fd(real.open64(path, flags, mode));
 }
 
 SHIM_EXPORT int openat(int dirfd, const char *path, int flags, ...)
@@ -205,7 +268,7 @@ SHIM_EXPORT int openat(int dirfd, const char *path, int flags, ...)
 	OPEN_MODE(mode, flags);
 	if (open_if_ours(path, flags, &fd))
 		return fd;
-	return real.openat(dirfd, path, flags, mode);
+	return fresh_fd(real.openat(dirfd, path, flags, mode));
 }
 
 SHIM_EXPORT int openat64(int dirfd, const char *path, int flags, ...)
@@ -216,7 +279,7 @@ SHIM_EXPORT int openat64(int dirfd, const char *path, int flags, ...)
 	OPEN_MODE(mode, flags);
 	if (open_if_ours(path, flags, &fd))
 		return fd;
-	return real.openat64(dirfd, path, flags, mode);
+	return fresh_fd(real.openat64(dirfd, path, flags, mode));
 }
 
 /* The _FORTIFY_SOURCE entry points: no mode argument. */
@@ -224,15 +287,16 @@ SHIM_EXPORT int __open_2(const char *path, int flags)
 {
 	int fd;
 
-	return open_if_ours(path, flags, &fd) ? fd : real.__open_2(path, flags);
+	return open_if_ours(path, flags, &fd) ?
+		       fd : fresh_fd(real.__open_2(path, flags));
 }
 
 SHIM_EXPORT int __open64_2(const char *path, int flags)
 {
 	int fd;
 
-	return open_if_ours(path, flags, &fd) ? fd :
-						real.__open64_2(path, flags);
+	return open_if_ours(path, flags, &fd) ?
+		       fd : fresh_fd(real.__open64_2(path, flags));
 }
 
 SHIM_EXPORT int __openat_2(int dirfd, const char *path, int flags)
@@ -240,7 +304,7 @@ SHIM_EXPORT int __openat_2(int dirfd, const char *path, int flags)
 	int fd;
 
 	return open_if_ours(path, flags, &fd) ?
-		       fd : real.__openat_2(dirfd, path, flags);
+		       fd : fresh_fd(real.__openat_2(dirfd, path, flags));
 }
 
 SHIM_EXPORT int __openat64_2(int dirfd, const char *path, int flags)
@@ -248,7 +312,7 @@ SHIM_EXPORT int __openat64_2(int dirfd, const char *path, int flags)
 	int fd;
 
 	return open_if_ours(path, flags, &fd) ?
-		       fd : real.__openat64_2(dirfd, path, flags);
+		       fd : fresh_fd(real.__openat64_2(dirfd, path, flags));
 }
 
 /* ---- ioctl ---- */
@@ -319,51 +383,78 @@ static void release_fd(int fd, struct shim_file *file)
 	shim_file_put(file);
 }
 
-SHIM_EXPORT int close(int fd)
+/*
+ * Close @fd, one of ours already out of the table, and let go of @file.
+ * An access descriptor is closed by the library, which forgets the
+ * number before it is free for another thread's open.
+ */
+static int close_ours(int fd, struct shim_file *file)
 {
-	struct shim_file *file;
+	sigset_t old;
 	int rc, err;
 
-	real_init();
-	if (!fd_map_maybe(fd) || !(file = fd_map_remove(fd)))
-		return real.close(fd);
-	rc = real.close(fd);
-	err = errno;
-	release_fd(fd, file);
+	if (file->kind == SHIM_ACCESS) {
+		shim_block_signals(&old);
+		rc = uiommufd_fd_close(fd);
+		err = errno;
+		shim_restore_signals(&old);
+	} else {
+		rc = real.close(fd);
+		err = errno;
+	}
+	shim_file_put(file);
 	if (trace_enabled())
 		trace_printf("close(%d) = %d\n", fd, rc);
 	errno = err;
 	return rc;
 }
 
-SHIM_EXPORT int close_range(unsigned int first, unsigned int last, int flags)
+SHIM_EXPORT int close(int fd)
 {
-	int rc, err;
+	struct shim_file *file;
 
 	real_init();
-	if (real.close_range)
-		rc = real.close_range(first, last, flags);
-	else
-		rc = syscall(SYS_close_range, first, last, flags);
-	err = errno;
+	if (!fd_map_maybe(fd) || !(file = fd_map_remove(fd)))
+		return real.close(fd);
+	return close_ours(fd, file);
+}
+
+/* Ours in [first, last] are closed first, one by one, the proper way. */
+static void close_ours_in_range(unsigned int first, unsigned int last)
+{
+	unsigned int limit = fd_map_limit();
+
+	for (unsigned int fd = first; fd < limit && fd <= last; fd++) {
+		struct shim_file *file = fd_map_remove(fd);
+
+		if (file)
+			close_ours(fd, file);
+	}
+}
+
+SHIM_EXPORT int close_range(unsigned int first, unsigned int last, int flags)
+{
+	int err = errno;
+
+	real_init();
 	/* CLOSE_RANGE_CLOEXEC only marks them. */
-	if (!rc && !(flags & CLOSE_RANGE_CLOEXEC))
-		fd_map_remove_range(first, last);
-	errno = err;
-	return rc;
+	if (first <= last && !(flags & CLOSE_RANGE_CLOEXEC)) {
+		close_ours_in_range(first, last);
+		errno = err;
+	}
+	if (real.close_range)
+		return real.close_range(first, last, flags);
+	return syscall(SYS_close_range, first, last, flags);
 }
 
 SHIM_EXPORT void closefrom(int lowfd)
 {
-	int err;
+	int err = errno;
 
 	real_init();
-	if (lowfd < 0)
-		lowfd = 0;
-	real.closefrom(lowfd);
-	err = errno;
-	fd_map_remove_range(lowfd, ~0u);
+	close_ours_in_range(lowfd < 0 ? 0 : lowfd, ~0u);
 	errno = err;
+	real.closefrom(lowfd);
 }
 
 /* @newfd (returned by a dup of ours) now names what @oldfd names. */
@@ -503,10 +594,15 @@ static ssize_t failnth_write(struct shim_file *file, const void *buf,
 	num[count] = 0;
 	if (num[count - 1] == '\n')
 		num[count - 1] = 0;
+	/* As kstrtouint(): base 0, no sign, ERANGE past UINT_MAX. */
 	errno = 0;
 	n = strtoul(num, &end, 0);
-	if (errno || end == num || *end || num[0] == '-' || n > 0x7fffffff) {
-		errno = errno == ERANGE ? ERANGE : EINVAL;
+	if (end == num || *end || num[0] == '-' || num[0] == '+') {
+		errno = EINVAL;
+		return -1;
+	}
+	if (errno == ERANGE || n > UINT_MAX) {
+		errno = ERANGE;
 		return -1;
 	}
 	uiommufd_fail_nth_set(n);

@@ -79,8 +79,8 @@ void shim_file_put(struct shim_file *file);
 int fd_map_install(int fd, struct shim_file *file);
 /* Forget @fd and return the file it named (its reference), or NULL. */
 struct shim_file *fd_map_remove(int fd);
-/* Forget every descriptor in [first, last], releasing their files. */
-void fd_map_remove_range(unsigned int first, unsigned int last);
+/* No descriptor at or above this number is ours. */
+unsigned int fd_map_limit(void);
 /* A new file of @kind holding one reference, the caller's. */
 struct shim_file *shim_file_new(enum shim_kind kind);
 

@@ -89,12 +89,16 @@ void iommufd_file_put(struct iommufd_file *file)
 		file->ops->release(file);
 }
 
-/* Whether @file's descriptor still is the one we opened. */
-static bool still_open(const struct iommufd_file *file)
+/*
+ * Whether descriptor @fd still names @file. Asked of @fd itself: a file
+ * may have several descriptors (dup), and the one it was opened as may
+ * be gone while a copy lives on.
+ */
+static bool still_open(const struct iommufd_file *file, int fd)
 {
 	struct stat st;
 
-	return !fstat(file->fd, &st) && st.st_dev == file->dev &&
+	return !fstat(fd, &st) && st.st_dev == file->dev &&
 	       st.st_ino == file->ino;
 }
 
@@ -110,7 +114,7 @@ struct iommufd_file *iommufd_file_get(int fd,
 	file = index_store_load(&table, fd);
 	if (file == INDEX_STORE_RESERVED)
 		file = NULL;
-	if (file && !still_open(file)) {
+	if (file && !still_open(file, fd)) {
 		stale = unpublish_locked(fd);
 		file = NULL;
 	}
@@ -135,7 +139,7 @@ void iommufd_files_sweep_stale(void)
 
 		pthread_mutex_lock(&table_lock);
 		index_store_for_each(&table, fd, file) {
-			if (file != INDEX_STORE_RESERVED && !still_open(file)) {
+			if (file != INDEX_STORE_RESERVED && !still_open(file, fd)) {
 				stale = unpublish_locked(fd);
 				break;
 			}
