@@ -7,6 +7,7 @@
 #include "iopt/pfn_identity.h"
 
 #include <errno.h>
+#include <sys/uio.h>
 #include <pthread.h>
 #include <signal.h>
 #include <string.h>
@@ -343,6 +344,13 @@ static int identify_walk(struct proc_maps_iter *it, u64 addr, u64 npages,
 int pfn_identify_range(u64 addr, u64 npages, u64 *pfns,
 		       enum pfn_identify_mode mode)
 {
+	return pfn_identify_range_pid(process_self(), addr, npages, pfns,
+				      mode);
+}
+
+int pfn_identify_range_pid(pid_t pid, u64 addr, u64 npages, u64 *pfns,
+			   enum pfn_identify_mode mode)
+{
 	struct proc_maps_iter it;
 	u64 len, last, done = 0;
 	int rc;
@@ -353,7 +361,7 @@ int pfn_identify_range(u64 addr, u64 npages, u64 *pfns,
 				  "%llu pages at %#llx run past user memory",
 				  (unsigned long long)npages,
 				  (unsigned long long)addr);
-	rc = proc_maps_open(&it, addr, last);
+	rc = proc_maps_open_pid(&it, pid, addr, last);
 	if (rc)
 		return rc;
 	rc = identify_walk(&it, addr, npages, pfns, mode, &done);
@@ -459,6 +467,40 @@ int pfn_source_check_pid(const struct pfn_source *src)
 	return err_reason(-EFAULT,
 			  "the memory belongs to process %d, which is not this one (%d)",
 			  (int)src->pid, (int)self);
+}
+
+int pfn_source_check_alive(const struct pfn_source *src)
+{
+	if (likely(src->pid == process_self()))
+		return 0;
+	if (kill(src->pid, 0) && errno == ESRCH)
+		return err_reason(-EFAULT,
+				  "the memory belongs to process %d, which has exited",
+				  (int)src->pid);
+	return 0;
+}
+
+int pfn_copy_page_pid(pid_t pid, u64 page_addr, size_t offset, void *data,
+		      size_t len, bool write)
+{
+	struct iovec local = { .iov_base = data, .iov_len = len };
+	struct iovec remote = {
+		.iov_base = (void *)(uintptr_t)(page_addr + offset),
+		.iov_len = len,
+	};
+	ssize_t done;
+
+	if (write)
+		done = process_vm_writev(pid, &local, 1, &remote, 1, 0);
+	else
+		done = process_vm_readv(pid, &local, 1, &remote, 1, 0);
+	if (done == (ssize_t)len)
+		return 0;
+	if (!write)
+		memset(data, 0, len);
+	return err_reason(-EFAULT, "cannot %s the memory of process %d at %#llx",
+			  write ? "write" : "read", (int)pid,
+			  (unsigned long long)(page_addr + offset));
 }
 
 void pfn_copy_page(u64 page_addr, size_t offset, void *data, size_t len,

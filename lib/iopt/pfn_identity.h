@@ -63,6 +63,9 @@ enum pfn_identify_mode {
  */
 int pfn_identify_range(u64 addr, u64 npages, u64 *pfns,
 		       enum pfn_identify_mode mode);
+/* The same for the memory of process @pid (this one, or another). */
+int pfn_identify_range_pid(pid_t pid, u64 addr, u64 npages, u64 *pfns,
+			   enum pfn_identify_mode mode);
 
 /*
  * Make [addr, addr + len) present for reading, or for writing, as pinning
@@ -78,11 +81,23 @@ void pfn_populate_force_touch(bool on);
 /* Copy @len bytes between @data and the page at @page_addr + @offset. */
 void pfn_copy_page(u64 page_addr, size_t offset, void *data, size_t len,
 		   bool write);
+/*
+ * The same in the memory of another process (process_vm_readv/writev).
+ * -EFAULT when it is gone or the page is not there; a read then gives
+ * zeroes.
+ */
+int pfn_copy_page_pid(pid_t pid, u64 page_addr, size_t offset, void *data,
+		      size_t len, bool write);
 
 /* Pin and identify arguments: 0, or -EINVAL outside [0, src->npages). */
 int pfn_source_check_range(const struct pfn_source *src, u64 index,
 			   u64 npages);
 /* 0 in the process the memory belongs to, else -EFAULT with why. */
 int pfn_source_check_pid(const struct pfn_source *src);
+/*
+ * 0 when the process the memory belongs to is alive (this one, or another
+ * such as the parent of a forked child), else -EFAULT with why.
+ */
+int pfn_source_check_alive(const struct pfn_source *src);
 
 #endif

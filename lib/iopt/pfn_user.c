@@ -43,7 +43,12 @@ static int user_pin(struct pfn_source *src, u64 index, u64 npages, bool write,
 	rc = pfn_source_check_range(src, index, npages);
 	if (rc || !npages)
 		return rc;
-	rc = pfn_source_check_pid(src);
+	/*
+	 * Memory of another live process (a forked child working on its
+	 * copy of mappings its parent made) is named as that process maps
+	 * it, as the kernel pins from the source mm.
+	 */
+	rc = pfn_source_check_alive(src);
 	if (rc)
 		return rc;
 	addr = page_addr(src, index);
@@ -51,11 +56,14 @@ static int user_pin(struct pfn_source *src, u64 index, u64 npages, bool write,
 	if (fault_should_fail())
 		return err_reason(-EFAULT, "injected pin failure at %#llx",
 				  (unsigned long long)addr);
-	rc = pfn_identify_range(addr, npages, pfns,
-				write ? PFN_IDENTIFY_PIN_WRITE :
-					PFN_IDENTIFY_PIN_READ);
+	rc = pfn_identify_range_pid(src->pid, addr, npages, pfns,
+				    write ? PFN_IDENTIFY_PIN_WRITE :
+					    PFN_IDENTIFY_PIN_READ);
 	if (rc)
 		return rc;
+	/* Another process's pages are reached with process_vm_*(). */
+	if (src->pid != process_self())
+		return 0;
 	rc = pfn_populate(addr, npages << PAGE_SHIFT, write);
 	if (rc)
 		pfn_put_pfns(pfns, npages);
@@ -76,17 +84,22 @@ static int user_identify(struct pfn_source *src, u64 index, u64 npages,
 	rc = pfn_source_check_range(src, index, npages);
 	if (rc || !npages)
 		return rc;
-	rc = pfn_source_check_pid(src);
+	rc = pfn_source_check_alive(src);
 	if (rc)
 		return rc;
-	return pfn_identify_range(page_addr(src, index), npages, pfns,
-				  PFN_IDENTIFY);
+	return pfn_identify_range_pid(src->pid, page_addr(src, index), npages,
+				      pfns, PFN_IDENTIFY);
 }
 
 static void user_rw(struct pfn_source *src, u64 index, size_t offset,
 		    void *data, size_t len, bool write)
 {
-	pfn_copy_page(page_addr(src, index), offset, data, len, write);
+	if (likely(src->pid == process_self()))
+		pfn_copy_page(page_addr(src, index), offset, data, len, write);
+	else
+		/* A pinned page of a process that has since gone reads 0. */
+		pfn_copy_page_pid(src->pid, page_addr(src, index), offset,
+				  data, len, write);
 }
 
 static void user_destroy(struct pfn_source *src)

@@ -9,6 +9,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <stdio.h>
 #include <pthread.h>
 #include <string.h>
 #include <sys/ioctl.h>
@@ -114,8 +115,42 @@ static int query_fd_get(bool fresh)
 	return fd;
 }
 
+/* The maps file of @it's process (this one's when pid is 0). */
+static int open_maps_text(const struct proc_maps_iter *it)
+{
+	char path[32];
+
+	if (!it->pid)
+		return open(PROC_MAPS_PATH, O_RDONLY | O_CLOEXEC);
+	snprintf(path, sizeof(path), "/proc/%d/maps", (int)it->pid);
+	return open(path, O_RDONLY | O_CLOEXEC);
+}
+
+int proc_maps_open_pid(struct proc_maps_iter *it, pid_t pid, u64 start,
+		       u64 last)
+{
+	if (pid == process_self())
+		return proc_maps_open(it, start, last);
+	it->pid = pid;
+	it->start = start;
+	it->last = last;
+	it->head = 0;
+	it->tail = 0;
+	it->eof = false;
+	it->skipping = false;
+	it->query = false;
+	it->next_addr = start;
+	it->own_fd = true;
+	it->fd = open_maps_text(it);
+	if (it->fd < 0)
+		return err_reason(-EFAULT, "cannot read the maps of process %d: %s",
+				  (int)pid, strerror(errno));
+	return 0;
+}
+
 int proc_maps_open(struct proc_maps_iter *it, u64 start, u64 last)
 {
+	it->pid = 0;
 	it->start = start;
 	it->last = last;
 	it->head = 0;
@@ -140,7 +175,7 @@ static int switch_to_text(struct proc_maps_iter *it)
 	it->query = false;
 	it->eof = false;
 	it->own_fd = true;
-	it->fd = open(PROC_MAPS_PATH, O_RDONLY | O_CLOEXEC);
+	it->fd = open_maps_text(it);
 	if (it->fd < 0)
 		return err_reason(-EFAULT, "cannot open %s: %s", PROC_MAPS_PATH,
 				  strerror(errno));

@@ -30,6 +30,7 @@ struct proc_maps_vma {
 
 struct proc_maps_iter {
 	int fd;
+	pid_t pid;	/* whose maps: this process's when 0 */
 	bool own_fd;	/* opened for this walk (text), else the shared one */
 	u64 start;
 	u64 last;
@@ -50,6 +51,9 @@ struct proc_maps_iter {
  * (with a reason) when /proc/self/maps cannot be opened.
  */
 int proc_maps_open(struct proc_maps_iter *it, u64 start, u64 last);
+/* The same over another process's maps (its text, read afresh). */
+int proc_maps_open_pid(struct proc_maps_iter *it, pid_t pid, u64 start,
+		       u64 last);
 
 /*
  * The next VMA that intersects the range: 1 with *vma filled in, 0 when

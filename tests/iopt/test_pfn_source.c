@@ -5,6 +5,7 @@
  * registry's reference counts, and the /proc/self/maps reader under them.
  */
 #include <errno.h>
+#include <signal.h>
 #include <fcntl.h>
 #include <pthread.h>
 #include <sys/mman.h>
@@ -708,7 +709,7 @@ static pid_t exited_child(void)
 	return pid;
 }
 
-TEST(pin_for_another_process_fails)
+TEST(pin_for_another_process)
 {
 	int fd = memfd_pages(1);
 	char *p = map_anon(1, PROT_READ | PROT_WRITE);
@@ -732,11 +733,50 @@ TEST(pin_for_another_process_fails)
 	ASSERT_TRUE(reason_has("has exited"));
 	ASSERT_EQ(1, pfn_file_id_refs(id));
 
-	/* A live process that is not this one. */
+	/*
+	 * A live process that is not this one is asked for its own maps
+	 * (a forked child working on mappings its parent made): the
+	 * harness's parent has nothing at @p.
+	 */
 	usrc->pid = getppid();
 	err_reason_clear();
 	ASSERT_EQ(-EFAULT, usrc->ops->pin(usrc, 0, 1, false, pfns));
-	ASSERT_TRUE(reason_has("not this one"));
+	ASSERT_TRUE(reason_has("not mapped"));
+	{
+		/* A child forked after @p was mapped has its own @p. */
+		int sync[2];
+		pid_t child;
+		char c = 0;
+
+		ASSERT_EQ(0, pipe(sync));
+		child = fork();
+		ASSERT_GE(child, 0);
+		if (!child) {
+			p[0] = 'c';
+			if (write(sync[1], "1", 1) != 1)
+				_exit(1);
+			pause();
+			_exit(0);
+		}
+		ASSERT_EQ(1, read(sync[0], &c, 1));
+		usrc->pid = child;
+		ASSERT_EQ(0, usrc->ops->pin(usrc, 0, 1, true, pfns));
+		ASSERT_EQ((uintptr_t)p >> PAGE_SHIFT, pfns[0]);
+		usrc->ops->rw(usrc, 0, 0, &c, 1, false);
+		ASSERT_EQ('c', c);
+		c = 'w';
+		usrc->ops->rw(usrc, 0, 1, &c, 1, true);
+		c = 0;
+		usrc->ops->rw(usrc, 0, 1, &c, 1, false);
+		ASSERT_EQ('w', c);
+		/* Not this process's copy. */
+		ASSERT_NE('c', p[0]);
+		usrc->ops->unpin(usrc, pfns[0], 1);
+		kill(child, SIGKILL);
+		waitpid(child, NULL, 0);
+		close(sync[0]);
+		close(sync[1]);
+	}
 
 	usrc->pid = self;
 	fsrc->pid = self;
