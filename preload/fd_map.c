@@ -10,6 +10,7 @@
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 
 #include "preload/shim.h"
 
@@ -17,6 +18,11 @@ static pthread_mutex_t map_lock = PTHREAD_MUTEX_INITIALIZER;
 static pthread_once_t fork_once = PTHREAD_ONCE_INIT;
 static _Atomic(struct shim_file *) *_Atomic slots;
 static atomic_uint nr_slots;
+
+/* Free shim files, under map_lock. */
+static struct shim_file *free_files;
+
+#define POOL_CHUNK (64 * 1024)
 
 void shim_block_signals(sigset_t *old)
 {
@@ -84,16 +90,58 @@ static void unlock_map(const sigset_t *old)
 	shim_restore_signals(old);
 }
 
+/* Memory straight from the kernel: safe to ask for in a signal handler. */
+static void *pages_alloc(size_t len)
+{
+	void *p = mmap(NULL, len, PROT_READ | PROT_WRITE,
+		       MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+
+	return p == MAP_FAILED ? NULL : p;
+}
+
 struct shim_file *shim_file_new(enum shim_kind kind)
 {
-	struct shim_file *file = calloc(1, sizeof(*file));
+	struct shim_file *file;
+	sigset_t old;
 
+	lock_map(&old);
+	if (!free_files) {
+		struct shim_file *chunk = pages_alloc(POOL_CHUNK);
+
+		for (size_t i = 0; chunk && i != POOL_CHUNK / sizeof(*chunk);
+		     i++) {
+			chunk[i].next_free = free_files;
+			free_files = &chunk[i];
+		}
+	}
+	file = free_files;
+	if (file)
+		free_files = file->next_free;
+	unlock_map(&old);
 	if (!file)
 		return NULL;
+	memset(file, 0, sizeof(*file));
 	file->kind = kind;
 	atomic_init(&file->refs, 1);
 	pthread_mutex_init(&file->pos_lock, NULL);
 	return file;
+}
+
+struct uiommufd_ctx *shim_file_ctx(struct shim_file *file)
+{
+	struct uiommufd_ctx *ctx = atomic_load(&file->ctx), *none = NULL;
+
+	if (ctx)
+		return ctx;
+	ctx = uiommufd_ctx_open(file->vfio ? UIOMMUFD_CTX_VFIO : 0);
+	if (!ctx)
+		return NULL;
+	/* Two first calls at once: one context wins, the other goes. */
+	if (!atomic_compare_exchange_strong(&file->ctx, &none, ctx)) {
+		uiommufd_ctx_close(ctx);
+		ctx = none;
+	}
+	return ctx;
 }
 
 /* The file of @fd: with a new reference, or taken out of the table. */
@@ -129,12 +177,16 @@ void shim_file_put(struct shim_file *file)
 	if (atomic_fetch_sub(&file->refs, 1) != 1)
 		return;
 	/* The last descriptor and the last call are gone. */
-	shim_block_signals(&old);
-	if (file->kind == SHIM_IOMMUFD)
-		uiommufd_ctx_close(file->ctx);
-	shim_restore_signals(&old);
+	if (atomic_load(&file->ctx)) {
+		shim_block_signals(&old);
+		uiommufd_ctx_close(atomic_load(&file->ctx));
+		shim_restore_signals(&old);
+	}
 	pthread_mutex_destroy(&file->pos_lock);
-	free(file);
+	lock_map(&old);
+	file->next_free = free_files;
+	free_files = file;
+	unlock_map(&old);
 }
 
 /* Make room for descriptor @fd; with map_lock held. */
@@ -147,12 +199,15 @@ static int grow(unsigned int fd)
 		return 0;
 	while (new_n <= fd)
 		new_n *= 2;
-	s = calloc(new_n, sizeof(*s));
+	/*
+	 * From the kernel, not malloc (signal handlers); the old array is
+	 * never unmapped, since a lock-free reader may still hold it.
+	 */
+	s = pages_alloc(new_n * sizeof(*s));
 	if (!s)
 		return -ENOMEM;
 	for (unsigned int i = 0; i != n; i++)
 		atomic_init(&s[i], atomic_load(&old[i]));
-	/* The old array stays allocated: readers may still hold it. */
 	atomic_store(&slots, s);
 	atomic_store(&nr_slots, new_n);
 	return 0;

@@ -143,7 +143,6 @@ static int open_ours(enum shim_path kind, const char *path, int flags,
 		     pid_t tid)
 {
 	struct shim_file *file;
-	sigset_t old;
 	int fd, err;
 
 	file = shim_file_new(kind == PATH_FAILNTH ? SHIM_FAILNTH :
@@ -157,19 +156,8 @@ static int open_ours(enum shim_path kind, const char *path, int flags,
 			  flags & O_CLOEXEC ? MFD_CLOEXEC : 0);
 	if (fd < 0)
 		goto err_free;
-	if (kind == PATH_FAILNTH) {
-		file->tid = tid;
-	} else {
-		shim_block_signals(&old);
-		file->ctx = uiommufd_ctx_open(kind == PATH_VFIO ?
-						      UIOMMUFD_CTX_VFIO : 0);
-		err = errno;
-		shim_restore_signals(&old);
-		if (!file->ctx) {
-			errno = err;
-			goto err_close;
-		}
-	}
+	file->tid = tid;
+	file->vfio = kind == PATH_VFIO;
 	if (fd_map_install(fd, file)) {
 		errno = ENOMEM;
 		goto err_close;
@@ -334,6 +322,7 @@ static void follow_new_access(const void *arg)
 
 SHIM_EXPORT int ioctl(int fd, unsigned long request, ...)
 {
+	struct uiommufd_ctx *ctx;
 	struct shim_file *file;
 	unsigned int cmd;
 	sigset_t old;
@@ -356,7 +345,8 @@ SHIM_EXPORT int ioctl(int fd, unsigned long request, ...)
 	/* The kernel takes the request as 32 bits: callers passing an int. */
 	cmd = request;
 	shim_block_signals(&old);
-	rc = uiommufd_ioctl(file->ctx, cmd, arg);
+	ctx = shim_file_ctx(file);
+	rc = ctx ? uiommufd_ioctl(ctx, cmd, arg) : -1;
 	err = errno;
 	if (!rc && cmd == IOMMU_TEST_CMD)
 		follow_new_access(arg);

@@ -60,7 +60,14 @@ enum shim_kind {
 struct shim_file {
 	enum shim_kind kind;
 	atomic_uint refs;	/* descriptors + calls in progress */
-	struct uiommufd_ctx *ctx;	/* SHIM_IOMMUFD */
+	/*
+	 * SHIM_IOMMUFD: made at the first ioctl, so open, dup and close of a
+	 * descriptor that ran no command allocate and free nothing (they
+	 * stay async-signal-safe, as the kernel's are).
+	 */
+	struct uiommufd_ctx *_Atomic ctx;
+	bool vfio;	/* opened as /dev/vfio/vfio */
+	struct shim_file *next_free;	/* in the pool */
 	pid_t tid;		/* SHIM_FAILNTH: whose counter */
 	off_t pos;		/* SHIM_FAILNTH: read position */
 	pthread_mutex_t pos_lock;
@@ -81,8 +88,14 @@ int fd_map_install(int fd, struct shim_file *file);
 struct shim_file *fd_map_remove(int fd);
 /* No descriptor at or above this number is ours. */
 unsigned int fd_map_limit(void);
-/* A new file of @kind holding one reference, the caller's. */
+/*
+ * A new file of @kind holding one reference, the caller's. Files come
+ * from a pool of pages mapped for it, never from malloc, so a signal
+ * handler may open and close /dev/iommu whatever the program was doing.
+ */
 struct shim_file *shim_file_new(enum shim_kind kind);
+/* The context of a /dev/iommu file, made on first use; NULL with errno. */
+struct uiommufd_ctx *shim_file_ctx(struct shim_file *file);
 
 /*
  * Signals that could run a handler calling back into the shim are blocked

@@ -62,11 +62,11 @@ struct uiommufd_ctx {
 };
 
 /*
- * Every public entry point runs inside api_enter()/api_exit(), a shared
- * hold on a process-wide lock that fork() takes exclusively (through
- * pthread_atfork): no thread is inside the library when a process forks,
- * so the child's copy of every library lock is free. Holds nest (an
- * access's unmap callback may call back in); a callback must not fork.
+ * Every public entry point runs inside api_enter()/api_exit(); fork()
+ * (through pthread_atfork) waits until no other thread is inside the
+ * library and keeps new calls out meanwhile, so the child's copy of every
+ * library lock is free. Calls nest (an access's unmap callback may call
+ * back in); a callback should not fork.
  */
 void api_enter(void);
 void api_exit(void);

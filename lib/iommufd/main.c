@@ -3,6 +3,7 @@
  * Contexts, the object table, IOMMU_DESTROY and the command dispatcher.
  */
 #include <errno.h>
+#include <sched.h>
 #include <string.h>
 
 #include "base/err_ptr.h"
@@ -36,27 +37,37 @@ static const char *type_name(enum iommufd_object_type type)
 
 /* ---- the fork lock ---- */
 
-/* Reader-preferring (the default), so holds can nest. */
-static pthread_rwlock_t api_lock = PTHREAD_RWLOCK_INITIALIZER;
+/*
+ * Calls in the library now, and whether a fork waits for them to finish.
+ * A thread counts once however deeply its calls nest (an unmap callback
+ * calling back in), so a nested call never waits for a fork that waits
+ * for it. Atomics, not a lock, so the child needs no unlock: its thread
+ * has a new id, which a lock's owner check would not recognise.
+ */
+static atomic_uint api_active;
+static atomic_bool api_forking;
+static __thread unsigned int api_depth;
 static pthread_once_t api_once = PTHREAD_ONCE_INIT;
 
 static void fork_prepare(void)
 {
-	pthread_rwlock_wrlock(&api_lock);
+	/* A fork from inside a call (a callback) counts itself. */
+	unsigned int own = api_depth ? 1 : 0;
+
+	atomic_store(&api_forking, true);
+	while (atomic_load(&api_active) > own)
+		sched_yield();
 }
 
 static void fork_parent(void)
 {
-	pthread_rwlock_unlock(&api_lock);
+	atomic_store(&api_forking, false);
 }
 
 static void fork_child(void)
 {
-	/*
-	 * The child's only thread has a new thread id, so it is not the
-	 * writer as far as the lock can tell: start it afresh instead.
-	 */
-	pthread_rwlock_init(&api_lock, NULL);
+	atomic_store(&api_active, api_depth ? 1 : 0);
+	atomic_store(&api_forking, false);
 }
 
 static void api_init(void)
@@ -67,12 +78,24 @@ static void api_init(void)
 void api_enter(void)
 {
 	pthread_once(&api_once, api_init);
-	pthread_rwlock_rdlock(&api_lock);
+	if (api_depth++)
+		return;
+	for (;;) {
+		atomic_fetch_add(&api_active, 1);
+		if (likely(!atomic_load(&api_forking)))
+			return;
+		/* A fork is waiting for the library to be idle: let it. */
+		atomic_fetch_sub(&api_active, 1);
+		while (atomic_load(&api_forking))
+			sched_yield();
+	}
 }
 
 void api_exit(void)
 {
-	pthread_rwlock_unlock(&api_lock);
+	if (--api_depth)
+		return;
+	atomic_fetch_sub(&api_active, 1);
 }
 
 /* ---- objects ---- */
