@@ -458,18 +458,6 @@ static const struct iommufd_ioctl_op ioctl_ops[] = {
 	},
 };
 
-const char *iommufd_ioctl_name(unsigned long request);
-const char *iommufd_ioctl_name(unsigned long request)
-{
-	unsigned int nr = _IOC_NR(request);
-
-	if (nr < IOMMUFD_CMD_BASE ||
-	    nr - IOMMUFD_CMD_BASE >= ARRAY_SIZE(ioctl_ops) ||
-	    ioctl_ops[nr - IOMMUFD_CMD_BASE].ioctl_num != request)
-		return NULL;
-	return ioctl_ops[nr - IOMMUFD_CMD_BASE].name;
-}
-
 static long dispatch(struct uiommufd_ctx *ctx, unsigned long request, u64 arg)
 {
 	const struct iommufd_ioctl_op *op;

@@ -4,26 +4,11 @@
  */
 #include <errno.h>
 #include <linux/capability.h>
-#include <sys/syscall.h>
-#include <unistd.h>
 
 #include "base/err_reason.h"
+#include "base/process.h"
 #include "iommufd/iommufd_private.h"
 #include "iommufd/user_copy.h"
-
-/* capable(CAP_SYS_RESOURCE), asked of the kernel for this thread. */
-static bool capable_sys_resource(void)
-{
-	struct __user_cap_header_struct hdr = {
-		.version = _LINUX_CAPABILITY_VERSION_3,
-	};
-	struct __user_cap_data_struct data[_LINUX_CAPABILITY_U32S_3] = {};
-
-	if (syscall(SYS_capget, &hdr, data))
-		return false;
-	return data[CAP_SYS_RESOURCE / 32].effective &
-	       (1u << (CAP_SYS_RESOURCE % 32));
-}
 
 static int option_rlimit_mode(struct iommu_option *cmd,
 			      struct uiommufd_ctx *ctx)
@@ -39,7 +24,7 @@ static int option_rlimit_mode(struct iommu_option *cmd,
 	}
 	if (cmd->op != IOMMU_OPTION_OP_SET)
 		return err_reason(-EOPNOTSUPP, "unknown option op %u", cmd->op);
-	if (!capable_sys_resource())
+	if (!process_capable(CAP_SYS_RESOURCE))
 		return err_reason(-EPERM,
 				  "setting RLIMIT_MODE needs CAP_SYS_RESOURCE");
 	pthread_mutex_lock(&ctx->lock);

@@ -12,6 +12,7 @@
 #include <unistd.h>
 
 #include "base/err_reason.h"
+#include "base/overflow.h"
 #include "iommufd/user_copy.h"
 
 static bool use_syscall;
@@ -97,12 +98,6 @@ void user_copy_init(void)
 	pthread_once(&init_once, install);
 }
 
-const char *user_copy_method(void)
-{
-	user_copy_init();
-	return use_syscall ? "syscall" : "signal";
-}
-
 /*
  * The copy itself. Not instrumented: a wild pointer is the caller's
  * mistake, answered with -EFAULT, not a sanitizer report.
@@ -174,22 +169,18 @@ static int syscall_copy(void *dst, u64 uptr, size_t len, bool to_user)
 	return 0;
 }
 
-static bool range_wraps(u64 uptr, size_t len)
-{
-	return len && uptr + len - 1 < uptr;
-}
-
 /* Either direction: @kbuf is the library's side, @uptr the caller's. */
 static int user_copy(void *kbuf, u64 uptr, size_t len, bool to_user,
 		     const char *what)
 {
 	void *uaddr = (void *)(uintptr_t)uptr;
+	u64 last;
 	int rc;
 
 	if (!len)
 		return 0;
 	user_copy_init();
-	if (range_wraps(uptr, len))
+	if (check_range_last(uptr, len, &last))
 		rc = -EFAULT;
 	else if (use_syscall)
 		rc = syscall_copy(kbuf, uptr, len, to_user);

@@ -33,7 +33,4 @@ int copy_to_user(u64 uptr, const void *src, size_t len, const char *what);
  */
 int check_zeroed_user(u64 uptr, size_t len);
 
-/* The way in use: "signal" or "syscall". For tests and traces. */
-const char *user_copy_method(void);
-
 #endif

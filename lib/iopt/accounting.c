@@ -2,16 +2,14 @@
 #include "iopt/accounting.h"
 
 #include <errno.h>
-#include <fcntl.h>
+#include <linux/capability.h>
 #include <pthread.h>
-#include <stdio.h>
-#include <stdlib.h>
-#include <string.h>
 #include <sys/resource.h>
 #include <unistd.h>
 
 #include "base/err_reason.h"
 #include "base/mem.h"
+#include "base/process.h"
 #include "base/warn.h"
 
 struct user_locked {
@@ -157,23 +155,8 @@ u64 iopt_account_pinned(void)
 	return n;
 }
 
-/* CAP_IPC_LOCK is bit 14 of the effective set in /proc/self/status. */
 enum iopt_account_mode iopt_account_default_mode(void)
 {
-	char buf[4096], *line;
-	ssize_t len;
-	int fd;
-
-	fd = open("/proc/self/status", O_RDONLY | O_CLOEXEC);
-	if (fd < 0)
-		return IOPT_PAGES_ACCOUNT_USER;
-	len = read(fd, buf, sizeof(buf) - 1);
-	close(fd);
-	if (len <= 0)
-		return IOPT_PAGES_ACCOUNT_USER;
-	buf[len] = 0;
-	line = strstr(buf, "\nCapEff:");
-	if (line && (strtoull(line + 8, NULL, 16) & (1ULL << 14)))
-		return IOPT_PAGES_ACCOUNT_NONE;
-	return IOPT_PAGES_ACCOUNT_USER;
+	return process_capable(CAP_IPC_LOCK) ? IOPT_PAGES_ACCOUNT_NONE :
+					       IOPT_PAGES_ACCOUNT_USER;
 }

@@ -456,17 +456,13 @@ int pfn_source_check_range(const struct pfn_source *src, u64 index,
 
 int pfn_source_check_pid(const struct pfn_source *src)
 {
-	pid_t self = process_self();
+	int rc = pfn_source_check_alive(src);
 
-	if (likely(src->pid == self))
-		return 0;
-	if (kill(src->pid, 0) && errno == ESRCH)
-		return err_reason(-EFAULT,
-				  "the memory belongs to process %d, which has exited",
-				  (int)src->pid);
+	if (rc || likely(src->pid == process_self()))
+		return rc;
 	return err_reason(-EFAULT,
 			  "the memory belongs to process %d, which is not this one (%d)",
-			  (int)src->pid, (int)self);
+			  (int)src->pid, (int)process_self());
 }
 
 int pfn_source_check_alive(const struct pfn_source *src)

@@ -13,9 +13,9 @@
 #include <linux/capability.h>
 #include <pthread.h>
 #include <stdatomic.h>
-#include <sys/syscall.h>
 #include <time.h>
 
+#include "base/process.h"
 #include "iommufd/iommufd_utils.h"
 
 #define BUF_PAGES 16
@@ -41,20 +41,6 @@ static uint64_t now_ms(void)
 
 	clock_gettime(CLOCK_MONOTONIC, &ts);
 	return (uint64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
-/* capable(CAP_SYS_RESOURCE): what RLIMIT_MODE SET asks for. */
-static bool has_cap_sys_resource(void)
-{
-	struct __user_cap_header_struct hdr = {
-		.version = _LINUX_CAPABILITY_VERSION_3,
-	};
-	struct __user_cap_data_struct data[_LINUX_CAPABILITY_U32S_3] = {};
-
-	if (syscall(SYS_capget, &hdr, data))
-		return false;
-	return data[CAP_SYS_RESOURCE / 32].effective &
-	       (1u << (CAP_SYS_RESOURCE % 32));
 }
 
 /* MOCK_DOMAIN with the 56-byte Linux 6.2 command. */
@@ -1371,7 +1357,7 @@ TEST(option_rlimit_mode_unprivileged)
 	struct uiommufd_ctx *ctx;
 	uint64_t val = 1;
 
-	if (has_cap_sys_resource())
+	if (process_capable(CAP_SYS_RESOURCE))
 		SKIP("has CAP_SYS_RESOURCE: option_rlimit_mode covers SET");
 	ctx = uiommufd_ctx_open(0);
 	ASSERT_NE(NULL, ctx);
@@ -1393,7 +1379,7 @@ TEST(option_rlimit_mode)
 	uint64_t val = 99;
 	uint32_t ioas = 0;
 
-	if (!has_cap_sys_resource())
+	if (!process_capable(CAP_SYS_RESOURCE))
 		SKIP("no CAP_SYS_RESOURCE: run under unshare -Ur for SET");
 	ctx = uiommufd_ctx_open(0);
 	ASSERT_NE(NULL, ctx);
@@ -1443,7 +1429,7 @@ TEST(option_rlimit_mode_per_context)
 	struct uiommufd_ctx *a, *b;
 	uint64_t val = 1;
 
-	if (!has_cap_sys_resource())
+	if (!process_capable(CAP_SYS_RESOURCE))
 		SKIP("no CAP_SYS_RESOURCE: run under unshare -Ur for SET");
 	a = uiommufd_ctx_open(0);
 	b = uiommufd_ctx_open(0);
