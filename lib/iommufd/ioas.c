@@ -74,18 +74,19 @@ int iommufd_ioas_iova_ranges(struct iommufd_ucmd *ucmd)
 	if (IS_ERR(ioas))
 		return PTR_ERR(ioas);
 
-	/* Snapshot under the engine's lock, copy out with no lock held. */
-	nr = iopt_usable_ranges(&ioas->iopt, NULL, 0);
-	if (max_iovas && nr) {
-		ranges = mem_calloc(min((size_t)max_iovas, nr),
-				    sizeof(*ranges));
-		if (!ranges) {
-			rc = -ENOMEM;
+	/*
+	 * Snapshot under the engine's lock, copy out with no lock held; with
+	 * nowhere to copy to, only the count is needed.
+	 */
+	if (!max_iovas) {
+		nr = iopt_usable_ranges(&ioas->iopt, NULL, 0);
+	} else {
+		ranges = iopt_usable_ranges_copy(&ioas->iopt, &nr);
+		if (IS_ERR(ranges)) {
+			rc = PTR_ERR(ranges);
 			goto out_put;
 		}
 	}
-	nr = iopt_usable_ranges(&ioas->iopt, ranges,
-				ranges ? min((size_t)max_iovas, nr) : 0);
 	cmd->out_iova_alignment = iopt_iova_alignment(&ioas->iopt);
 	filled = min((size_t)max_iovas, nr);
 	for (size_t i = 0; i != filled; i++) {

@@ -176,13 +176,11 @@ static int vfio_get_info(struct uiommufd_ctx *ctx, u64 arg)
 		return PTR_ERR(ioas);
 
 	/* Snapshot the ranges: no lock is held across the copies out. */
-	nr = iopt_usable_ranges(&ioas->iopt, NULL, 0);
-	ranges = mem_calloc(max(nr, (size_t)1), sizeof(*ranges));
-	if (!ranges) {
-		rc = -ENOMEM;
+	ranges = iopt_usable_ranges_copy(&ioas->iopt, &nr);
+	if (IS_ERR(ranges)) {
+		rc = PTR_ERR(ranges);
 		goto out_put;
 	}
-	nr = min(nr, iopt_usable_ranges(&ioas->iopt, ranges, nr));
 	cap_iovas.nr_iovas = nr;
 
 	info.flags = VFIO_IOMMU_INFO_PGSIZES | VFIO_IOMMU_INFO_CAPS;

@@ -264,6 +264,12 @@ int iopt_set_allow_iova(struct io_pagetable *iopt,
  */
 size_t iopt_usable_ranges(struct io_pagetable *iopt, struct iova_range *out,
 			  size_t cap);
+/*
+ * All the usable ranges at one moment, in a new array (at least one
+ * entry; free it with mem_free()), their number in *nr; ERR_PTR(-ENOMEM).
+ */
+struct iova_range *iopt_usable_ranges_copy(struct io_pagetable *iopt,
+					   size_t *nr);
 u64 iopt_iova_alignment(struct io_pagetable *iopt);
 
 /* Attach a domain: every area is filled into it. All or nothing. */

@@ -9,6 +9,7 @@
 
 #include <errno.h>
 
+#include "base/err_ptr.h"
 #include "base/err_reason.h"
 #include "base/mem.h"
 #include "base/overflow.h"
@@ -147,13 +148,12 @@ out_free:
 	return rc;
 }
 
-size_t iopt_usable_ranges(struct io_pagetable *iopt, struct iova_range *out,
-			  size_t cap)
+static size_t usable_ranges_locked(struct io_pagetable *iopt,
+				   struct iova_range *out, size_t cap)
 {
 	struct interval_tree_span_iter span;
 	size_t n = 0;
 
-	pthread_rwlock_rdlock(&iopt->iova_rwsem);
 	interval_tree_for_each_span(&span, &iopt->reserved_itree, 0, U64_MAX) {
 		if (!span.is_hole)
 			continue;
@@ -161,8 +161,33 @@ size_t iopt_usable_ranges(struct io_pagetable *iopt, struct iova_range *out,
 			out[n] = (struct iova_range){ span.start, span.last };
 		n++;
 	}
+	return n;
+}
+
+size_t iopt_usable_ranges(struct io_pagetable *iopt, struct iova_range *out,
+			  size_t cap)
+{
+	size_t n;
+
+	pthread_rwlock_rdlock(&iopt->iova_rwsem);
+	n = usable_ranges_locked(iopt, out, cap);
 	pthread_rwlock_unlock(&iopt->iova_rwsem);
 	return n;
+}
+
+struct iova_range *iopt_usable_ranges_copy(struct io_pagetable *iopt,
+					   size_t *nr)
+{
+	struct iova_range *ranges;
+
+	/* One snapshot: counted and copied under the same hold. */
+	pthread_rwlock_rdlock(&iopt->iova_rwsem);
+	*nr = usable_ranges_locked(iopt, NULL, 0);
+	ranges = mem_calloc(max(*nr, (size_t)1), sizeof(*ranges));
+	if (ranges)
+		usable_ranges_locked(iopt, ranges, *nr);
+	pthread_rwlock_unlock(&iopt->iova_rwsem);
+	return ranges ? ranges : ERR_PTR(-ENOMEM);
 }
 
 u64 iopt_iova_alignment(struct io_pagetable *iopt)
