@@ -27,18 +27,40 @@ bool trace_enabled(void)
 	return trace_fd >= 0;
 }
 
+/* What contexts answer as, from the environment uiommufd-run set. */
+static void trace_host(void)
+{
+	struct uiommufd_ctx_attr attr = { .size = sizeof(attr) };
+	const char *kernel = getenv("UIOMMUFD_KERNEL");
+	const char *caps = getenv("UIOMMUFD_CAPS");
+	const char *memlock = getenv("UIOMMUFD_MEMLOCK");
+	uint32_t version = UIOMMUFD_KERNEL_NEWEST;
+
+	if (kernel && *kernel &&
+	    !uiommufd_ctx_attr_parse(&attr, "kernel", kernel))
+		version = attr.kernel;
+	trace_printf("uiommufd: Linux %u.%u%s, capabilities %s, memlock %s\n",
+		     version >> 16, (version >> 8) & 0xff,
+		     kernel && *kernel ? "" : " (the newest)",
+		     caps && *caps ? caps : "the program's own",
+		     memlock && *memlock ? memlock :
+					   "the program's RLIMIT_MEMLOCK");
+}
+
 void trace_init(void)
 {
 	const char *where = getenv("UIOMMUFD_TRACE");
 
 	if (!where || !*where || trace_fd >= 0)
 		return;
-	if (!strcmp(where, "-")) {
+	if (!strcmp(where, "-"))
 		trace_fd = STDERR_FILENO;
-		return;
-	}
-	trace_fd = real.open(where, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC,
-			     0644);
+	else
+		trace_fd = real.open(where,
+				     O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC,
+				     0644);
+	if (trace_fd >= 0)
+		trace_host();
 }
 
 void trace_printf(const char *fmt, ...)

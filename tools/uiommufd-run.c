@@ -1,9 +1,13 @@
 // SPDX-License-Identifier: MIT
 /*
- * uiommufd-run [--trace[=FILE]] [--] program args...
+ * uiommufd-run [--kernel=RELEASE] [--caps=LIST] [--memlock=SIZE]
+ *              [--trace[=FILE]] [--] program args...
  *
  * Runs @program with the preload shim, so its /dev/iommu is uiommufd, and
  * exits with the program's status (re-raising the signal that killed it).
+ * The release, capabilities and memlock limit it answers with go to the
+ * program as UIOMMUFD_KERNEL, UIOMMUFD_CAPS and UIOMMUFD_MEMLOCK, checked
+ * here first by the library's own parser.
  * It refuses plainly when the shim cannot be active: a statically linked
  * program, or no shim library beside this tool. The shim reports in
  * through an inherited pipe; a program that ends without the shim having
@@ -23,39 +27,135 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "uiommufd/uiommufd.h"
+
 #define SHIM_NAME "libuiommufd-preload.so"
+/* Where an install puts the shim, from where it puts this tool. */
+#ifndef UIOMMUFD_SHIM_RELDIR
+#define UIOMMUFD_SHIM_RELDIR "../lib/uiommufd"
+#endif
 
 static const char *prog_name = "uiommufd-run";
 
 static void usage(FILE *out)
 {
 	fprintf(out,
-		"usage: %s [--trace[=FILE]] [--] program [args...]\n"
+		"usage: %s [options] [--] program [args...]\n"
 		"Runs program with uiommufd answering /dev/iommu and /dev/vfio/vfio.\n"
-		"  --trace[=FILE]  print every call on those descriptors, decoded,\n"
-		"                  with its result and reason (to FILE, or stderr)\n"
-		"  -h, --help      this text\n"
-		"Environment: UIOMMUFD_PRELOAD names the shim library to use.\n",
+		"  --kernel=RELEASE  answer as Linux RELEASE (6.2 or 7.2; default 7.2)\n"
+		"  --caps=LIST       the capabilities the program holds: all, none, or\n"
+		"                    names such as ipc_lock,sys_resource (default: its own)\n"
+		"  --memlock=SIZE    the RLIMIT_MEMLOCK pinned pages charge against:\n"
+		"                    bytes with K, M, G or T, or unlimited (default: its own)\n"
+		"  --trace[=FILE]    print every call on those descriptors, decoded,\n"
+		"                    with its result and reason (to FILE, or stderr)\n"
+		"  -h, --help        this text\n"
+		"Environment: UIOMMUFD_KERNEL, UIOMMUFD_CAPS and UIOMMUFD_MEMLOCK as the\n"
+		"options; UIOMMUFD_PRELOAD names the shim library to use.\n",
 		prog_name);
 }
 
-/* The shim: $UIOMMUFD_PRELOAD, or beside this executable. */
+/*
+ * The shim: $UIOMMUFD_PRELOAD; else beside this executable (the build
+ * tree); else where an install puts it relative to this executable, so
+ * an install under a DESTDIR, or moved, still finds its own.
+ */
 static int find_shim(char *out, size_t len)
 {
 	const char *env = getenv("UIOMMUFD_PRELOAD");
-	char self[PATH_MAX];
+	char self[PATH_MAX], *dir;
 	ssize_t n;
 
 	if (env && *env) {
 		snprintf(out, len, "%s", env);
-	} else {
-		n = readlink("/proc/self/exe", self, sizeof(self) - 1);
-		if (n < 0)
-			return -1;
-		self[n] = 0;
-		snprintf(out, len, "%s/%s", dirname(self), SHIM_NAME);
+		return access(out, R_OK);
 	}
+	n = readlink("/proc/self/exe", self, sizeof(self) - 1);
+	if (n < 0)
+		return -1;
+	self[n] = 0;
+	dir = dirname(self);
+	snprintf(out, len, "%s/%s", dir, SHIM_NAME);
+	if (!access(out, R_OK))
+		return 0;
+	snprintf(out, len, "%s/%s/%s", dir, UIOMMUFD_SHIM_RELDIR, SHIM_NAME);
 	return access(out, R_OK);
+}
+
+static const struct {
+	const char *option;	/* "--kernel=" */
+	const char *key;	/* uiommufd_ctx_attr_parse()'s */
+	const char *env;
+} attr_options[] = {
+	{ "--kernel=", "kernel", "UIOMMUFD_KERNEL" },
+	{ "--caps=", "caps", "UIOMMUFD_CAPS" },
+	{ "--memlock=", "memlock", "UIOMMUFD_MEMLOCK" },
+};
+
+#define NR_ATTR_OPTIONS (sizeof(attr_options) / sizeof(attr_options[0]))
+
+/* @what names where @value came from: "--kernel=" or a variable. */
+static int check_attr(unsigned int i, const char *what, const char *value)
+{
+	struct uiommufd_ctx_attr attr = { .size = sizeof(attr) };
+	int len = strlen(what);
+
+	if (!uiommufd_ctx_attr_parse(&attr, attr_options[i].key, value))
+		return 0;
+	if (what[len - 1] == '=')
+		len--;
+	fprintf(stderr, "%s: %.*s: %s\n", prog_name, len, what,
+		uiommufd_last_reason());
+	return -1;
+}
+
+/*
+ * argv[*argi] may be one of attr_options ("--kernel=6.2" or "--kernel
+ * 6.2"): checked, then passed on in the environment. 1 if it was one
+ * (*argi at its last word), 0 if not, -1 if its value is bad.
+ */
+static int attr_option(char **argv, int argc, int *argi)
+{
+	const char *arg = argv[*argi], *value;
+
+	for (unsigned int i = 0; i != NR_ATTR_OPTIONS; i++) {
+		size_t len = strlen(attr_options[i].option);
+
+		if (!strncmp(arg, attr_options[i].option, len)) {
+			value = arg + len;
+		} else if (!strncmp(arg, attr_options[i].option, len - 1) &&
+			   !arg[len - 1]) {
+			if (*argi + 1 == argc) {
+				fprintf(stderr, "%s: %s needs a value\n",
+					prog_name, arg);
+				return -1;
+			}
+			value = argv[++*argi];
+		} else {
+			continue;
+		}
+		if (check_attr(i, attr_options[i].option, value))
+			return -1;
+		if (setenv(attr_options[i].env, value, 1)) {
+			perror(prog_name);
+			return -1;
+		}
+		return 1;
+	}
+	return 0;
+}
+
+/* What the environment says already must make sense too. */
+static int check_attr_env(void)
+{
+	for (unsigned int i = 0; i != NR_ATTR_OPTIONS; i++) {
+		const char *value = getenv(attr_options[i].env);
+
+		if (value && *value &&
+		    check_attr(i, attr_options[i].env, value))
+			return -1;
+	}
+	return 0;
 }
 
 /* Where execvp would find @file, or NULL. */
@@ -154,7 +254,7 @@ int main(int argc, char **argv)
 {
 	char shim[PATH_MAX], exe[PATH_MAX], ready_fd[16], byte;
 	const char *trace = NULL;
-	int argi = 1, status, pipefd[2];
+	int argi = 1, status, pipefd[2], rc;
 	bool shim_loaded;
 
 	for (; argi < argc && argv[argi][0] == '-'; argi++) {
@@ -170,6 +270,9 @@ int main(int argc, char **argv)
 		} else if (!strcmp(a, "-h") || !strcmp(a, "--help")) {
 			usage(stdout);
 			return 0;
+		} else if ((rc = attr_option(argv, argc, &argi))) {
+			if (rc < 0)
+				return 2;
 		} else {
 			fprintf(stderr, "%s: unknown option %s\n", prog_name, a);
 			usage(stderr);
@@ -180,6 +283,8 @@ int main(int argc, char **argv)
 		usage(stderr);
 		return 2;
 	}
+	if (check_attr_env())
+		return 2;
 	if (find_shim(shim, sizeof(shim))) {
 		fprintf(stderr,
 			"%s: the shim %s is missing or unreadable; the program would run without uiommufd, so it is not run\n",

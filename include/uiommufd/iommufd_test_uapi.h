@@ -385,8 +385,8 @@ struct iommu_test_cmd_v6_2 {
 };
 
 /*
- * Sizes of the two layouts and their minimum sizes (end of @last): a
- * dispatcher serving both generations accepts size >= ..._V6_2_MIN_SIZE.
+ * Sizes of the two layouts and their minimum sizes (end of @last): Linux
+ * 6.2 took 56 bytes from 52, today's kernels take 72 from 68.
  */
 #define IOMMU_TEST_CMD_SIZE 72
 #define IOMMU_TEST_CMD_MIN_SIZE 68

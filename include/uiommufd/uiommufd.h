@@ -22,9 +22,74 @@ struct uiommufd_ctx;
 
 /*
  * A new context, empty; NULL with errno set (ENOMEM, EINVAL for unknown
- * flags). Thread safe: commands may run on it from several threads.
+ * flags or a bad environment value). Thread safe: commands may run on it
+ * from several threads. The same as uiommufd_ctx_open_attr() with only
+ * @flags given.
  */
 struct uiommufd_ctx *uiommufd_ctx_open(unsigned int flags);
+
+/* ---- what the context answers as: kernel release, capabilities, limits ---- */
+
+/* A kernel release, as the kernel's own KERNEL_VERSION(major, minor, 0). */
+#define UIOMMUFD_KERNEL_VERSION(major, minor) (((major) << 16) | ((minor) << 8))
+/* The releases uiommufd answers as; the newest is the default. */
+#define UIOMMUFD_KERNEL_6_2 UIOMMUFD_KERNEL_VERSION(6, 2)
+#define UIOMMUFD_KERNEL_7_2 UIOMMUFD_KERNEL_VERSION(7, 2)
+#define UIOMMUFD_KERNEL_NEWEST UIOMMUFD_KERNEL_7_2
+
+/* uiommufd_ctx_attr.set: which fields the caller gives. */
+#define UIOMMUFD_ATTR_KERNEL (1u << 0)
+#define UIOMMUFD_ATTR_CAPS (1u << 1)
+#define UIOMMUFD_ATTR_MEMLOCK (1u << 2)
+
+/* uiommufd_ctx_attr.memlock: no limit. */
+#define UIOMMUFD_MEMLOCK_UNLIMITED UINT64_MAX
+
+/*
+ * How a context answers. A field not named in @set comes from the
+ * environment (UIOMMUFD_KERNEL, UIOMMUFD_CAPS, UIOMMUFD_MEMLOCK, in the
+ * syntax of uiommufd_ctx_attr_parse()), and failing that from the
+ * defaults: the newest release; the capabilities the calling thread holds
+ * in effect, checked at each command as the kernel checks its caller; the
+ * process's own RLIMIT_MEMLOCK, read at each charge.
+ */
+struct uiommufd_ctx_attr {
+	uint32_t size;		/* sizeof(struct uiommufd_ctx_attr) */
+	uint32_t flags;		/* UIOMMUFD_CTX_VFIO */
+	uint32_t set;		/* UIOMMUFD_ATTR_* */
+	uint32_t kernel;	/* UIOMMUFD_KERNEL_VERSION(6, 2), ... */
+	uint64_t caps;		/* held: bit N is capability N (CAP_IPC_LOCK...) */
+	uint64_t memlock;	/* bytes pinned pages may lock, per user or
+				   process as the accounting mode says */
+};
+
+/*
+ * A new context answering as @attr says; NULL with errno set: EINVAL
+ * (unknown flags or release, bad environment value; the reason says
+ * which), E2BIG (@attr->size larger than this library knows with non-zero
+ * bytes past it), ENOMEM.
+ */
+struct uiommufd_ctx *uiommufd_ctx_open_attr(const struct uiommufd_ctx_attr *attr);
+
+/*
+ * Set one field of @attr from text, as uiommufd-run's options and the
+ * environment give it: @key "kernel" (a release, "6.2" or "7.2", with an
+ * optional "v" and patch level), "caps" ("all", "none", or a comma-
+ * separated list of capabilities(7) names without "CAP_", in any case:
+ * "ipc_lock,sys_resource") or "memlock" (bytes with an optional K, M, G or
+ * T suffix, powers of 1024, or "unlimited"). Marks the field in @attr->set.
+ * 0, or -1 with errno EINVAL and uiommufd_last_reason() saying why.
+ */
+int uiommufd_ctx_attr_parse(struct uiommufd_ctx_attr *attr, const char *key,
+			    const char *value);
+
+/*
+ * What @ctx answers as, every field filled and named in @attr->set (caps
+ * and memlock only when given, not when they follow the process). 0, or
+ * -1 with errno EINVAL when @attr->size is too small.
+ */
+int uiommufd_ctx_get_attr(struct uiommufd_ctx *ctx,
+			  struct uiommufd_ctx_attr *attr);
 
 /*
  * Let go of the context: everything in it is destroyed, dependents first,

@@ -7,12 +7,8 @@
 #ifndef UIOMMUFD_BASE_PROCESS_H
 #define UIOMMUFD_BASE_PROCESS_H
 
-#include <stdbool.h>
 #include <sys/types.h>
 
 pid_t process_self(void);
-
-/* Whether the calling thread holds capability @cap (CAP_*) in effect. */
-bool process_capable(int cap);
 
 #endif

@@ -73,15 +73,15 @@ static int iommu_check_paddr(struct iommu_domain *domain, u64 paddr, u64 size)
 	return 0;
 }
 
+/*
+ * Protection 0 (neither read nor write) is a valid request, as for the
+ * kernel's IOMMU core: Linux 6.2's IOAS_COPY could make such areas.
+ */
 static int iommu_check_prot(int prot)
 {
 	if (prot & ~IOMMU_PROT_MASK)
 		return err_reason(-EINVAL, "unknown protection bits %#x",
 				  (unsigned int)(prot & ~IOMMU_PROT_MASK));
-	if (!(prot & IOMMU_PROT_MASK))
-		return err_reason(-EINVAL,
-				  "protection %#x allows neither read nor write",
-				  (unsigned int)prot);
 	return 0;
 }
 

@@ -4,6 +4,7 @@
  * map, copy, unmap, and the per-IOAS option.
  */
 #include <errno.h>
+#include <linux/capability.h>
 #include <pthread.h>
 
 #include "base/err_ptr.h"
@@ -13,6 +14,7 @@
 #include "iommufd/iommufd_private.h"
 #include "iommufd/user_copy.h"
 #include "iopt/accounting.h"
+#include "uiommufd/iommufd_test_uapi.h"
 
 struct iommufd_ioas *iommufd_ioas_alloc(struct uiommufd_ctx *ctx)
 {
@@ -22,6 +24,7 @@ struct iommufd_ioas *iommufd_ioas_alloc(struct uiommufd_ctx *ctx)
 	if (IS_ERR(ioas))
 		return ioas;
 	iopt_init_table(&ioas->iopt);
+	ioas->iopt.memlock_limit = iommufd_memlock_limit(ctx);
 	pthread_mutex_init(&ioas->mutex, NULL);
 	return ioas;
 }
@@ -208,31 +211,39 @@ static int conv_iommu_prot(u32 map_flags)
 	return prot;
 }
 
-#define IOAS_MAP_FLAGS                                                      \
-	(IOMMU_IOAS_MAP_FIXED_IOVA | IOMMU_IOAS_MAP_WRITEABLE |             \
-	 IOMMU_IOAS_MAP_READABLE)
-
-static enum iopt_account_mode default_account_mode;
-static pthread_once_t account_once = PTHREAD_ONCE_INIT;
-
-static void read_default_account_mode(void)
-{
-	default_account_mode = iopt_account_default_mode();
-}
-
 /*
  * How pages pinned through this context are charged, as the kernel
- * decides: nothing for a process holding CAP_IPC_LOCK; otherwise the
- * user, or the process when the context says so (RLIMIT_MODE 1, or a
- * context opened as /dev/vfio/vfio).
+ * decides at each map: nothing for a caller holding CAP_IPC_LOCK;
+ * otherwise the user, or the process when the context says so
+ * (RLIMIT_MODE 1, or a context opened as /dev/vfio/vfio).
  */
 enum iopt_account_mode iommufd_ctx_account_mode(struct uiommufd_ctx *ctx)
 {
-	pthread_once(&account_once, read_default_account_mode);
-	if (default_account_mode == IOPT_PAGES_ACCOUNT_USER &&
-	    ctx->account_mode == IOPT_PAGES_ACCOUNT_MM)
+	if (iommufd_capable(ctx, CAP_IPC_LOCK))
+		return IOPT_PAGES_ACCOUNT_NONE;
+	if (ctx->account_mode == IOPT_PAGES_ACCOUNT_MM)
 		return IOPT_PAGES_ACCOUNT_MM;
-	return default_account_mode;
+	return IOPT_PAGES_ACCOUNT_USER;
+}
+
+/* Flags the release does not know are EOPNOTSUPP, as unknown flags. */
+static int check_map_flags(struct uiommufd_ctx *ctx, u32 flags,
+			   enum iommufd_flag_set set)
+{
+	u32 unknown = flags & ~iommufd_release_flags(iommufd_release(ctx), set);
+
+	if (unknown)
+		return err_reason(-EOPNOTSUPP, "unknown flags %#x", unknown);
+	return 0;
+}
+
+static int check_map_prot(u32 flags)
+{
+	if (!(flags & (IOMMU_IOAS_MAP_WRITEABLE | IOMMU_IOAS_MAP_READABLE)))
+		return err_reason(-EINVAL,
+				  "flags %#x have neither READABLE nor WRITEABLE",
+				  flags);
+	return 0;
 }
 
 /* The kernel refuses these up front: ULONG_MAX is never a valid value. */
@@ -252,11 +263,14 @@ int iommufd_ioas_map(struct iommufd_ucmd *ucmd)
 	u64 iova = cmd->iova;
 	int rc;
 
-	if ((cmd->flags & ~IOAS_MAP_FLAGS) || cmd->__reserved)
-		return err_reason(-EOPNOTSUPP,
-				  "unknown flags %#x or non-zero __reserved",
-				  cmd->flags & ~IOAS_MAP_FLAGS);
+	rc = check_map_flags(ucmd->ctx, cmd->flags, IOMMUFD_FLAGS_IOAS_MAP);
+	if (rc)
+		return rc;
+	if (cmd->__reserved)
+		return err_reason(-EOPNOTSUPP, "__reserved is not zero");
 	rc = check_u64_args(cmd->iova, cmd->length, 0);
+	if (!rc)
+		rc = check_map_prot(cmd->flags);
 	if (rc)
 		return rc;
 	ioas = iommufd_get_ioas(ucmd->ctx, cmd->ioas_id);
@@ -288,12 +302,26 @@ int iommufd_ioas_copy(struct iommufd_ucmd *ucmd)
 	u64 iova = cmd->dst_iova;
 	int rc;
 
+	rc = check_map_flags(ucmd->ctx, cmd->flags, IOMMUFD_FLAGS_IOAS_COPY);
+	if (rc)
+		return rc;
+	if (cmd->flags & MOCK_FLAGS_ACCESS_SYZ) {
+		u64 src_iova = cmd->src_iova;
+
+		iommufd_test_syz_conv_iova_id(ucmd->ctx, cmd->src_ioas_id,
+					      &src_iova, &cmd->flags);
+		cmd->src_iova = src_iova;
+	}
 	rc = check_u64_args(cmd->length, cmd->src_iova, cmd->dst_iova);
 	if (rc)
 		return rc;
-	if (cmd->flags & ~IOAS_MAP_FLAGS)
-		return err_reason(-EOPNOTSUPP, "unknown flags %#x",
-				  cmd->flags & ~IOAS_MAP_FLAGS);
+	/* Linux 6.2 made the copy with no protection at all. */
+	if (iommufd_release_new(iommufd_release(ucmd->ctx),
+				IOMMUFD_NEW_COPY_NEEDS_PROT)) {
+		rc = check_map_prot(cmd->flags);
+		if (rc)
+			return rc;
+	}
 	src_ioas = iommufd_get_ioas(ucmd->ctx, cmd->src_ioas_id);
 	if (IS_ERR(src_ioas))
 		return PTR_ERR(src_ioas);

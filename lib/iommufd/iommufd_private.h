@@ -26,6 +26,7 @@
 #include "base/index_store.h"
 #include "iopt/access.h"
 #include "iopt/io_pagetable.h"
+#include "iommufd/release.h"
 #include "iopt/pages.h"
 #include "uiommufd/iommufd_uapi.h"
 #include "uiommufd/uiommufd.h"
@@ -48,10 +49,24 @@ struct iommufd_object {
 	atomic_uint shortterm;
 };
 
+/*
+ * What a context answers as: a kernel release, the capabilities its
+ * callers hold and the memlock limit its pinned pages charge against.
+ * Fixed when the context opens (ctx_attr.c).
+ */
+struct iommufd_host {
+	const struct iommufd_release *release;
+	bool caps_given;	/* else the calling thread's effective set */
+	u64 caps;
+	bool memlock_given;	/* else the process's RLIMIT_MEMLOCK */
+	u64 memlock;		/* bytes; UIOMMUFD_MEMLOCK_UNLIMITED */
+};
+
 struct uiommufd_ctx {
 	/* The open handle and every access keep the context alive. */
 	atomic_uint refs;
 	bool vfio_compat;	/* opened as /dev/vfio/vfio */
+	struct iommufd_host host;
 	pthread_mutex_t lock;
 	pthread_cond_t destroy_cond;
 	atomic_uint destroy_waiters;
@@ -71,11 +86,36 @@ struct uiommufd_ctx {
 void api_enter(void);
 void api_exit(void);
 
+/* ---- what a context answers as (ctx_attr.c) ---- */
+
+/*
+ * @attr (may be NULL) over the environment over the defaults: 0, or
+ * -EINVAL with a reason.
+ */
+int iommufd_host_resolve(const struct uiommufd_ctx_attr *attr,
+			 struct iommufd_host *out);
+
+/*
+ * Whether the caller of a command on @ctx holds capability @cap: every
+ * capability check of the library is this one.
+ */
+bool iommufd_capable(struct uiommufd_ctx *ctx, int cap);
+
+/* The memlock limit, in pages, of pages mapped through @ctx. */
+u64 iommufd_memlock_limit(struct uiommufd_ctx *ctx);
+
+static inline const struct iommufd_release *
+iommufd_release(struct uiommufd_ctx *ctx)
+{
+	return ctx->host.release;
+}
+
 /* One command in flight: the caller's struct and the library's copy. */
 struct iommufd_ucmd {
 	struct uiommufd_ctx *ctx;
 	u64 ubuffer;
 	u32 user_size;
+	u32 release_size;	/* sizeof the struct in the context's release */
 	void *cmd;
 };
 
@@ -248,6 +288,13 @@ void iommufd_access_destroy_object(struct iommufd_object *obj);
 /* ---- test module (selftest.c) ---- */
 
 int iommufd_test(struct iommufd_ucmd *ucmd);
+/*
+ * MOCK_FLAGS_ACCESS_SYZ in @flags: *iova is {u32 nth area, u32 offset}
+ * in IOAS @ioas_id, made an IOVA (0 if there is no such area); the flag
+ * is taken out, as the kernel's test module does for fuzzers.
+ */
+void iommufd_test_syz_conv_iova_id(struct uiommufd_ctx *ctx, u32 ioas_id,
+				   u64 *iova, u32 *flags);
 void iommufd_selftest_destroy(struct iommufd_object *obj);
 
 /* ---- VFIO type1 compatibility (vfio_compat.c) ---- */

@@ -283,14 +283,52 @@ static int iommufd_destroy(struct iommufd_ucmd *ucmd)
 
 /* ---- contexts ---- */
 
-UIOMMUFD_EXPORT struct uiommufd_ctx *uiommufd_ctx_open(unsigned int flags)
+/*
+ * @user's attributes, of @user->size bytes, with the extensible-struct
+ * rules: a shorter struct reads as zero past its end; a longer one must
+ * be zero past ours.
+ */
+static int ctx_attr_copy(const struct uiommufd_ctx_attr *user,
+			 struct uiommufd_ctx_attr *attr)
 {
+	memset(attr, 0, sizeof(*attr));
+	if (!user)
+		return 0;
+	if (user->size < offsetof(struct uiommufd_ctx_attr, set))
+		return err_reason(-EINVAL,
+				  "attr->size %u is too small (sizeof is %zu)",
+				  user->size, sizeof(*attr));
+	for (size_t i = sizeof(*attr); i < user->size; i++)
+		if (((const u8 *)user)[i])
+			return err_reason(-E2BIG,
+					  "attribute bytes past %zu (the size this library knows) are not zero",
+					  sizeof(*attr));
+	memcpy(attr, user, min((size_t)user->size, sizeof(*attr)));
+	attr->size = sizeof(*attr);
+	if (attr->flags & ~UIOMMUFD_CTX_VFIO)
+		return err_reason(-EINVAL, "unknown context flags %#x",
+				  attr->flags);
+	if (attr->set & ~(UIOMMUFD_ATTR_KERNEL | UIOMMUFD_ATTR_CAPS |
+			  UIOMMUFD_ATTR_MEMLOCK))
+		return err_reason(-EINVAL, "unknown attributes %#x in set",
+				  attr->set);
+	return 0;
+}
+
+UIOMMUFD_EXPORT struct uiommufd_ctx *
+uiommufd_ctx_open_attr(const struct uiommufd_ctx_attr *user_attr)
+{
+	struct uiommufd_ctx_attr attr;
+	struct iommufd_host host;
 	struct uiommufd_ctx *ctx;
+	int rc;
 
 	err_reason_clear();
-	if (flags & ~UIOMMUFD_CTX_VFIO) {
-		err_reason(-EINVAL, "unknown context flags %#x", flags);
-		errno = EINVAL;
+	rc = ctx_attr_copy(user_attr, &attr);
+	if (!rc)
+		rc = iommufd_host_resolve(&attr, &host);
+	if (rc) {
+		errno = -rc;
 		return NULL;
 	}
 	user_copy_init();
@@ -303,7 +341,8 @@ UIOMMUFD_EXPORT struct uiommufd_ctx *uiommufd_ctx_open(unsigned int flags)
 	}
 	atomic_init(&ctx->refs, 1);
 	atomic_init(&ctx->destroy_waiters, 0);
-	ctx->vfio_compat = flags & UIOMMUFD_CTX_VFIO;
+	ctx->vfio_compat = attr.flags & UIOMMUFD_CTX_VFIO;
+	ctx->host = host;
 	pthread_mutex_init(&ctx->lock, NULL);
 	pthread_cond_init(&ctx->destroy_cond, NULL);
 	index_store_init(&ctx->objects);
@@ -312,6 +351,16 @@ UIOMMUFD_EXPORT struct uiommufd_ctx *uiommufd_ctx_open(unsigned int flags)
 					       IOPT_PAGES_ACCOUNT_USER;
 	api_exit();
 	return ctx;
+}
+
+UIOMMUFD_EXPORT struct uiommufd_ctx *uiommufd_ctx_open(unsigned int flags)
+{
+	struct uiommufd_ctx_attr attr = {
+		.size = sizeof(attr),
+		.flags = flags,
+	};
+
+	return uiommufd_ctx_open_attr(&attr);
 }
 
 /*
@@ -377,8 +426,10 @@ UIOMMUFD_EXPORT void uiommufd_ctx_close(struct uiommufd_ctx *ctx)
 
 int iommufd_ucmd_respond(struct iommufd_ucmd *ucmd, size_t cmd_len)
 {
+	/* No further than the struct as the release knew it. */
 	return copy_to_user(ucmd->ubuffer, ucmd->cmd,
-			    min((size_t)ucmd->user_size, cmd_len),
+			    min(min((size_t)ucmd->user_size, cmd_len),
+				(size_t)ucmd->release_size),
 			    "the command's result");
 }
 
@@ -444,26 +495,19 @@ static const struct iommufd_ioctl_op ioctl_ops[] = {
 	IOCTL_OP(IOMMU_OPTION, iommufd_option, struct iommu_option, val64),
 	IOCTL_OP(IOMMU_VFIO_IOAS, iommufd_vfio_ioas, struct iommu_vfio_ioas,
 		 __reserved),
-	/*
-	 * Both generations of the test command: the 56-byte one (Linux 6.2)
-	 * ends its mandatory part at byte 52, the 72-byte one at 68. Accept
-	 * from 52; a short command reads as zero past its end.
-	 */
-	[_IOC_NR(IOMMU_TEST_CMD) - IOMMUFD_CMD_BASE] = {
-		.size = sizeof(struct iommu_test_cmd),
-		.min_size = IOMMU_TEST_CMD_V6_2_MIN_SIZE,
-		.ioctl_num = IOMMU_TEST_CMD,
-		.name = "IOMMU_TEST_CMD",
-		.execute = iommufd_test,
-	},
+	/* Linux 6.2's 56-byte layout is a row of the release table. */
+	IOCTL_OP(IOMMU_TEST_CMD, iommufd_test, struct iommu_test_cmd, last),
 };
+_Static_assert(ARRAY_SIZE(ioctl_ops) == IOMMUFD_CMD_SLOTS,
+	       "the release table spans the dispatcher's");
 
 static long dispatch(struct uiommufd_ctx *ctx, unsigned long request, u64 arg)
 {
+	const struct iommufd_release *release = iommufd_release(ctx);
 	const struct iommufd_ioctl_op *op;
 	union ucmd_buffer buf;
 	struct iommufd_ucmd ucmd = { .ctx = ctx, .ubuffer = arg, .cmd = &buf };
-	unsigned int nr = _IOC_NR(request);
+	unsigned int nr = _IOC_NR(request), size, min_size;
 	int rc;
 
 	if (nr < IOMMUFD_CMD_BASE ||
@@ -477,24 +521,36 @@ static long dispatch(struct uiommufd_ctx *ctx, unsigned long request, u64 arg)
 	op = &ioctl_ops[nr - IOMMUFD_CMD_BASE];
 	if (op->ioctl_num != request)
 		return err_reason(-ENOTTY, "unknown request %#lx", request);
-	if (ucmd.user_size < op->min_size)
+	if (!iommufd_release_has_cmd(release, nr - IOMMUFD_CMD_BASE))
+		return err_reason(-ENOTTY, "%s came after Linux %s", op->name,
+				  release->name);
+	/* The struct as the release knew it. */
+	size = op->size;
+	min_size = op->min_size;
+	if (release->layout[nr - IOMMUFD_CMD_BASE].size) {
+		size = release->layout[nr - IOMMUFD_CMD_BASE].size;
+		min_size = release->layout[nr - IOMMUFD_CMD_BASE].min_size;
+	}
+	if (ucmd.user_size < min_size)
 		return err_reason(-EINVAL,
-				  "%s: size %u is below the minimum %u",
-				  op->name, ucmd.user_size, op->min_size);
+				  "%s: size %u is below the minimum %u (Linux %s)",
+				  op->name, ucmd.user_size, min_size,
+				  release->name);
 
 	/* The extensible-struct rules, as copy_struct_from_user. */
-	if (ucmd.user_size > op->size) {
-		rc = check_zeroed_user(arg + op->size,
-				       ucmd.user_size - op->size);
+	if (ucmd.user_size > size) {
+		rc = check_zeroed_user(arg + size, ucmd.user_size - size);
 		if (rc < 0)
 			return rc;
 		if (rc)
 			return err_reason(-E2BIG,
-					  "%s: bytes past %u (the size this library knows) are not zero",
-					  op->name, op->size);
+					  "%s: bytes past %u (its size in Linux %s) are not zero",
+					  op->name, size, release->name);
 	}
+	/* Zeroed whole: a shorter layout reads as zero past its end. */
 	memset(&buf, 0, op->size);
-	rc = copy_from_user(&buf, arg, min(ucmd.user_size, op->size),
+	ucmd.release_size = size;
+	rc = copy_from_user(&buf, arg, min(ucmd.user_size, size),
 			    "the command");
 	if (rc)
 		return rc;

@@ -6,7 +6,6 @@
 #include <linux/capability.h>
 
 #include "base/err_reason.h"
-#include "base/process.h"
 #include "iommufd/iommufd_private.h"
 #include "iommufd/user_copy.h"
 
@@ -24,7 +23,7 @@ static int option_rlimit_mode(struct iommu_option *cmd,
 	}
 	if (cmd->op != IOMMU_OPTION_OP_SET)
 		return err_reason(-EOPNOTSUPP, "unknown option op %u", cmd->op);
-	if (!process_capable(CAP_SYS_RESOURCE))
+	if (!iommufd_capable(ctx, CAP_SYS_RESOURCE))
 		return err_reason(-EPERM,
 				  "setting RLIMIT_MODE needs CAP_SYS_RESOURCE");
 	pthread_mutex_lock(&ctx->lock);

@@ -102,11 +102,12 @@ static int test_mock_domain(struct iommufd_ucmd *ucmd,
 		goto out_abort;
 	}
 	/*
-	 * Linux 6.2 callers (the 56-byte command) get a HW pagetable of their
-	 * own, which they destroy after the device; later callers share an
+	 * Under Linux 6.2 the device gets a HW pagetable of its own, which
+	 * the caller destroys after the device; later releases share an
 	 * auto one that goes with its last device.
 	 */
-	if (ucmd->user_size < IOMMU_TEST_CMD_SIZE)
+	if (!iommufd_release_new(iommufd_release(ucmd->ctx),
+				 IOMMUFD_NEW_MOCK_DOMAIN_AUTO_HWPT))
 		flags |= IOMMUFD_ATTACH_NEW_HWPT;
 	rc = iommufd_device_attach(idev, &pt_id, flags);
 	if (rc)
@@ -114,7 +115,9 @@ static int test_mock_domain(struct iommufd_ucmd *ucmd,
 	stdev->idev = idev;
 	cmd->mock_domain.out_stdev_id = stdev->obj.id;
 	cmd->mock_domain.out_hwpt_id = pt_id;
-	cmd->mock_domain.out_idev_id = idev->obj.id;
+	/* 6.2's layout had no out_idev_id: the caller's bytes stay. */
+	if (!(flags & IOMMUFD_ATTACH_NEW_HWPT))
+		cmd->mock_domain.out_idev_id = idev->obj.id;
 	rc = iommufd_ucmd_respond(ucmd, sizeof(*cmd));
 	if (rc) {
 		iommufd_object_abort_and_destroy(ucmd->ctx, &stdev->obj);
@@ -243,6 +246,17 @@ struct selftest_access {
 	u32 next_id;
 };
 
+/* Flags the release does not know are EOPNOTSUPP, as unknown flags. */
+static int check_test_flags(struct uiommufd_ctx *ctx, u32 flags,
+			    enum iommufd_flag_set set)
+{
+	u32 unknown = flags & ~iommufd_release_flags(iommufd_release(ctx), set);
+
+	if (unknown)
+		return err_reason(-EOPNOTSUPP, "unknown flags %#x", unknown);
+	return 0;
+}
+
 static void staccess_release(struct iommufd_file *file);
 
 static const struct iommufd_file_ops staccess_fops = {
@@ -309,9 +323,10 @@ static int test_create_access(struct iommufd_ucmd *ucmd, u32 ioas_id,
 	struct selftest_access *staccess;
 	int rc;
 
-	if (flags & ~MOCK_FLAGS_ACCESS_CREATE_NEEDS_PIN_PAGES)
-		return err_reason(-EOPNOTSUPP, "unknown access flags %#x",
-				  flags);
+	rc = check_test_flags(ucmd->ctx, flags,
+			      IOMMUFD_FLAGS_TEST_CREATE_ACCESS);
+	if (rc)
+		return rc;
 	if (flags & MOCK_FLAGS_ACCESS_CREATE_NEEDS_PIN_PAGES)
 		ops.flags = UIOMMUFD_ACCESS_NEEDS_PIN_PAGES;
 	staccess = mem_zalloc(sizeof(*staccess));
@@ -376,9 +391,8 @@ static int test_destroy_access_pages(int fd, u32 item_id)
  * MOCK_FLAGS_ACCESS_SYZ: the IOVA is {u32 nth_area, u32 offset}, an
  * offset into the nth area of the access's IOAS (0 if there is none).
  */
-static u64 syz_conv_iova(struct selftest_access *staccess, u64 iova)
+static u64 syz_conv_iopt(struct io_pagetable *iopt, u64 iova)
 {
-	struct io_pagetable *iopt = &staccess->access->ioas->iopt;
 	u32 nth = (u32)iova, offset = iova >> 32;
 	struct iopt_area *area;
 	u64 out = 0;
@@ -393,6 +407,27 @@ static u64 syz_conv_iova(struct selftest_access *staccess, u64 iova)
 	}
 	pthread_rwlock_unlock(&iopt->iova_rwsem);
 	return out;
+}
+
+static u64 syz_conv_iova(struct selftest_access *staccess, u64 iova)
+{
+	return syz_conv_iopt(&staccess->access->ioas->iopt, iova);
+}
+
+void iommufd_test_syz_conv_iova_id(struct uiommufd_ctx *ctx, u32 ioas_id,
+				   u64 *iova, u32 *flags)
+{
+	struct iommufd_ioas *ioas;
+
+	*flags &= ~(u32)MOCK_FLAGS_ACCESS_SYZ;
+	/* A wrong ID is left for the command itself to refuse. */
+	ioas = iommufd_get_ioas(ctx, ioas_id);
+	if (IS_ERR(ioas)) {
+		err_reason_clear();
+		return;
+	}
+	*iova = syz_conv_iopt(&ioas->iopt, *iova);
+	iommufd_put_object(ctx, &ioas->obj);
 }
 
 /* The pinned pages are the ones backing user memory at @uptr. */
@@ -435,8 +470,10 @@ static int test_access_pages(struct iommufd_ucmd *ucmd, int fd,
 	if (length > ACCESS_MAX_LENGTH)
 		return err_reason(-ENOMEM, "length %#llx is over 16 MiB",
 				  (unsigned long long)length);
-	if (flags & ~(MOCK_FLAGS_ACCESS_WRITE | MOCK_FLAGS_ACCESS_SYZ))
-		return err_reason(-EOPNOTSUPP, "unknown flags %#x", flags);
+	rc = check_test_flags(ucmd->ctx, flags,
+			      IOMMUFD_FLAGS_TEST_ACCESS_PAGES);
+	if (rc)
+		return rc;
 	staccess = staccess_get(fd);
 	if (IS_ERR(staccess))
 		return PTR_ERR(staccess);
@@ -496,7 +533,8 @@ out_put:
 	return rc;
 }
 
-static int test_access_rw(int fd, struct iommu_test_cmd *cmd)
+static int test_access_rw(struct iommufd_ucmd *ucmd, int fd,
+			  struct iommu_test_cmd *cmd)
 {
 	u32 flags = cmd->access_rw.flags;
 	u64 iova = cmd->access_rw.iova;
@@ -510,9 +548,9 @@ static int test_access_rw(int fd, struct iommu_test_cmd *cmd)
 	if (length > ACCESS_MAX_LENGTH)
 		return err_reason(-ENOMEM, "length %#llx is over 16 MiB",
 				  (unsigned long long)length);
-	if (flags & ~(MOCK_ACCESS_RW_WRITE | MOCK_ACCESS_RW_SLOW_PATH |
-		      MOCK_FLAGS_ACCESS_SYZ))
-		return err_reason(-EOPNOTSUPP, "unknown flags %#x", flags);
+	rc = check_test_flags(ucmd->ctx, flags, IOMMUFD_FLAGS_TEST_ACCESS_RW);
+	if (rc)
+		return rc;
 	staccess = staccess_get(fd);
 	if (IS_ERR(staccess))
 		return PTR_ERR(staccess);
@@ -550,6 +588,10 @@ int iommufd_test(struct iommufd_ucmd *ucmd)
 {
 	struct iommu_test_cmd *cmd = ucmd->cmd;
 
+	if (!iommufd_release_has_test_op(iommufd_release(ucmd->ctx), cmd->op))
+		return err_reason(-EOPNOTSUPP,
+				  "no test op %u in Linux %s", cmd->op,
+				  iommufd_release(ucmd->ctx)->name);
 	switch (cmd->op) {
 	case IOMMU_TEST_OP_ADD_RESERVED:
 		return test_add_reserved(ucmd, cmd->id, cmd->add_reserved.start,
@@ -573,7 +615,7 @@ int iommufd_test(struct iommufd_ucmd *ucmd)
 	case IOMMU_TEST_OP_ACCESS_PAGES:
 		return test_access_pages(ucmd, cmd->id, cmd);
 	case IOMMU_TEST_OP_ACCESS_RW:
-		return test_access_rw(cmd->id, cmd);
+		return test_access_rw(ucmd, cmd->id, cmd);
 	case IOMMU_TEST_OP_SET_TEMP_MEMORY_LIMIT:
 		/* The batch needs room for one run and its carry. */
 		if (cmd->memory_limit.limit < 12)

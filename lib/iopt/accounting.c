@@ -2,14 +2,12 @@
 #include "iopt/accounting.h"
 
 #include <errno.h>
-#include <linux/capability.h>
 #include <pthread.h>
 #include <sys/resource.h>
 #include <unistd.h>
 
 #include "base/err_reason.h"
 #include "base/mem.h"
-#include "base/process.h"
 #include "base/warn.h"
 
 struct user_locked {
@@ -23,10 +21,12 @@ static struct user_locked *users;
 static u64 process_locked;
 static u64 pinned;
 
-static u64 memlock_limit_pages(void)
+static u64 memlock_limit_pages(u64 limit)
 {
 	struct rlimit rl;
 
+	if (limit != IOPT_MEMLOCK_RLIMIT)
+		return limit;
 	if (getrlimit(RLIMIT_MEMLOCK, &rl) || rl.rlim_cur == RLIM_INFINITY)
 		return U64_MAX;
 	return rl.rlim_cur >> PAGE_SHIFT;
@@ -40,13 +40,16 @@ static struct user_locked *find_user(uid_t user)
 	return NULL;
 }
 
-static int charge_locked(u64 *locked, u64 npages, const char *whose)
+static int charge_locked(u64 *locked, u64 npages, u64 limit,
+			 const char *whose)
 {
-	u64 limit = memlock_limit_pages(), total;
+	u64 total;
+
+	limit = memlock_limit_pages(limit);
 
 	if (__builtin_add_overflow(*locked, npages, &total) || total > limit)
 		return err_reason(-ENOMEM,
-				  "pinning %llu more pages would put the %s's locked memory at %llu pages, over RLIMIT_MEMLOCK (%llu pages)",
+				  "pinning %llu more pages would put the %s's locked memory at %llu pages, over its memlock limit (%llu pages)",
 				  (unsigned long long)npages, whose,
 				  (unsigned long long)total,
 				  (unsigned long long)limit);
@@ -54,7 +57,8 @@ static int charge_locked(u64 *locked, u64 npages, const char *whose)
 	return 0;
 }
 
-int iopt_account_charge(enum iopt_account_mode mode, uid_t user, u64 npages)
+int iopt_account_charge(enum iopt_account_mode mode, uid_t user, u64 npages,
+			u64 limit)
 {
 	struct user_locked *u;
 	int rc = 0;
@@ -75,7 +79,7 @@ int iopt_account_charge(enum iopt_account_mode mode, uid_t user, u64 npages)
 			u->next = users;
 			users = u;
 		}
-		rc = charge_locked(&u->locked, npages, "user");
+		rc = charge_locked(&u->locked, npages, limit, "user");
 		if (rc && !u->locked) {
 			/* Do not keep an entry this call created. */
 			users = u->next;
@@ -83,7 +87,7 @@ int iopt_account_charge(enum iopt_account_mode mode, uid_t user, u64 npages)
 		}
 		break;
 	case IOPT_PAGES_ACCOUNT_MM:
-		rc = charge_locked(&process_locked, npages, "process");
+		rc = charge_locked(&process_locked, npages, limit, "process");
 		break;
 	}
 	if (!rc)
@@ -153,10 +157,4 @@ u64 iopt_account_pinned(void)
 	n = pinned;
 	pthread_mutex_unlock(&acct_lock);
 	return n;
-}
-
-enum iopt_account_mode iopt_account_default_mode(void)
-{
-	return process_capable(CAP_IPC_LOCK) ? IOPT_PAGES_ACCOUNT_NONE :
-					       IOPT_PAGES_ACCOUNT_USER;
 }

@@ -58,6 +58,7 @@ void iopt_init_table(struct io_pagetable *iopt)
 	iopt->next_domain_id = 0;
 	iopt->iova_alignment = 1;
 	iopt->disable_large_pages = false;
+	iopt->memlock_limit = IOPT_MEMLOCK_RLIMIT;
 	pthread_mutex_init(&iopt->access_lock, NULL);
 	pthread_cond_init(&iopt->access_cond, NULL);
 	index_store_init(&iopt->access_list);
@@ -294,9 +295,10 @@ static int iopt_map_pages(struct io_pagetable *iopt,
 {
 	int rc;
 
-	if (!(iommu_prot & (IOMMU_READ | IOMMU_WRITE)) ||
-	    (iommu_prot & ~(IOMMU_READ | IOMMU_WRITE)))
-		return err_reason(-EINVAL, "bad protection %#x", iommu_prot);
+	/* Neither read nor write is the caller's to refuse (6.2 allowed it). */
+	if (iommu_prot & ~(IOMMU_READ | IOMMU_WRITE))
+		return err_reason(-EINVAL, "unknown protection bits %#x",
+				  iommu_prot & ~(IOMMU_READ | IOMMU_WRITE));
 	rc = iopt_alloc_area_pages(iopt, list, length, dst_iova, iommu_prot,
 				   flags);
 	if (rc)
@@ -329,6 +331,7 @@ static int iopt_map_new_pages(struct io_pagetable *iopt, u64 *iova,
 	if (IS_ERR(pages))
 		return PTR_ERR(pages);
 	pages->account_mode = account_mode;
+	pages->memlock_limit = iopt->memlock_limit;
 	rc = pages_list_add(&list, pages, pages->source->first_offset, length);
 	if (rc) {
 		iopt_put_pages(pages);

@@ -35,6 +35,8 @@ struct io_pagetable {
 	u64 iova_alignment;
 	/* VFIO type1: every domain map call is exactly PAGE_SIZE. */
 	bool disable_large_pages;
+	/* What pages mapped here charge against (IOPT_MEMLOCK_RLIMIT). */
+	u64 memlock_limit;
 	/* Registered accesses (struct iopt_access) by id. */
 	pthread_mutex_t access_lock;
 	pthread_cond_t access_cond;

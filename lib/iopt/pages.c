@@ -146,7 +146,8 @@ static int pages_update_pinned(struct iopt_pages *pages)
 					  "injected failure charging %llu pinned pages",
 					  (unsigned long long)npages);
 		rc = iopt_account_charge(pages->account_mode,
-					 pages->source_user, npages);
+					 pages->source_user, npages,
+					 pages->memlock_limit);
 		if (rc)
 			return rc;
 	}
@@ -709,6 +710,7 @@ static struct iopt_pages *pages_from_source(struct pfn_source *src,
 	pages->writable = writable;
 	/* The mapping's owner sets the mode; USER is the safe default. */
 	pages->account_mode = IOPT_PAGES_ACCOUNT_USER;
+	pages->memlock_limit = IOPT_MEMLOCK_RLIMIT;
 	index_store_init(&pages->pinned_pfns);
 	pages->access_itree = RB_ROOT_CACHED_INIT;
 	pages->domains_itree = RB_ROOT_CACHED_INIT;

@@ -33,6 +33,12 @@ enum iopt_account_mode {
 	IOPT_PAGES_ACCOUNT_MM = 2,	/* per process, like VFIO */
 };
 
+/*
+ * A memlock limit in pages: U64_MAX is none; IOPT_MEMLOCK_RLIMIT follows
+ * the process's RLIMIT_MEMLOCK, read at each charge.
+ */
+#define IOPT_MEMLOCK_RLIMIT (U64_MAX - 1)
+
 /* Access flags (the kernel's IOMMUFD_ACCESS_RW_* values). */
 #define IOMMUFD_ACCESS_RW_READ 0
 #define IOMMUFD_ACCESS_RW_WRITE (1 << 0)
@@ -55,6 +61,7 @@ struct iopt_pages {
 	u64 last_npinned;
 	bool writable;
 	enum iopt_account_mode account_mode;
+	u64 memlock_limit;	/* pages, or IOPT_MEMLOCK_RLIMIT */
 	uid_t source_user;	/* USER mode: read at the first charge */
 	bool source_user_known;
 	struct index_store pinned_pfns;

@@ -36,6 +36,25 @@
 		EXPECT_EQ((err), errno);                                   \
 	} while (0)
 
+/* A context answering as @kernel (0: the default) with @caps held. */
+static inline struct uiommufd_ctx *ctx_open_as(uint32_t kernel, bool set_caps,
+					       uint64_t caps)
+{
+	struct uiommufd_ctx_attr attr = { .size = sizeof(attr) };
+
+	if (kernel) {
+		attr.set |= UIOMMUFD_ATTR_KERNEL;
+		attr.kernel = kernel;
+	}
+	if (set_caps) {
+		attr.set |= UIOMMUFD_ATTR_CAPS;
+		attr.caps = caps;
+	}
+	return uiommufd_ctx_open_attr(&attr);
+}
+
+#define CAP_BIT(cap) (1ull << (cap))
+
 static inline int ioctl_destroy(struct uiommufd_ctx *ctx, uint32_t id)
 {
 	struct iommu_destroy cmd = { .size = sizeof(cmd), .id = id };

@@ -15,7 +15,7 @@
 #include <stdatomic.h>
 #include <time.h>
 
-#include "base/process.h"
+#include "base/capability.h"
 #include "iommufd/iommufd_utils.h"
 
 #define BUF_PAGES 16
@@ -1348,18 +1348,16 @@ TEST(vfio_ioas_destroy_clears)
 /* ---- 7. IOMMU_OPTION ---- */
 
 /*
- * RLIMIT_MODE SET needs CAP_SYS_RESOURCE, as in the kernel (root in a
- * container may lack it; "unshare -Ur" grants it): without it every SET is
- * EPERM and changes nothing.
+ * RLIMIT_MODE SET needs CAP_SYS_RESOURCE, as in the kernel: without it
+ * every SET is EPERM and changes nothing. The contexts say what their
+ * callers hold, so both sides run whatever this process holds.
  */
 TEST(option_rlimit_mode_unprivileged)
 {
 	struct uiommufd_ctx *ctx;
 	uint64_t val = 1;
 
-	if (process_capable(CAP_SYS_RESOURCE))
-		SKIP("has CAP_SYS_RESOURCE: option_rlimit_mode covers SET");
-	ctx = uiommufd_ctx_open(0);
+	ctx = ctx_open_as(0, true, CAP_SET_ALL & ~CAP_BIT(CAP_SYS_RESOURCE));
 	ASSERT_NE(NULL, ctx);
 	EXPECT_ERRNO(EPERM, ioctl_option(ctx, IOMMU_OPTION_RLIMIT_MODE,
 					 IOMMU_OPTION_OP_SET, 0, &val));
@@ -1379,9 +1377,7 @@ TEST(option_rlimit_mode)
 	uint64_t val = 99;
 	uint32_t ioas = 0;
 
-	if (!process_capable(CAP_SYS_RESOURCE))
-		SKIP("no CAP_SYS_RESOURCE: run under unshare -Ur for SET");
-	ctx = uiommufd_ctx_open(0);
+	ctx = ctx_open_as(0, true, CAP_BIT(CAP_SYS_RESOURCE));
 	ASSERT_NE(NULL, ctx);
 	ASSERT_EQ(0, ioctl_option(ctx, IOMMU_OPTION_RLIMIT_MODE,
 				  IOMMU_OPTION_OP_GET, 0, &val));
@@ -1429,10 +1425,8 @@ TEST(option_rlimit_mode_per_context)
 	struct uiommufd_ctx *a, *b;
 	uint64_t val = 1;
 
-	if (!process_capable(CAP_SYS_RESOURCE))
-		SKIP("no CAP_SYS_RESOURCE: run under unshare -Ur for SET");
-	a = uiommufd_ctx_open(0);
-	b = uiommufd_ctx_open(0);
+	a = ctx_open_as(0, true, CAP_BIT(CAP_SYS_RESOURCE));
+	b = ctx_open_as(0, true, CAP_BIT(CAP_SYS_RESOURCE));
 	ASSERT_EQ(0, ioctl_option(a, IOMMU_OPTION_RLIMIT_MODE,
 				  IOMMU_OPTION_OP_SET, 0, &val));
 	val = 99;

@@ -1,0 +1,242 @@
+// SPDX-License-Identifier: MIT
+/*
+ * The release table: what came in which Linux release. One row per
+ * command, test op, flag, struct layout and changed behaviour; a context
+ * opened for a release answers with what that release had. Add a row
+ * with every command, op, flag or behaviour change; add a release to
+ * `releases` only when every row is known for it.
+ */
+#include "iommufd/release.h"
+
+#include <errno.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "base/err_reason.h"
+#include "uiommufd/iommufd_test_uapi.h"
+#include "uiommufd/iommufd_uapi.h"
+#include "uiommufd/uiommufd.h"
+
+#define V(major, minor) UIOMMUFD_KERNEL_VERSION(major, minor)
+
+/* The releases uiommufd answers as, oldest first. */
+static struct iommufd_release releases[] = {
+	{ .version = V(6, 2) },
+	{ .version = V(7, 2) },
+};
+
+enum row_kind {
+	ROW_CMD,	/* id: the request */
+	ROW_TEST_OP,	/* id: IOMMU_TEST_OP_* */
+	ROW_FLAG,	/* id: enum iommufd_flag_set, a: the bits */
+	ROW_LAYOUT,	/* id: the request, a: sizeof, b: minimum size */
+	ROW_NEW,	/* id: enum iommufd_behaviour */
+};
+
+struct release_row {
+	enum row_kind kind;
+	u32 id, a, b;
+	u32 since;
+	const char *what;
+	const char *note;
+};
+
+#define CMD(req, since) { ROW_CMD, req, 0, 0, since, #req, NULL }
+#define CMD_NOTE(req, since, note) { ROW_CMD, req, 0, 0, since, #req, note }
+#define TEST_OP(op, since) { ROW_TEST_OP, op, 0, 0, since, #op, NULL }
+#define FLAG(set, bits, since, note)                                        \
+	{ ROW_FLAG, set, bits, 0, since, #set ": " #bits, note }
+#define LAYOUT(req, size, min, since, note)                                 \
+	{ ROW_LAYOUT, req, size, min, since, #req " of " #size " bytes", note }
+#define NEW(behaviour, since, note)                                         \
+	{ ROW_NEW, behaviour, 0, 0, since, #behaviour, note }
+
+static const char after_6_2[] =
+	"came after 6.2; the release in between is not recorded here";
+
+static const struct release_row table[] = {
+	/* ---- Linux 6.2: the first ABI ---- */
+	CMD(IOMMU_DESTROY, V(6, 2)),
+	CMD(IOMMU_IOAS_ALLOC, V(6, 2)),
+	CMD(IOMMU_IOAS_ALLOW_IOVAS, V(6, 2)),
+	CMD(IOMMU_IOAS_COPY, V(6, 2)),
+	CMD(IOMMU_IOAS_IOVA_RANGES, V(6, 2)),
+	CMD(IOMMU_IOAS_MAP, V(6, 2)),
+	CMD(IOMMU_IOAS_UNMAP, V(6, 2)),
+	CMD_NOTE(IOMMU_OPTION, V(6, 2),
+		 "RLIMIT_MODE and HUGE_PAGES as the newest; not known to differ in 6.2"),
+	CMD_NOTE(IOMMU_VFIO_IOAS, V(6, 2),
+		 "the VFIO type1 compatibility behind it answers as the newest under every release"),
+	CMD(IOMMU_TEST_CMD, V(6, 2)),
+	TEST_OP(IOMMU_TEST_OP_ADD_RESERVED, V(6, 2)),
+	TEST_OP(IOMMU_TEST_OP_MOCK_DOMAIN, V(6, 2)),
+	TEST_OP(IOMMU_TEST_OP_MD_CHECK_MAP, V(6, 2)),
+	TEST_OP(IOMMU_TEST_OP_MD_CHECK_REFS, V(6, 2)),
+	TEST_OP(IOMMU_TEST_OP_CREATE_ACCESS, V(6, 2)),
+	TEST_OP(IOMMU_TEST_OP_DESTROY_ACCESS_PAGES, V(6, 2)),
+	TEST_OP(IOMMU_TEST_OP_ACCESS_PAGES, V(6, 2)),
+	TEST_OP(IOMMU_TEST_OP_ACCESS_RW, V(6, 2)),
+	TEST_OP(IOMMU_TEST_OP_SET_TEMP_MEMORY_LIMIT, V(6, 2)),
+	FLAG(IOMMUFD_FLAGS_IOAS_MAP,
+	     IOMMU_IOAS_MAP_FIXED_IOVA | IOMMU_IOAS_MAP_WRITEABLE |
+		     IOMMU_IOAS_MAP_READABLE,
+	     V(6, 2), NULL),
+	FLAG(IOMMUFD_FLAGS_IOAS_COPY,
+	     IOMMU_IOAS_MAP_FIXED_IOVA | IOMMU_IOAS_MAP_WRITEABLE |
+		     IOMMU_IOAS_MAP_READABLE,
+	     V(6, 2), NULL),
+	FLAG(IOMMUFD_FLAGS_TEST_CREATE_ACCESS,
+	     MOCK_FLAGS_ACCESS_CREATE_NEEDS_PIN_PAGES, V(6, 2), NULL),
+	FLAG(IOMMUFD_FLAGS_TEST_ACCESS_PAGES, MOCK_FLAGS_ACCESS_WRITE, V(6, 2),
+	     NULL),
+	FLAG(IOMMUFD_FLAGS_TEST_ACCESS_RW,
+	     MOCK_ACCESS_RW_WRITE | MOCK_ACCESS_RW_SLOW_PATH, V(6, 2), NULL),
+	LAYOUT(IOMMU_TEST_CMD, 56, 52, V(6, 2),
+	       "mock_domain is {out_device_id, out_hwpt_id}"),
+
+	/* ---- after 6.2 ---- */
+	LAYOUT(IOMMU_TEST_CMD, 72, 68, V(7, 2),
+	       "out_idev_id and the later ops' members; grew after 6.2 in steps not recorded here"),
+	NEW(IOMMUFD_NEW_MOCK_DOMAIN_AUTO_HWPT, V(7, 2),
+	    "came with out_idev_id, after 6.2; 6.2 gave the device a HW pagetable of its own, destroyed by the caller after the device"),
+	NEW(IOMMUFD_NEW_COPY_NEEDS_PROT, V(7, 2),
+	    "6.2 made the copy with the protection given, even none; fixed after 6.2"),
+	FLAG(IOMMUFD_FLAGS_TEST_ACCESS_PAGES, MOCK_FLAGS_ACCESS_SYZ, V(7, 2),
+	     after_6_2),
+	FLAG(IOMMUFD_FLAGS_TEST_ACCESS_RW, MOCK_FLAGS_ACCESS_SYZ, V(7, 2),
+	     after_6_2),
+	FLAG(IOMMUFD_FLAGS_IOAS_COPY, MOCK_FLAGS_ACCESS_SYZ, V(7, 2),
+	     "the test module's src_iova encoding; after 6.2"),
+};
+
+static pthread_once_t resolve_once = PTHREAD_ONCE_INIT;
+
+static unsigned int slot_of(u32 request)
+{
+	return (request & 0xff) - IOMMUFD_CMD_BASE;
+}
+
+static void apply_row(struct iommufd_release *r, const struct release_row *row)
+{
+	unsigned int slot;
+
+	switch (row->kind) {
+	case ROW_CMD:
+		r->commands |= 1ull << slot_of(row->id);
+		break;
+	case ROW_TEST_OP:
+		r->test_ops |= 1ull << row->id;
+		break;
+	case ROW_FLAG:
+		r->flags[row->id] |= row->a;
+		break;
+	case ROW_LAYOUT:
+		/* Rows run oldest first: the newest layout so far wins. */
+		slot = slot_of(row->id);
+		r->layout[slot].size = row->a;
+		r->layout[slot].min_size = row->b;
+		break;
+	case ROW_NEW:
+		r->behaviours |= 1ull << row->id;
+		break;
+	}
+}
+
+static void resolve(void)
+{
+	for (unsigned int i = 0; i != ARRAY_SIZE(releases); i++) {
+		struct iommufd_release *r = &releases[i];
+
+		snprintf(r->name, sizeof(r->name), "%u.%u",
+			 (r->version >> 16) & 0xff, (r->version >> 8) & 0xff);
+		for (unsigned int j = 0; j != ARRAY_SIZE(table); j++)
+			if (table[j].since <= r->version)
+				apply_row(r, &table[j]);
+	}
+}
+
+const struct iommufd_release *iommufd_release_find(u32 version)
+{
+	pthread_once(&resolve_once, resolve);
+	for (unsigned int i = 0; i != ARRAY_SIZE(releases); i++)
+		if (releases[i].version == version)
+			return &releases[i];
+	return NULL;
+}
+
+const struct iommufd_release *iommufd_release_newest(void)
+{
+	pthread_once(&resolve_once, resolve);
+	return &releases[ARRAY_SIZE(releases) - 1];
+}
+
+static const char *known_releases(char *buf, size_t len)
+{
+	size_t used = 0;
+
+	pthread_once(&resolve_once, resolve);
+	buf[0] = 0;
+	for (unsigned int i = 0; i != ARRAY_SIZE(releases); i++) {
+		int n = snprintf(buf + used, len - used, "%s%s",
+				 i ? (i + 1 == ARRAY_SIZE(releases) ? " or " :
+								      ", ") :
+				     "",
+				 releases[i].name);
+
+		if (n < 0 || (size_t)n >= len - used)
+			break;
+		used += n;
+	}
+	return buf;
+}
+
+int iommufd_release_parse(const char *text, u32 *version)
+{
+	unsigned long major, minor;
+	const char *p = text;
+	char *end, known[64];
+
+	if (!p)
+		return err_reason(-EINVAL, "no kernel release");
+	if (*p == 'v' || *p == 'V')
+		p++;
+	if (*p < '0' || *p > '9')
+		goto bad;
+	major = strtoul(p, &end, 10);
+	if (*end != '.' || end[1] < '0' || end[1] > '9')
+		goto bad;
+	minor = strtoul(end + 1, &end, 10);
+	/* A patch level (6.2.16) answers as its release. */
+	if (*end == '.' && end[1] >= '0' && end[1] <= '9')
+		strtoul(end + 1, &end, 10);
+	if (*end || major > 255 || minor > 255)
+		goto bad;
+	if (!iommufd_release_find(V(major, minor)))
+		return err_reason(-EINVAL,
+				  "uiommufd answers as Linux %s, not %lu.%lu",
+				  known_releases(known, sizeof(known)), major,
+				  minor);
+	*version = V(major, minor);
+	return 0;
+bad:
+	return err_reason(-EINVAL,
+			  "\"%s\" is not a kernel release (such as %s)", text,
+			  known_releases(known, sizeof(known)));
+}
+
+unsigned int iommufd_release_row_count(void)
+{
+	return ARRAY_SIZE(table);
+}
+
+void iommufd_release_row(unsigned int i, struct iommufd_release_row_text *out)
+{
+	const struct release_row *row = &table[i];
+
+	out->what = row->what;
+	snprintf(out->since, sizeof(out->since), "%u.%u",
+		 (row->since >> 16) & 0xff, (row->since >> 8) & 0xff);
+	out->note = row->note;
+}
