@@ -206,7 +206,7 @@ static void setup(struct ioctl_bench *b)
 	b->ioas = iommufd_get_ioas(b->ctx, b->ioas_id);
 	BENCH_CHECK(!IS_ERR(b->ioas), "IOAS lookup");
 	/* What ctx_account_mode() gives a context in its default mode. */
-	b->mode = iopt_account_default_mode();
+	b->mode = iommufd_ctx_account_mode(b->ctx);
 
 	/* Both map the page where the domain sees it, and unmap it whole. */
 	BENCH_CHECK(!ioas_map(b->ctx, b->ioas_id, b->uptr, PAGE_SIZE,

@@ -49,8 +49,9 @@ struct uiommufd_ctx *uiommufd_ctx_open(unsigned int flags);
  * How a context answers. A field not named in @set comes from the
  * environment (UIOMMUFD_KERNEL, UIOMMUFD_CAPS, UIOMMUFD_MEMLOCK, in the
  * syntax of uiommufd_ctx_attr_parse()), and failing that from the
- * defaults: the newest release; the capabilities the calling thread holds
- * in effect, checked at each command as the kernel checks its caller; the
+ * defaults: the newest release; the capabilities the opening thread holds
+ * in effect (read once, as the context opens: the kernel asks its caller
+ * at each command, which here would cost a system call per map); the
  * process's own RLIMIT_MEMLOCK, read at each charge.
  */
 struct uiommufd_ctx_attr {

@@ -3,8 +3,9 @@
  * What a context answers as: the kernel release, the capabilities its
  * callers hold, the memlock limit. From the caller's attributes, else the
  * environment (UIOMMUFD_KERNEL, UIOMMUFD_CAPS, UIOMMUFD_MEMLOCK, which
- * uiommufd-run sets), else the defaults: the newest release, the calling
- * thread's own capabilities, the process's own RLIMIT_MEMLOCK.
+ * uiommufd-run sets), else the defaults: the newest release, the
+ * capabilities the opening thread holds in effect, the process's own
+ * RLIMIT_MEMLOCK (read at each charge).
  */
 #include <errno.h>
 #include <stdio.h>
@@ -136,7 +137,12 @@ int iommufd_host_resolve(const struct uiommufd_ctx_attr *attr,
 	}
 	from = given & UIOMMUFD_ATTR_CAPS ? attr : &env;
 	out->caps_given = from->set & UIOMMUFD_ATTR_CAPS;
-	out->caps = out->caps_given ? from->caps & CAP_SET_ALL : 0;
+	/*
+	 * Else the process's set as the context opens: read per command (as
+	 * the kernel's capable()) it would cost a system call per map.
+	 */
+	out->caps = out->caps_given ? from->caps & CAP_SET_ALL :
+				      cap_set_effective();
 	from = given & UIOMMUFD_ATTR_MEMLOCK ? attr : &env;
 	out->memlock_given = from->set & UIOMMUFD_ATTR_MEMLOCK;
 	out->memlock = out->memlock_given ? from->memlock : 0;
@@ -145,13 +151,9 @@ int iommufd_host_resolve(const struct uiommufd_ctx_attr *attr,
 
 bool iommufd_capable(struct uiommufd_ctx *ctx, int cap)
 {
-	u64 held;
-
 	if (cap < 0 || cap > CAP_SET_LAST)
 		return false;
-	/* As the kernel asks capable() of the caller at each command. */
-	held = ctx->host.caps_given ? ctx->host.caps : cap_set_effective();
-	return held & (1ull << cap);
+	return ctx->host.caps & (1ull << cap);
 }
 
 u64 iommufd_memlock_limit(struct uiommufd_ctx *ctx)

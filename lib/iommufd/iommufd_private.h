@@ -56,8 +56,8 @@ struct iommufd_object {
  */
 struct iommufd_host {
 	const struct iommufd_release *release;
-	bool caps_given;	/* else the calling thread's effective set */
-	u64 caps;
+	bool caps_given;	/* else the opener's effective set */
+	u64 caps;		/* held by the callers of its commands */
 	bool memlock_given;	/* else the process's RLIMIT_MEMLOCK */
 	u64 memlock;		/* bytes; UIOMMUFD_MEMLOCK_UNLIMITED */
 };
