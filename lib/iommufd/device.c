@@ -103,7 +103,10 @@ int iommufd_device_attach(struct iommufd_device *idev, u32 *pt_id,
 	struct iommufd_hwpt_paging *hwpt;
 	int rc;
 
-	pt_obj = iommufd_get_object(idev->ctx, *pt_id, IOMMUFD_OBJ_ANY);
+	pt_obj = iommufd_get_object(idev->ctx, *pt_id,
+				    flags & IOMMUFD_ATTACH_IOAS_ONLY ?
+					    IOMMUFD_OBJ_IOAS :
+					    IOMMUFD_OBJ_ANY);
 	if (IS_ERR(pt_obj))
 		return PTR_ERR(pt_obj);
 	switch (pt_obj->type) {

@@ -256,6 +256,7 @@ struct iommufd_device {
 /* iommufd_device_attach() flags */
 #define IOMMUFD_ATTACH_NEW_HWPT (1u << 0) /* on an IOAS: a HW pagetable of
 					     its own, kept until destroyed */
+#define IOMMUFD_ATTACH_IOAS_ONLY (1u << 1) /* *pt_id must be an IOAS */
 
 /* A bound device (a mock device for now), published, owned by the caller
  * (which holds a users reference). ERR_PTR. */

@@ -101,6 +101,8 @@ static const struct release_row table[] = {
 	       "out_idev_id and the later ops' members; grew after 6.2 in steps not recorded here"),
 	NEW(IOMMUFD_NEW_MOCK_DOMAIN_AUTO_HWPT, V(7, 2),
 	    "came with out_idev_id, after 6.2; 6.2 gave the device a HW pagetable of its own, destroyed by the caller after the device"),
+	NEW(IOMMUFD_NEW_MOCK_DOMAIN_ON_HWPT, V(7, 2),
+	    "6.2 looked its id up as an IOAS (ENOENT for anything else); after 6.2"),
 	NEW(IOMMUFD_NEW_COPY_NEEDS_PROT, V(7, 2),
 	    "6.2 made the copy with the protection given, even none; fixed after 6.2"),
 	FLAG(IOMMUFD_FLAGS_TEST_ACCESS_PAGES, MOCK_FLAGS_ACCESS_SYZ, V(7, 2),

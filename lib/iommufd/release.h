@@ -33,6 +33,8 @@ enum iommufd_behaviour {
 	 * own that the caller destroys after the device.
 	 */
 	IOMMUFD_NEW_MOCK_DOMAIN_AUTO_HWPT,
+	/* MOCK_DOMAIN's id may name a HW pagetable; before, only an IOAS. */
+	IOMMUFD_NEW_MOCK_DOMAIN_ON_HWPT,
 	IOMMUFD_NEW_MAX,
 };
 

@@ -109,6 +109,9 @@ static int test_mock_domain(struct iommufd_ucmd *ucmd,
 	if (!iommufd_release_new(iommufd_release(ucmd->ctx),
 				 IOMMUFD_NEW_MOCK_DOMAIN_AUTO_HWPT))
 		flags |= IOMMUFD_ATTACH_NEW_HWPT;
+	if (!iommufd_release_new(iommufd_release(ucmd->ctx),
+				 IOMMUFD_NEW_MOCK_DOMAIN_ON_HWPT))
+		flags |= IOMMUFD_ATTACH_IOAS_ONLY;
 	rc = iommufd_device_attach(idev, &pt_id, flags);
 	if (rc)
 		goto out_unbind;
