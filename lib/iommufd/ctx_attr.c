@@ -156,6 +156,18 @@ bool iommufd_capable(struct uiommufd_ctx *ctx, int cap)
 	return ctx->host.caps & (1ull << cap);
 }
 
+int iommufd_check_flags(struct uiommufd_ctx *ctx, u32 flags,
+			enum iommufd_flag_set set)
+{
+	const struct iommufd_release *release = iommufd_release(ctx);
+	u32 unknown = flags & ~iommufd_release_flags(release, set);
+
+	if (unknown)
+		return err_reason(-EOPNOTSUPP, "unknown flags %#x (Linux %s)",
+				  unknown, release->name);
+	return 0;
+}
+
 u64 iommufd_memlock_limit(struct uiommufd_ctx *ctx)
 {
 	if (!ctx->host.memlock_given)

@@ -226,17 +226,6 @@ enum iopt_account_mode iommufd_ctx_account_mode(struct uiommufd_ctx *ctx)
 	return IOPT_PAGES_ACCOUNT_USER;
 }
 
-/* Flags the release does not know are EOPNOTSUPP, as unknown flags. */
-static int check_map_flags(struct uiommufd_ctx *ctx, u32 flags,
-			   enum iommufd_flag_set set)
-{
-	u32 unknown = flags & ~iommufd_release_flags(iommufd_release(ctx), set);
-
-	if (unknown)
-		return err_reason(-EOPNOTSUPP, "unknown flags %#x", unknown);
-	return 0;
-}
-
 static int check_map_prot(u32 flags)
 {
 	if (!(flags & (IOMMU_IOAS_MAP_WRITEABLE | IOMMU_IOAS_MAP_READABLE)))
@@ -263,7 +252,7 @@ int iommufd_ioas_map(struct iommufd_ucmd *ucmd)
 	u64 iova = cmd->iova;
 	int rc;
 
-	rc = check_map_flags(ucmd->ctx, cmd->flags, IOMMUFD_FLAGS_IOAS_MAP);
+	rc = iommufd_check_flags(ucmd->ctx, cmd->flags, IOMMUFD_FLAGS_IOAS_MAP);
 	if (rc)
 		return rc;
 	if (cmd->__reserved)
@@ -302,7 +291,7 @@ int iommufd_ioas_copy(struct iommufd_ucmd *ucmd)
 	u64 iova = cmd->dst_iova;
 	int rc;
 
-	rc = check_map_flags(ucmd->ctx, cmd->flags, IOMMUFD_FLAGS_IOAS_COPY);
+	rc = iommufd_check_flags(ucmd->ctx, cmd->flags, IOMMUFD_FLAGS_IOAS_COPY);
 	if (rc)
 		return rc;
 	if (cmd->flags & MOCK_FLAGS_ACCESS_SYZ) {

@@ -110,6 +110,13 @@ iommufd_release(struct uiommufd_ctx *ctx)
 	return ctx->host.release;
 }
 
+/*
+ * -EOPNOTSUPP for bits of @flags that @set does not have in the context's
+ * release (unknown there, as the kernel answers unknown flags); else 0.
+ */
+int iommufd_check_flags(struct uiommufd_ctx *ctx, u32 flags,
+			enum iommufd_flag_set set);
+
 /* One command in flight: the caller's struct and the library's copy. */
 struct iommufd_ucmd {
 	struct uiommufd_ctx *ctx;

@@ -249,17 +249,6 @@ struct selftest_access {
 	u32 next_id;
 };
 
-/* Flags the release does not know are EOPNOTSUPP, as unknown flags. */
-static int check_test_flags(struct uiommufd_ctx *ctx, u32 flags,
-			    enum iommufd_flag_set set)
-{
-	u32 unknown = flags & ~iommufd_release_flags(iommufd_release(ctx), set);
-
-	if (unknown)
-		return err_reason(-EOPNOTSUPP, "unknown flags %#x", unknown);
-	return 0;
-}
-
 static void staccess_release(struct iommufd_file *file);
 
 static const struct iommufd_file_ops staccess_fops = {
@@ -326,7 +315,7 @@ static int test_create_access(struct iommufd_ucmd *ucmd, u32 ioas_id,
 	struct selftest_access *staccess;
 	int rc;
 
-	rc = check_test_flags(ucmd->ctx, flags,
+	rc = iommufd_check_flags(ucmd->ctx, flags,
 			      IOMMUFD_FLAGS_TEST_CREATE_ACCESS);
 	if (rc)
 		return rc;
@@ -473,7 +462,7 @@ static int test_access_pages(struct iommufd_ucmd *ucmd, int fd,
 	if (length > ACCESS_MAX_LENGTH)
 		return err_reason(-ENOMEM, "length %#llx is over 16 MiB",
 				  (unsigned long long)length);
-	rc = check_test_flags(ucmd->ctx, flags,
+	rc = iommufd_check_flags(ucmd->ctx, flags,
 			      IOMMUFD_FLAGS_TEST_ACCESS_PAGES);
 	if (rc)
 		return rc;
@@ -551,7 +540,7 @@ static int test_access_rw(struct iommufd_ucmd *ucmd, int fd,
 	if (length > ACCESS_MAX_LENGTH)
 		return err_reason(-ENOMEM, "length %#llx is over 16 MiB",
 				  (unsigned long long)length);
-	rc = check_test_flags(ucmd->ctx, flags, IOMMUFD_FLAGS_TEST_ACCESS_RW);
+	rc = iommufd_check_flags(ucmd->ctx, flags, IOMMUFD_FLAGS_TEST_ACCESS_RW);
 	if (rc)
 		return rc;
 	staccess = staccess_get(fd);
