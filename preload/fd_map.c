@@ -90,6 +90,16 @@ static void unlock_map(const sigset_t *old)
 	shim_restore_signals(old);
 }
 
+void shim_lock(sigset_t *old)
+{
+	lock_map(old);
+}
+
+void shim_unlock(const sigset_t *old)
+{
+	unlock_map(old);
+}
+
 /* Memory straight from the kernel: safe to ask for in a signal handler. */
 static void *pages_alloc(size_t len)
 {

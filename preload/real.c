@@ -38,6 +38,45 @@ static void resolve(void)
 	RESOLVE(pwrite);
 	RESOLVE(pread64);
 	RESOLVE(pwrite64);
+	RESOLVE(__read_chk);
+	RESOLVE(__pread_chk);
+	RESOLVE(__pread64_chk);
+	RESOLVE(stat);
+	RESOLVE(stat64);
+	RESOLVE(lstat);
+	RESOLVE(lstat64);
+	RESOLVE(fstat);
+	RESOLVE(fstat64);
+	RESOLVE(fstatat);
+	RESOLVE(fstatat64);
+	RESOLVE(statx);
+	RESOLVE(__xstat);
+	RESOLVE(__xstat64);
+	RESOLVE(__lxstat);
+	RESOLVE(__lxstat64);
+	RESOLVE(__fxstat);
+	RESOLVE(__fxstat64);
+	RESOLVE(__fxstatat);
+	RESOLVE(__fxstatat64);
+	RESOLVE(access);
+	RESOLVE(faccessat);
+	RESOLVE(euidaccess);
+	RESOLVE(eaccess);
+	RESOLVE(statfs);
+	RESOLVE(statfs64);
+	RESOLVE(fstatfs);
+	RESOLVE(fstatfs64);
+	RESOLVE(opendir);
+	RESOLVE(fdopendir);
+	RESOLVE(readdir);
+	RESOLVE(readdir64);
+	RESOLVE(readdir_r);
+	RESOLVE(readdir64_r);
+	RESOLVE(closedir);
+	RESOLVE(dirfd);
+	RESOLVE(rewinddir);
+	RESOLVE(telldir);
+	RESOLVE(seekdir);
 }
 
 void real_init(void)

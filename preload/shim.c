@@ -5,9 +5,13 @@
  * ioctls on it run the library's context. The descriptors follow dup,
  * dup2, dup3, fcntl(F_DUPFD*) and close; the test module's access
  * descriptors are followed the same way. /proc/.../fail-nth of the
- * calling thread arms the library's fault injection, the kernel's way.
+ * calling thread arms the library's fault injection, the kernel's way,
+ * and the fault-injection files of debugfs are emulated where the real
+ * ones are missing (debugfs.c): opens, reads, writes, stats, access
+ * checks and directory streams of /sys/kernel/debug come here first.
  * Every other call goes straight to libc, errno untouched.
  */
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
@@ -17,6 +21,8 @@
 #include <string.h>
 #include <sys/ioctl.h>
 #include <sys/mman.h>
+#include <sys/stat.h>
+#include <sys/statfs.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 
@@ -31,6 +37,26 @@ int __open_2(const char *path, int flags);
 int __open64_2(const char *path, int flags);
 int __openat_2(int dirfd, const char *path, int flags);
 int __openat64_2(int dirfd, const char *path, int flags);
+ssize_t __read_chk(int fd, void *buf, size_t count, size_t room);
+ssize_t __pread_chk(int fd, void *buf, size_t count, off_t offset,
+		    size_t room);
+ssize_t __pread64_chk(int fd, void *buf, size_t count, off_t offset,
+		      size_t room);
+/* The stat calls of binaries built before glibc 2.33. */
+int __xstat(int ver, const char *path, struct stat *st);
+int __xstat64(int ver, const char *path, struct stat64 *st);
+int __lxstat(int ver, const char *path, struct stat *st);
+int __lxstat64(int ver, const char *path, struct stat64 *st);
+int __fxstat(int ver, int fd, struct stat *st);
+int __fxstat64(int ver, int fd, struct stat64 *st);
+int __fxstatat(int ver, int dirfd, const char *path, struct stat *st,
+	       int flags);
+int __fxstatat64(int ver, int dirfd, const char *path, struct stat64 *st,
+		 int flags);
+
+_Static_assert(sizeof(struct stat) == sizeof(struct stat64) &&
+		       sizeof(struct statfs) == sizeof(struct statfs64),
+	       "the 64-bit calls take the same structures (64-bit targets)");
 
 /* ---- which paths are ours ---- */
 
@@ -187,7 +213,7 @@ static bool needs_mode(int flags)
  * A descriptor libc just handed out cannot be ours: an entry still under
  * its number was closed behind our back (a raw system call). Let it go.
  */
-static int fresh_fd(int fd)
+int shim_fresh_fd(int fd)
 {
 	struct shim_file *file;
 	int err = errno;
@@ -202,7 +228,8 @@ static int fresh_fd(int fd)
 }
 
 /* An open of one of our paths: true, with *fd the result (or -1). */
-static bool open_if_ours(const char *path, int flags, int *fd)
+static bool open_if_ours(int dirfd, const char *path, int flags, mode_t mode,
+			 int *fd)
 {
 	enum shim_path kind;
 	pid_t tid = 0;
@@ -210,7 +237,7 @@ static bool open_if_ours(const char *path, int flags, int *fd)
 	real_init();
 	kind = classify(path, &tid);
 	if (kind == PATH_OTHER)
-		return false;
+		return debugfs_open(dirfd, path, flags, mode, fd);
 	*fd = open_ours(kind, path, flags, tid);
 	return true;
 }
@@ -232,9 +259,9 @@ SHIM_EXPORT int open(const char *path, int flags, ...)
 	int fd;
 
 	OPEN_MODE(mode, flags);
-	if (open_if_ours(path, flags, &fd))
+	if (open_if_ours(AT_FDCWD, path, flags, mode, &fd))
 		return fd;
-	return fresh_fd(real.open(path, flags, mode));
+	return shim_fresh_fd(real.open(path, flags, mode));
 }
 
 SHIM_EXPORT int open64(const char *path, int flags, ...)
@@ -243,9 +270,9 @@ SHIM_EXPORT int open64(const char *path, int flags, ...)
 	int fd;
 
 	OPEN_MODE(mode, flags);
-	if (open_if_ours(path, flags, &fd))
+	if (open_if_ours(AT_FDCWD, path, flags, mode, &fd))
 		return fd;
-	return fresh_fd(real.open64(path, flags, mode));
+	return shim_fresh_fd(real.open64(path, flags, mode));
 }
 
 SHIM_EXPORT int openat(int dirfd, const char *path, int flags, ...)
@@ -254,9 +281,9 @@ SHIM_EXPORT int openat(int dirfd, const char *path, int flags, ...)
 	int fd;
 
 	OPEN_MODE(mode, flags);
-	if (open_if_ours(path, flags, &fd))
+	if (open_if_ours(dirfd, path, flags, mode, &fd))
 		return fd;
-	return fresh_fd(real.openat(dirfd, path, flags, mode));
+	return shim_fresh_fd(real.openat(dirfd, path, flags, mode));
 }
 
 SHIM_EXPORT int openat64(int dirfd, const char *path, int flags, ...)
@@ -265,9 +292,9 @@ SHIM_EXPORT int openat64(int dirfd, const char *path, int flags, ...)
 	int fd;
 
 	OPEN_MODE(mode, flags);
-	if (open_if_ours(path, flags, &fd))
+	if (open_if_ours(dirfd, path, flags, mode, &fd))
 		return fd;
-	return fresh_fd(real.openat64(dirfd, path, flags, mode));
+	return shim_fresh_fd(real.openat64(dirfd, path, flags, mode));
 }
 
 /* The _FORTIFY_SOURCE entry points: no mode argument. */
@@ -275,32 +302,33 @@ SHIM_EXPORT int __open_2(const char *path, int flags)
 {
 	int fd;
 
-	return open_if_ours(path, flags, &fd) ?
-		       fd : fresh_fd(real.__open_2(path, flags));
+	return open_if_ours(AT_FDCWD, path, flags, 0, &fd) ?
+		       fd : shim_fresh_fd(real.__open_2(path, flags));
 }
 
 SHIM_EXPORT int __open64_2(const char *path, int flags)
 {
 	int fd;
 
-	return open_if_ours(path, flags, &fd) ?
-		       fd : fresh_fd(real.__open64_2(path, flags));
+	return open_if_ours(AT_FDCWD, path, flags, 0, &fd) ?
+		       fd : shim_fresh_fd(real.__open64_2(path, flags));
 }
 
 SHIM_EXPORT int __openat_2(int dirfd, const char *path, int flags)
 {
 	int fd;
 
-	return open_if_ours(path, flags, &fd) ?
-		       fd : fresh_fd(real.__openat_2(dirfd, path, flags));
+	return open_if_ours(dirfd, path, flags, 0, &fd) ?
+		       fd : shim_fresh_fd(real.__openat_2(dirfd, path, flags));
 }
 
 SHIM_EXPORT int __openat64_2(int dirfd, const char *path, int flags)
 {
 	int fd;
 
-	return open_if_ours(path, flags, &fd) ?
-		       fd : fresh_fd(real.__openat64_2(dirfd, path, flags));
+	return open_if_ours(dirfd, path, flags, 0, &fd) ?
+		       fd : shim_fresh_fd(real.__openat64_2(dirfd, path,
+							  flags));
 }
 
 /* ---- ioctl ---- */
@@ -399,7 +427,7 @@ static int close_ours(int fd, struct shim_file *file)
 	return rc;
 }
 
-SHIM_EXPORT int close(int fd)
+int shim_close(int fd)
 {
 	struct shim_file *file;
 
@@ -407,6 +435,11 @@ SHIM_EXPORT int close(int fd)
 	if (!fd_map_maybe(fd) || !(file = fd_map_remove(fd)))
 		return real.close(fd);
 	return close_ours(fd, file);
+}
+
+SHIM_EXPORT int close(int fd)
+{
+	return shim_close(fd);
 }
 
 /* Ours in [first, last] are closed first, one by one, the proper way. */
@@ -599,61 +632,384 @@ static ssize_t failnth_write(struct shim_file *file, const void *buf,
 	return count;
 }
 
-#define RW_BODY(call_real, body)                                            \
+/* A read or write on @fd: ours by kind, or the real call. */
+#define RW_BODY(call_real, failnth, debugfs)                                \
 	do {                                                                \
 		struct shim_file *file;                                     \
 		ssize_t rc;                                                 \
 		real_init();                                                \
 		if (!fd_map_maybe(fd) || !(file = fd_map_get(fd)))          \
 			return call_real;                                   \
-		if (file->kind != SHIM_FAILNTH) {                           \
+		if (file->kind == SHIM_FAILNTH) {                           \
+			failnth;                                            \
+		} else if (file->kind == SHIM_DEBUGFS) {                    \
+			debugfs;                                            \
+		} else {                                                    \
 			shim_file_put(file);                                \
 			return call_real;                                   \
 		}                                                           \
-		body;                                                       \
 		shim_file_put(file);                                        \
 		return rc;                                                  \
 	} while (0)
 
-SHIM_EXPORT ssize_t read(int fd, void *buf, size_t count)
+static ssize_t do_read(int fd, void *buf, size_t count)
 {
 	RW_BODY(real.read(fd, buf, count), {
 		pthread_mutex_lock(&file->pos_lock);
 		rc = failnth_read(file, buf, count, &file->pos);
 		pthread_mutex_unlock(&file->pos_lock);
-	});
+	}, rc = debugfs_read(file, fd, buf, count, NULL));
+}
+
+static ssize_t do_pread(int fd, void *buf, size_t count, off_t offset,
+			ssize_t (*fn)(int, void *, size_t, off_t))
+{
+	RW_BODY(fn(fd, buf, count, offset),
+		rc = failnth_read(file, buf, count, &offset),
+		rc = debugfs_read(file, fd, buf, count, &offset));
+}
+
+static ssize_t do_write(int fd, const void *buf, size_t count,
+			ssize_t (*fn)(int, const void *, size_t, off_t),
+			off_t offset)
+{
+	RW_BODY(fn ? fn(fd, buf, count, offset) : real.write(fd, buf, count),
+		rc = failnth_write(file, buf, count),
+		rc = debugfs_write(file, fd, buf, count));
+}
+
+SHIM_EXPORT ssize_t read(int fd, void *buf, size_t count)
+{
+	return do_read(fd, buf, count);
 }
 
 SHIM_EXPORT ssize_t pread(int fd, void *buf, size_t count, off_t offset)
 {
-	RW_BODY(real.pread(fd, buf, count, offset),
-		rc = failnth_read(file, buf, count, &offset));
+	real_init();
+	return do_pread(fd, buf, count, offset, real.pread);
 }
 
 SHIM_EXPORT ssize_t pread64(int fd, void *buf, size_t count, off_t offset)
 {
-	RW_BODY(real.pread64(fd, buf, count, offset),
-		rc = failnth_read(file, buf, count, &offset));
+	real_init();
+	return do_pread(fd, buf, count, offset, real.pread64);
 }
 
 SHIM_EXPORT ssize_t write(int fd, const void *buf, size_t count)
 {
-	RW_BODY(real.write(fd, buf, count),
-		rc = failnth_write(file, buf, count));
+	return do_write(fd, buf, count, NULL, 0);
 }
 
 SHIM_EXPORT ssize_t pwrite(int fd, const void *buf, size_t count,
 			   off_t offset)
 {
-	RW_BODY(real.pwrite(fd, buf, count, offset),
-		rc = failnth_write(file, buf, count));
+	real_init();
+	return do_write(fd, buf, count, real.pwrite, offset);
 }
 
 SHIM_EXPORT ssize_t pwrite64(int fd, const void *buf, size_t count,
 			     off_t offset)
 {
-	RW_BODY(real.pwrite64(fd, buf, count, offset),
-		rc = failnth_write(file, buf, count));
+	real_init();
+	return do_write(fd, buf, count, real.pwrite64, offset);
+}
+
+/*
+ * _FORTIFY_SOURCE's reads, for a buffer of known size @room: glibc's
+ * would read through its internal call, past the shim. An overflow
+ * still aborts in glibc's.
+ */
+SHIM_EXPORT ssize_t __read_chk(int fd, void *buf, size_t count, size_t room)
+{
+	real_init();
+	if (count > room)
+		return real.__read_chk(fd, buf, count, room);
+	return do_read(fd, buf, count);
+}
+
+SHIM_EXPORT ssize_t __pread_chk(int fd, void *buf, size_t count, off_t offset,
+				size_t room)
+{
+	real_init();
+	if (count > room)
+		return real.__pread_chk(fd, buf, count, offset, room);
+	return do_pread(fd, buf, count, offset, real.pread);
+}
+
+SHIM_EXPORT ssize_t __pread64_chk(int fd, void *buf, size_t count,
+				  off_t offset, size_t room)
+{
+	real_init();
+	if (count > room)
+		return real.__pread64_chk(fd, buf, count, offset, room);
+	return do_pread(fd, buf, count, offset, real.pread64);
+}
+
+/* ---- stat, access, statfs: debugfs.c answers for its tree ---- */
+
+/* A stat-like call: debugfs's answer, or @call_real. */
+#define FS_BODY(ours, call_real)                                            \
+	do {                                                                \
+		int rc;                                                     \
+		real_init();                                                \
+		if (ours)                                                   \
+			return rc;                                          \
+		return call_real;                                           \
+	} while (0)
+
+/* glibc's x86-64 __xstat takes versions 0 and 1, both struct stat. */
+#define STAT_VER_OK(ver) ((ver) == 0 || (ver) == 1)
+
+SHIM_EXPORT int stat(const char *path, struct stat *st)
+{
+	FS_BODY(debugfs_stat(AT_FDCWD, path, st, 0, &rc),
+		real.stat(path, st));
+}
+
+SHIM_EXPORT int stat64(const char *path, struct stat64 *st)
+{
+	FS_BODY(debugfs_stat(AT_FDCWD, path, (struct stat *)st, 0, &rc),
+		real.stat64(path, (struct stat *)st));
+}
+
+SHIM_EXPORT int lstat(const char *path, struct stat *st)
+{
+	FS_BODY(debugfs_stat(AT_FDCWD, path, st, AT_SYMLINK_NOFOLLOW, &rc),
+		real.lstat(path, st));
+}
+
+SHIM_EXPORT int lstat64(const char *path, struct stat64 *st)
+{
+	FS_BODY(debugfs_stat(AT_FDCWD, path, (struct stat *)st,
+			     AT_SYMLINK_NOFOLLOW, &rc),
+		real.lstat64(path, (struct stat *)st));
+}
+
+SHIM_EXPORT int fstat(int fd, struct stat *st)
+{
+	FS_BODY(debugfs_fstat(fd, st, &rc), real.fstat(fd, st));
+}
+
+SHIM_EXPORT int fstat64(int fd, struct stat64 *st)
+{
+	FS_BODY(debugfs_fstat(fd, (struct stat *)st, &rc),
+		real.fstat64(fd, (struct stat *)st));
+}
+
+SHIM_EXPORT int fstatat(int dirfd, const char *path, struct stat *st,
+			int flags)
+{
+	FS_BODY(debugfs_stat(dirfd, path, st, flags, &rc),
+		real.fstatat(dirfd, path, st, flags));
+}
+
+SHIM_EXPORT int fstatat64(int dirfd, const char *path, struct stat64 *st,
+			  int flags)
+{
+	FS_BODY(debugfs_stat(dirfd, path, (struct stat *)st, flags, &rc),
+		real.fstatat64(dirfd, path, (struct stat *)st, flags));
+}
+
+SHIM_EXPORT int statx(int dirfd, const char *path, int flags,
+		      unsigned int mask, struct statx *stx)
+{
+	FS_BODY(debugfs_statx(dirfd, path, flags, mask, stx, &rc),
+		real.statx(dirfd, path, flags, mask, stx));
+}
+
+SHIM_EXPORT int __xstat(int ver, const char *path, struct stat *st)
+{
+	FS_BODY(STAT_VER_OK(ver) && debugfs_stat(AT_FDCWD, path, st, 0, &rc),
+		real.__xstat(ver, path, st));
+}
+
+SHIM_EXPORT int __xstat64(int ver, const char *path, struct stat64 *st)
+{
+	FS_BODY(STAT_VER_OK(ver) &&
+			debugfs_stat(AT_FDCWD, path, (struct stat *)st, 0, &rc),
+		real.__xstat64(ver, path, (struct stat *)st));
+}
+
+SHIM_EXPORT int __lxstat(int ver, const char *path, struct stat *st)
+{
+	FS_BODY(STAT_VER_OK(ver) &&
+			debugfs_stat(AT_FDCWD, path, st, AT_SYMLINK_NOFOLLOW,
+				     &rc),
+		real.__lxstat(ver, path, st));
+}
+
+SHIM_EXPORT int __lxstat64(int ver, const char *path, struct stat64 *st)
+{
+	FS_BODY(STAT_VER_OK(ver) &&
+			debugfs_stat(AT_FDCWD, path, (struct stat *)st,
+				     AT_SYMLINK_NOFOLLOW, &rc),
+		real.__lxstat64(ver, path, (struct stat *)st));
+}
+
+SHIM_EXPORT int __fxstat(int ver, int fd, struct stat *st)
+{
+	FS_BODY(STAT_VER_OK(ver) && debugfs_fstat(fd, st, &rc),
+		real.__fxstat(ver, fd, st));
+}
+
+SHIM_EXPORT int __fxstat64(int ver, int fd, struct stat64 *st)
+{
+	FS_BODY(STAT_VER_OK(ver) && debugfs_fstat(fd, (struct stat *)st, &rc),
+		real.__fxstat64(ver, fd, (struct stat *)st));
+}
+
+SHIM_EXPORT int __fxstatat(int ver, int dirfd, const char *path,
+			   struct stat *st, int flags)
+{
+	FS_BODY(STAT_VER_OK(ver) &&
+			debugfs_stat(dirfd, path, st, flags, &rc),
+		real.__fxstatat(ver, dirfd, path, st, flags));
+}
+
+SHIM_EXPORT int __fxstatat64(int ver, int dirfd, const char *path,
+			     struct stat64 *st, int flags)
+{
+	FS_BODY(STAT_VER_OK(ver) &&
+			debugfs_stat(dirfd, path, (struct stat *)st, flags,
+				     &rc),
+		real.__fxstatat64(ver, dirfd, path, (struct stat *)st, flags));
+}
+
+SHIM_EXPORT int access(const char *path, int mode)
+{
+	FS_BODY(debugfs_access(AT_FDCWD, path, mode, 0, &rc),
+		real.access(path, mode));
+}
+
+SHIM_EXPORT int faccessat(int dirfd, const char *path, int mode, int flags)
+{
+	FS_BODY(debugfs_access(dirfd, path, mode, flags, &rc),
+		real.faccessat(dirfd, path, mode, flags));
+}
+
+SHIM_EXPORT int euidaccess(const char *path, int mode)
+{
+	FS_BODY(debugfs_access(AT_FDCWD, path, mode, AT_EACCESS, &rc),
+		real.euidaccess(path, mode));
+}
+
+SHIM_EXPORT int eaccess(const char *path, int mode)
+{
+	FS_BODY(debugfs_access(AT_FDCWD, path, mode, AT_EACCESS, &rc),
+		real.eaccess(path, mode));
+}
+
+SHIM_EXPORT int statfs(const char *path, struct statfs *sfs)
+{
+	FS_BODY(debugfs_statfs(path, sfs, &rc), real.statfs(path, sfs));
+}
+
+SHIM_EXPORT int statfs64(const char *path, struct statfs64 *sfs)
+{
+	FS_BODY(debugfs_statfs(path, (struct statfs *)sfs, &rc),
+		real.statfs64(path, (struct statfs *)sfs));
+}
+
+SHIM_EXPORT int fstatfs(int fd, struct statfs *sfs)
+{
+	FS_BODY(debugfs_fstatfs(fd, sfs, &rc), real.fstatfs(fd, sfs));
+}
+
+SHIM_EXPORT int fstatfs64(int fd, struct statfs64 *sfs)
+{
+	FS_BODY(debugfs_fstatfs(fd, (struct statfs *)sfs, &rc),
+		real.fstatfs64(fd, (struct statfs *)sfs));
+}
+
+/* ---- directory streams: debugfs_dir.c's, or glibc's ---- */
+
+SHIM_EXPORT DIR *opendir(const char *path)
+{
+	DIR *dir;
+
+	real_init();
+	return debugfs_opendir(path, &dir) ? dir : real.opendir(path);
+}
+
+SHIM_EXPORT DIR *fdopendir(int fd)
+{
+	DIR *dir;
+
+	real_init();
+	return debugfs_fdopendir(fd, &dir) ? dir : real.fdopendir(fd);
+}
+
+/* @call on one of ours, else the real call on a glibc stream. */
+#define DIR_BODY(call_ours, call_real)                                      \
+	do {                                                                \
+		struct debugfs_dir *d;                                      \
+		real_init();                                                \
+		d = debugfs_dir_of(dir);                                    \
+		return d ? call_ours : call_real;                           \
+	} while (0)
+
+SHIM_EXPORT struct dirent *readdir(DIR *dir)
+{
+	DIR_BODY(debugfs_readdir(d), real.readdir(dir));
+}
+
+SHIM_EXPORT struct dirent64 *readdir64(DIR *dir)
+{
+	DIR_BODY(debugfs_readdir64(d), real.readdir64(dir));
+}
+
+SHIM_EXPORT int readdir_r(DIR *dir, struct dirent *entry,
+			  struct dirent **result)
+{
+	DIR_BODY(debugfs_readdir_r(d, entry, result),
+		 real.readdir_r(dir, entry, result));
+}
+
+SHIM_EXPORT int readdir64_r(DIR *dir, struct dirent64 *entry,
+			    struct dirent64 **result)
+{
+	DIR_BODY(debugfs_readdir_r(d, (struct dirent *)entry,
+				   (struct dirent **)result),
+		 real.readdir64_r(dir, entry, result));
+}
+
+SHIM_EXPORT int closedir(DIR *dir)
+{
+	DIR_BODY(debugfs_closedir(d), real.closedir(dir));
+}
+
+SHIM_EXPORT int dirfd(DIR *dir)
+{
+	DIR_BODY(debugfs_dirfd(d), real.dirfd(dir));
+}
+
+SHIM_EXPORT long telldir(DIR *dir)
+{
+	DIR_BODY(debugfs_telldir(d), real.telldir(dir));
+}
+
+SHIM_EXPORT void seekdir(DIR *dir, long pos)
+{
+	struct debugfs_dir *d;
+
+	real_init();
+	d = debugfs_dir_of(dir);
+	if (d)
+		debugfs_seekdir(d, pos);
+	else
+		real.seekdir(dir, pos);
+}
+
+SHIM_EXPORT void rewinddir(DIR *dir)
+{
+	struct debugfs_dir *d;
+
+	real_init();
+	d = debugfs_dir_of(dir);
+	if (d)
+		debugfs_seekdir(d, 0);
+	else
+		real.rewinddir(dir);
 }
 
 /* ---- start-up ---- */

@@ -6,11 +6,14 @@
 #ifndef UIOMMUFD_PRELOAD_SHIM_H
 #define UIOMMUFD_PRELOAD_SHIM_H
 
+#include <dirent.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <stdatomic.h>
 #include <stdbool.h>
 #include <stdio.h>
+#include <sys/stat.h>
+#include <sys/statfs.h>
 #include <sys/types.h>
 
 #include "uiommufd/uiommufd.h"
@@ -42,6 +45,55 @@ struct real_libc {
 	ssize_t (*pread64)(int fd, void *buf, size_t count, off_t offset);
 	ssize_t (*pwrite64)(int fd, const void *buf, size_t count,
 			    off_t offset);
+	ssize_t (*__read_chk)(int fd, void *buf, size_t count, size_t room);
+	ssize_t (*__pread_chk)(int fd, void *buf, size_t count, off_t offset,
+			       size_t room);
+	ssize_t (*__pread64_chk)(int fd, void *buf, size_t count,
+				 off_t offset, size_t room);
+	/* struct stat64 is struct stat on the 64-bit targets built for. */
+	int (*stat)(const char *path, struct stat *st);
+	int (*stat64)(const char *path, struct stat *st);
+	int (*lstat)(const char *path, struct stat *st);
+	int (*lstat64)(const char *path, struct stat *st);
+	int (*fstat)(int fd, struct stat *st);
+	int (*fstat64)(int fd, struct stat *st);
+	int (*fstatat)(int dirfd, const char *path, struct stat *st, int flags);
+	int (*fstatat64)(int dirfd, const char *path, struct stat *st,
+			 int flags);
+	int (*statx)(int dirfd, const char *path, int flags, unsigned int mask,
+		     struct statx *stx);
+	/* The stat calls of binaries built before glibc 2.33. */
+	int (*__xstat)(int ver, const char *path, struct stat *st);
+	int (*__xstat64)(int ver, const char *path, struct stat *st);
+	int (*__lxstat)(int ver, const char *path, struct stat *st);
+	int (*__lxstat64)(int ver, const char *path, struct stat *st);
+	int (*__fxstat)(int ver, int fd, struct stat *st);
+	int (*__fxstat64)(int ver, int fd, struct stat *st);
+	int (*__fxstatat)(int ver, int dirfd, const char *path, struct stat *st,
+			  int flags);
+	int (*__fxstatat64)(int ver, int dirfd, const char *path,
+			    struct stat *st, int flags);
+	int (*access)(const char *path, int mode);
+	int (*faccessat)(int dirfd, const char *path, int mode, int flags);
+	int (*euidaccess)(const char *path, int mode);
+	int (*eaccess)(const char *path, int mode);
+	int (*statfs)(const char *path, struct statfs *sfs);
+	int (*statfs64)(const char *path, struct statfs *sfs);
+	int (*fstatfs)(int fd, struct statfs *sfs);
+	int (*fstatfs64)(int fd, struct statfs *sfs);
+	DIR *(*opendir)(const char *path);
+	DIR *(*fdopendir)(int fd);
+	struct dirent *(*readdir)(DIR *dir);
+	struct dirent64 *(*readdir64)(DIR *dir);
+	int (*readdir_r)(DIR *dir, struct dirent *entry,
+			 struct dirent **result);
+	int (*readdir64_r)(DIR *dir, struct dirent64 *entry,
+			   struct dirent64 **result);
+	int (*closedir)(DIR *dir);
+	int (*dirfd)(DIR *dir);
+	void (*rewinddir)(DIR *dir);
+	long (*telldir)(DIR *dir);
+	void (*seekdir)(DIR *dir, long pos);
 };
 
 extern struct real_libc real;
@@ -54,6 +106,7 @@ enum shim_kind {
 	SHIM_IOMMUFD,	/* /dev/iommu or /dev/vfio/vfio: a context */
 	SHIM_ACCESS,	/* a test-module access descriptor (the library's) */
 	SHIM_FAILNTH,	/* /proc/.../fail-nth of one thread */
+	SHIM_DEBUGFS,	/* a file or directory of the emulated debugfs */
 };
 
 /* What one open file description is; shared by its dup'd descriptors. */
@@ -70,7 +123,9 @@ struct shim_file {
 	struct shim_file *next_free;	/* in the pool */
 	pid_t tid;		/* SHIM_FAILNTH: whose counter */
 	off_t pos;		/* SHIM_FAILNTH: read position */
-	pthread_mutex_t pos_lock;
+	pthread_mutex_t pos_lock;	/* and SHIM_DEBUGFS: its reads */
+	unsigned int node;	/* SHIM_DEBUGFS: which file (debugfs.c's) */
+	int flags;		/* SHIM_DEBUGFS: the open's flags */
 };
 
 /*
@@ -104,6 +159,75 @@ struct uiommufd_ctx *shim_file_ctx(struct shim_file *file);
  */
 void shim_block_signals(sigset_t *old);
 void shim_restore_signals(const sigset_t *old);
+/*
+ * The table's lock, for the few other things that need one (signals
+ * blocked while held; fork-safe). Nothing else may be locked inside it.
+ */
+void shim_lock(sigset_t *old);
+void shim_unlock(const sigset_t *old);
+
+/* ---- the entry points' common steps (shim.c) ---- */
+
+/* close() of a descriptor that may be ours. */
+int shim_close(int fd);
+/* A descriptor libc just handed out: forget a stale entry of its number. */
+int shim_fresh_fd(int fd);
+
+/* ---- the emulated debugfs (debugfs.c) ---- */
+
+/*
+ * Where the real debugfs is not mounted at /sys/kernel/debug, or not
+ * writable, the shim answers the kernel's fault-injection files there
+ * (UIOMMUFD_DEBUGFS=emulate|host|auto chooses). Each call below returns
+ * true when it answered (the result in *rc, errno set as the kernel
+ * would), false when libc must run the call unchanged. Paths are those
+ * of the libc calls: absolute, or relative to a directory descriptor
+ * of the emulated tree.
+ */
+bool debugfs_open(int dirfd, const char *path, int flags, mode_t mode,
+		  int *rc);
+bool debugfs_stat(int dirfd, const char *path, struct stat *st, int flags,
+		  int *rc);
+bool debugfs_statx(int dirfd, const char *path, int flags, unsigned int mask,
+		   struct statx *stx, int *rc);
+bool debugfs_access(int dirfd, const char *path, int mode, int flags,
+		    int *rc);
+bool debugfs_statfs(const char *path, struct statfs *sfs, int *rc);
+bool debugfs_fstat(int fd, struct stat *st, int *rc);
+bool debugfs_fstatfs(int fd, struct statfs *sfs, int *rc);
+/* read, pread (@offset non-NULL) and write on one of its files. */
+ssize_t debugfs_read(struct shim_file *file, int fd, void *buf, size_t count,
+		     const off_t *offset);
+ssize_t debugfs_write(struct shim_file *file, int fd, const void *buf,
+		      size_t count);
+
+/* Directory streams of the emulated directories (debugfs_dir.c). */
+struct debugfs_dir;
+bool debugfs_opendir(const char *path, DIR **dir);
+bool debugfs_fdopendir(int fd, DIR **dir);
+/* @dir as one of ours, or NULL (a glibc stream). */
+struct debugfs_dir *debugfs_dir_of(DIR *dir);
+struct dirent *debugfs_readdir(struct debugfs_dir *dir);
+struct dirent64 *debugfs_readdir64(struct debugfs_dir *dir);
+int debugfs_readdir_r(struct debugfs_dir *dir, struct dirent *entry,
+		      struct dirent **result);
+int debugfs_closedir(struct debugfs_dir *dir);
+int debugfs_dirfd(struct debugfs_dir *dir);
+long debugfs_telldir(struct debugfs_dir *dir);
+void debugfs_seekdir(struct debugfs_dir *dir, long pos);
+
+/* Between debugfs.c and debugfs_dir.c. */
+/* The node @fd names (and the flags it was opened with), or -1. */
+int debugfs_node_of(int fd, int *flags);
+bool debugfs_node_is_dir(unsigned int node);
+/* The @i-th entry of directory @node after "." and "..": false past the end. */
+bool debugfs_child(unsigned int node, unsigned int i, const char **name,
+		   unsigned int *child);
+/* The inode number of @node, and that of its parent. */
+unsigned long debugfs_ino(unsigned int node);
+unsigned long debugfs_parent_ino(unsigned int node);
+/* Copy to a program's buffer: -EFAULT where it cannot be written. */
+int debugfs_copy_out(void *dst, const void *src, size_t len);
 
 /* ---- the trace (trace.c) ---- */
 
