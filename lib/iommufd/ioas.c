@@ -226,12 +226,12 @@ enum iopt_account_mode iommufd_ctx_account_mode(struct uiommufd_ctx *ctx)
 	return IOPT_PAGES_ACCOUNT_USER;
 }
 
-static int check_map_prot(u32 flags)
+static int check_map_prot(struct uiommufd_ctx *ctx, u32 flags)
 {
 	if (!(flags & (IOMMU_IOAS_MAP_WRITEABLE | IOMMU_IOAS_MAP_READABLE)))
 		return err_reason(-EINVAL,
-				  "flags %#x have neither READABLE nor WRITEABLE",
-				  flags);
+				  "flags %#x have neither READABLE nor WRITEABLE (Linux %s)",
+				  flags, iommufd_release(ctx)->name);
 	return 0;
 }
 
@@ -259,7 +259,7 @@ int iommufd_ioas_map(struct iommufd_ucmd *ucmd)
 		return err_reason(-EOPNOTSUPP, "__reserved is not zero");
 	rc = check_u64_args(cmd->iova, cmd->length, 0);
 	if (!rc)
-		rc = check_map_prot(cmd->flags);
+		rc = check_map_prot(ucmd->ctx, cmd->flags);
 	if (rc)
 		return rc;
 	ioas = iommufd_get_ioas(ucmd->ctx, cmd->ioas_id);
@@ -307,7 +307,7 @@ int iommufd_ioas_copy(struct iommufd_ucmd *ucmd)
 	/* Linux 6.2 made the copy with no protection at all. */
 	if (iommufd_release_new(iommufd_release(ucmd->ctx),
 				IOMMUFD_NEW_COPY_NEEDS_PROT)) {
-		rc = check_map_prot(cmd->flags);
+		rc = check_map_prot(ucmd->ctx, cmd->flags);
 		if (rc)
 			return rc;
 	}

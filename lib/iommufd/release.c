@@ -104,7 +104,7 @@ static const struct release_row table[] = {
 	NEW(IOMMUFD_NEW_MOCK_DOMAIN_ON_HWPT, V(7, 2),
 	    "6.2 looked its id up as an IOAS (ENOENT for anything else); after 6.2"),
 	NEW(IOMMUFD_NEW_COPY_NEEDS_PROT, V(7, 2),
-	    "6.2 made the copy with the protection given, even none; fixed after 6.2"),
+	    "6.2 made the copy with the protection given, even none; fixed after 6.2. An access reads only a READABLE area and writes only a WRITEABLE one under both (the newest rule; 6.2's is not known)"),
 	FLAG(IOMMUFD_FLAGS_TEST_ACCESS_PAGES, MOCK_FLAGS_ACCESS_SYZ, V(7, 2),
 	     after_6_2),
 	FLAG(IOMMUFD_FLAGS_TEST_ACCESS_RW, MOCK_FLAGS_ACCESS_SYZ, V(7, 2),

@@ -113,6 +113,9 @@ static int test_mock_domain(struct iommufd_ucmd *ucmd,
 				 IOMMUFD_NEW_MOCK_DOMAIN_ON_HWPT))
 		flags |= IOMMUFD_ATTACH_IOAS_ONLY;
 	rc = iommufd_device_attach(idev, &pt_id, flags);
+	if (rc == -ENOENT && (flags & IOMMUFD_ATTACH_IOAS_ONLY))
+		err_reason(rc, "no IOAS with ID %u (Linux %s's MOCK_DOMAIN takes an IOAS, not a HW pagetable)",
+			   cmd->id, iommufd_release(ucmd->ctx)->name);
 	if (rc)
 		goto out_unbind;
 	stdev->idev = idev;

@@ -231,11 +231,15 @@ int iopt_access_pin_pages(struct iopt_access *access, u64 iova, u64 length,
 					(unsigned long long)iter.cur_iova);
 			goto err_remove;
 		}
-		if ((flags & IOMMUFD_ACCESS_RW_WRITE) &&
-		    !(area->iommu_prot & IOMMU_WRITE)) {
-			rc = err_reason(-EPERM,
-					"iova %#llx is not mapped writable",
-					(unsigned long long)iter.cur_iova);
+		/* As the kernel: a read pin needs a readable mapping. */
+		if (!(area->iommu_prot & (flags & IOMMUFD_ACCESS_RW_WRITE ?
+						  IOMMU_WRITE :
+						  IOMMU_READ))) {
+			rc = err_reason(-EPERM, "iova %#llx is not mapped %s",
+					(unsigned long long)iter.cur_iova,
+					flags & IOMMUFD_ACCESS_RW_WRITE ?
+						"writable" :
+						"readable");
 			goto err_remove;
 		}
 		rc = iopt_area_add_access(area, index, last_index, out_pfns,
