@@ -49,6 +49,7 @@ static void usage(FILE *out)
 		"                    bytes with K, M, G or T, or unlimited (default: its own)\n"
 		"  --trace[=FILE]    print every call on those descriptors, decoded,\n"
 		"                    with its result and reason (to FILE, or stderr)\n"
+		"  --releases        print the release table (what came in which release)\n"
 		"  -h, --help        this text\n"
 		"Environment: UIOMMUFD_KERNEL, UIOMMUFD_CAPS and UIOMMUFD_MEMLOCK as the\n"
 		"options; UIOMMUFD_PRELOAD names the shim library to use.\n",
@@ -143,6 +144,18 @@ static int attr_option(char **argv, int argc, int *argi)
 		return 1;
 	}
 	return 0;
+}
+
+/* The release table, a row a line: "since  what  (note)". */
+static void print_releases(void)
+{
+	struct uiommufd_release_row row;
+
+	for (unsigned int i = 0; !uiommufd_release_row(i, &row); i++)
+		printf("%u.%-3u %s%s%s%s\n", row.since >> 16,
+		       (row.since >> 8) & 0xff, row.what,
+		       row.note ? " (" : "", row.note ? row.note : "",
+		       row.note ? ")" : "");
 }
 
 /* What the environment says already must make sense too. */
@@ -269,6 +282,9 @@ int main(int argc, char **argv)
 			trace = a + 8;
 		} else if (!strcmp(a, "-h") || !strcmp(a, "--help")) {
 			usage(stdout);
+			return 0;
+		} else if (!strcmp(a, "--releases")) {
+			print_releases();
 			return 0;
 		} else if ((rc = attr_option(argv, argc, &argi))) {
 			if (rc < 0)

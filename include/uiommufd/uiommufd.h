@@ -193,6 +193,19 @@ int uiommufd_access_unpin_pages(struct uiommufd_access *access,
 int uiommufd_access_rw(struct uiommufd_access *access, uint64_t iova,
 		       void *data, uint64_t length, unsigned int flags);
 
+/* One row of the release table: what came in which kernel release. */
+struct uiommufd_release_row {
+	const char *what;	/* "IOMMU_IOAS_MAP", "...: MOCK_FLAGS_ACCESS_SYZ" */
+	uint32_t since;		/* UIOMMUFD_KERNEL_VERSION() */
+	const char *note;	/* NULL, or what is known and what is not */
+};
+
+/*
+ * Row @i of the release table (from 0, oldest first): 0, or -1 with errno
+ * ENOENT past the last row. The strings live as long as the library.
+ */
+int uiommufd_release_row(unsigned int i, struct uiommufd_release_row *row);
+
 /* ---- diagnostics and fault injection ---- */
 
 /*

@@ -46,12 +46,12 @@ struct release_row {
 #define CMD(req, since) { ROW_CMD, req, 0, 0, since, #req, NULL }
 #define CMD_NOTE(req, since, note) { ROW_CMD, req, 0, 0, since, #req, note }
 #define TEST_OP(op, since) { ROW_TEST_OP, op, 0, 0, since, #op, NULL }
-#define FLAG(set, bits, since, note)                                        \
-	{ ROW_FLAG, set, bits, 0, since, #set ": " #bits, note }
+#define FLAG(set, label, bits, since, note)                                 \
+	{ ROW_FLAG, set, bits, 0, since, label " flag " #bits, note }
 #define LAYOUT(req, size, min, since, note)                                 \
 	{ ROW_LAYOUT, req, size, min, since, #req " of " #size " bytes", note }
-#define NEW(behaviour, since, note)                                         \
-	{ ROW_NEW, behaviour, 0, 0, since, #behaviour, note }
+#define NEW(behaviour, what, since, note)                                   \
+	{ ROW_NEW, behaviour, 0, 0, since, what, note }
 
 static const char after_6_2[] =
 	"came after 6.2; the release in between is not recorded here";
@@ -79,19 +79,19 @@ static const struct release_row table[] = {
 	TEST_OP(IOMMU_TEST_OP_ACCESS_PAGES, V(6, 2)),
 	TEST_OP(IOMMU_TEST_OP_ACCESS_RW, V(6, 2)),
 	TEST_OP(IOMMU_TEST_OP_SET_TEMP_MEMORY_LIMIT, V(6, 2)),
-	FLAG(IOMMUFD_FLAGS_IOAS_MAP,
+	FLAG(IOMMUFD_FLAGS_IOAS_MAP, "IOMMU_IOAS_MAP",
 	     IOMMU_IOAS_MAP_FIXED_IOVA | IOMMU_IOAS_MAP_WRITEABLE |
 		     IOMMU_IOAS_MAP_READABLE,
 	     V(6, 2), NULL),
-	FLAG(IOMMUFD_FLAGS_IOAS_COPY,
+	FLAG(IOMMUFD_FLAGS_IOAS_COPY, "IOMMU_IOAS_COPY",
 	     IOMMU_IOAS_MAP_FIXED_IOVA | IOMMU_IOAS_MAP_WRITEABLE |
 		     IOMMU_IOAS_MAP_READABLE,
 	     V(6, 2), NULL),
-	FLAG(IOMMUFD_FLAGS_TEST_CREATE_ACCESS,
+	FLAG(IOMMUFD_FLAGS_TEST_CREATE_ACCESS, "CREATE_ACCESS",
 	     MOCK_FLAGS_ACCESS_CREATE_NEEDS_PIN_PAGES, V(6, 2), NULL),
-	FLAG(IOMMUFD_FLAGS_TEST_ACCESS_PAGES, MOCK_FLAGS_ACCESS_WRITE, V(6, 2),
-	     NULL),
-	FLAG(IOMMUFD_FLAGS_TEST_ACCESS_RW,
+	FLAG(IOMMUFD_FLAGS_TEST_ACCESS_PAGES, "ACCESS_PAGES",
+	     MOCK_FLAGS_ACCESS_WRITE, V(6, 2), NULL),
+	FLAG(IOMMUFD_FLAGS_TEST_ACCESS_RW, "ACCESS_RW",
 	     MOCK_ACCESS_RW_WRITE | MOCK_ACCESS_RW_SLOW_PATH, V(6, 2), NULL),
 	LAYOUT(IOMMU_TEST_CMD, 56, 52, V(6, 2),
 	       "mock_domain is {out_device_id, out_hwpt_id}"),
@@ -99,18 +99,21 @@ static const struct release_row table[] = {
 	/* ---- after 6.2 ---- */
 	LAYOUT(IOMMU_TEST_CMD, 72, 68, V(7, 2),
 	       "out_idev_id and the later ops' members; grew after 6.2 in steps not recorded here"),
-	NEW(IOMMUFD_NEW_MOCK_DOMAIN_AUTO_HWPT, V(7, 2),
+	NEW(IOMMUFD_NEW_MOCK_DOMAIN_AUTO_HWPT,
+	    "MOCK_DOMAIN attaches to an automatic HW pagetable", V(7, 2),
 	    "came with out_idev_id, after 6.2; 6.2 gave the device a HW pagetable of its own, destroyed by the caller after the device"),
-	NEW(IOMMUFD_NEW_MOCK_DOMAIN_ON_HWPT, V(7, 2),
+	NEW(IOMMUFD_NEW_MOCK_DOMAIN_ON_HWPT,
+	    "MOCK_DOMAIN takes a HW pagetable id", V(7, 2),
 	    "6.2 looked its id up as an IOAS (ENOENT for anything else); after 6.2"),
-	NEW(IOMMUFD_NEW_COPY_NEEDS_PROT, V(7, 2),
+	NEW(IOMMUFD_NEW_COPY_NEEDS_PROT,
+	    "IOMMU_IOAS_COPY needs READABLE or WRITEABLE", V(7, 2),
 	    "6.2 made the copy with the protection given, even none; fixed after 6.2. An access reads only a READABLE area and writes only a WRITEABLE one under both (the newest rule; 6.2's is not known)"),
-	FLAG(IOMMUFD_FLAGS_TEST_ACCESS_PAGES, MOCK_FLAGS_ACCESS_SYZ, V(7, 2),
-	     after_6_2),
-	FLAG(IOMMUFD_FLAGS_TEST_ACCESS_RW, MOCK_FLAGS_ACCESS_SYZ, V(7, 2),
-	     after_6_2),
-	FLAG(IOMMUFD_FLAGS_IOAS_COPY, MOCK_FLAGS_ACCESS_SYZ, V(7, 2),
-	     "the test module's src_iova encoding; after 6.2"),
+	FLAG(IOMMUFD_FLAGS_TEST_ACCESS_PAGES, "ACCESS_PAGES",
+	     MOCK_FLAGS_ACCESS_SYZ, V(7, 2), after_6_2),
+	FLAG(IOMMUFD_FLAGS_TEST_ACCESS_RW, "ACCESS_RW", MOCK_FLAGS_ACCESS_SYZ,
+	     V(7, 2), after_6_2),
+	FLAG(IOMMUFD_FLAGS_IOAS_COPY, "IOMMU_IOAS_COPY", MOCK_FLAGS_ACCESS_SYZ,
+	     V(7, 2), "the test module's src_iova encoding; after 6.2"),
 };
 
 static pthread_once_t resolve_once = PTHREAD_ONCE_INIT;
@@ -228,17 +231,16 @@ bad:
 			  known_releases(known, sizeof(known)));
 }
 
-unsigned int iommufd_release_row_count(void)
+UIOMMUFD_EXPORT int uiommufd_release_row(unsigned int i,
+					 struct uiommufd_release_row *row)
 {
-	return ARRAY_SIZE(table);
-}
-
-void iommufd_release_row(unsigned int i, struct iommufd_release_row_text *out)
-{
-	const struct release_row *row = &table[i];
-
-	out->what = row->what;
-	snprintf(out->since, sizeof(out->since), "%u.%u",
-		 (row->since >> 16) & 0xff, (row->since >> 8) & 0xff);
-	out->note = row->note;
+	err_reason_clear();
+	if (!row || i >= ARRAY_SIZE(table)) {
+		errno = row ? ENOENT : EINVAL;
+		return -1;
+	}
+	row->what = table[i].what;
+	row->since = table[i].since;
+	row->note = table[i].note;
+	return 0;
 }

@@ -86,13 +86,4 @@ static inline bool iommufd_release_new(const struct iommufd_release *r,
 	return (r->behaviours >> behaviour) & 1;
 }
 
-/* Rows of the table, for tests and documentation: 0 .. count - 1. */
-struct iommufd_release_row_text {
-	const char *what;	/* "IOMMU_IOAS_MAP", "flag ..." */
-	char since[8];		/* "6.2" */
-	const char *note;	/* NULL, or what is known and what is not */
-};
-unsigned int iommufd_release_row_count(void);
-void iommufd_release_row(unsigned int i, struct iommufd_release_row_text *out);
-
 #endif

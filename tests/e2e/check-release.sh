@@ -47,7 +47,7 @@ nok() {
 }
 
 echo "TAP version 13"
-echo "1..28"
+echo "1..29"
 
 client="$tmp/release_client"
 # shellcheck disable=SC2086
@@ -365,4 +365,18 @@ if [ "$rc" -eq 0 ] &&
 else
 	{ echo "exit status $rc"; cat "$tmp/err"; } >"$tmp/log"
 	nok "--trace alone starts with \"uiommufd: Linux 7.2 (the newest), capabilities ..., memlock ...\"" "$tmp/log"
+fi
+
+# ---- --releases: the release table, a row a line ----
+
+"$run" --releases >"$tmp/rows" 2>"$tmp/err"
+rc=$?
+if [ "$rc" -eq 0 ] && [ ! -s "$tmp/err" ] &&
+   grep -q '^6\.2 *IOMMU_IOAS_MAP$' "$tmp/rows" &&
+   grep -q '^7\.2 *IOMMU_IOAS_COPY needs READABLE or WRITEABLE (' "$tmp/rows" &&
+   [ "$(grep -vc '^[67]\.2 ' "$tmp/rows")" = 0 ]; then
+	ok "--releases prints the release table and exits 0"
+else
+	{ echo "exit status $rc"; cat "$tmp/rows" "$tmp/err"; } >"$tmp/log"
+	nok "--releases prints the release table and exits 0" "$tmp/log"
 fi

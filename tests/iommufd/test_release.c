@@ -1993,3 +1993,36 @@ TEST(get_attr)
 		uiommufd_ctx_close(ctx);
 	}
 }
+
+/* ---- uiommufd_release_row() ---- */
+
+TEST(release_rows)
+{
+	struct uiommufd_release_row row;
+	bool map_6_2 = false, syz_7_2 = false, layout_6_2 = false;
+	uint32_t prev = 0;
+	unsigned int n;
+
+	for (n = 0; !uiommufd_release_row(n, &row); n++) {
+		ASSERT_NONNULL(row.what);
+		ASSERT_NE(0, strlen(row.what));
+		/* Oldest first, and never newer than what uiommufd answers as. */
+		ASSERT_LE(prev, row.since);
+		ASSERT_LE(row.since, UIOMMUFD_KERNEL_NEWEST);
+		prev = row.since;
+		if (!strcmp(row.what, "IOMMU_IOAS_MAP"))
+			map_6_2 = row.since == UIOMMUFD_KERNEL_6_2;
+		if (strstr(row.what, "ACCESS_PAGES flag MOCK_FLAGS_ACCESS_SYZ"))
+			syz_7_2 = row.since == UIOMMUFD_KERNEL_7_2 && row.note;
+		if (strstr(row.what, "IOMMU_TEST_CMD of 56 bytes"))
+			layout_6_2 = row.since == UIOMMUFD_KERNEL_6_2;
+	}
+	ASSERT_EQ(ENOENT, errno);
+	ASSERT_LT(20, n);
+	EXPECT_TRUE(map_6_2);
+	EXPECT_TRUE(syz_7_2);
+	EXPECT_TRUE(layout_6_2);
+	errno = 0;
+	EXPECT_EQ(-1, uiommufd_release_row(0, NULL));
+	EXPECT_EQ(EINVAL, errno);
+}
