@@ -9,13 +9,27 @@
 
 #include "base/err_ptr.h"
 #include "base/err_reason.h"
+#include "base/mem.h"
 #include "base/warn.h"
 #include "iommufd/iommufd_private.h"
 
-struct iommufd_device *iommufd_device_bind(struct uiommufd_ctx *ctx)
+struct iommufd_device *iommufd_device_bind(struct uiommufd_ctx *ctx,
+					   unsigned int flags)
 {
 	struct iommufd_device *idev;
 
+	if (flags & IOMMUFD_BIND_NO_ID) {
+		/* Only its owner reaches it: no ID, not in the table. */
+		idev = mem_zalloc(sizeof(*idev));
+		if (!idev)
+			return ERR_PTR(-ENOMEM);
+		idev->obj.type = IOMMUFD_OBJ_DEVICE;
+		atomic_init(&idev->obj.users, 1);
+		atomic_init(&idev->obj.shortterm, 0);
+		idev->ctx = ctx;
+		idev->no_id = true;
+		return idev;
+	}
 	idev = iommufd_object_alloc(ctx, idev, obj, IOMMUFD_OBJ_DEVICE);
 	if (IS_ERR(idev))
 		return idev;
@@ -38,6 +52,11 @@ void iommufd_device_unbind(struct iommufd_device *idev)
 {
 	if (idev->hwpt)
 		iommufd_device_detach(idev);
+	if (idev->no_id) {
+		iommufd_device_destroy(&idev->obj);
+		mem_free(idev);
+		return;
+	}
 	iommufd_object_destroy_owned(idev->ctx, &idev->obj);
 }
 

@@ -258,16 +258,22 @@ struct iommufd_device {
 	struct uiommufd_ctx *ctx;
 	/* Attached to; changed only by the device's owner. */
 	struct iommufd_hwpt_paging *hwpt;
+	bool no_id;		/* IOMMUFD_BIND_NO_ID */
 };
+
+/* iommufd_device_bind() flags */
+#define IOMMUFD_BIND_NO_ID (1u << 0)	/* no object ID: Linux 6.2's mock
+					   device was not an object of its own */
 
 /* iommufd_device_attach() flags */
 #define IOMMUFD_ATTACH_NEW_HWPT (1u << 0) /* on an IOAS: a HW pagetable of
 					     its own, kept until destroyed */
 #define IOMMUFD_ATTACH_IOAS_ONLY (1u << 1) /* *pt_id must be an IOAS */
 
-/* A bound device (a mock device for now), published, owned by the caller
- * (which holds a users reference). ERR_PTR. */
-struct iommufd_device *iommufd_device_bind(struct uiommufd_ctx *ctx);
+/* A bound device (a mock device for now), published unless NO_ID, owned
+ * by the caller (which holds a users reference). ERR_PTR. */
+struct iommufd_device *iommufd_device_bind(struct uiommufd_ctx *ctx,
+					   unsigned int flags);
 /* Unbind: detach if attached, then destroy. Cannot fail. */
 void iommufd_device_unbind(struct iommufd_device *idev);
 /*

@@ -101,7 +101,7 @@ static const struct release_row table[] = {
 	       "out_idev_id and the later ops' members; grew after 6.2 in steps not recorded here"),
 	NEW(IOMMUFD_NEW_MOCK_DOMAIN_AUTO_HWPT,
 	    "MOCK_DOMAIN attaches to an automatic HW pagetable", V(7, 2),
-	    "came with out_idev_id, after 6.2; 6.2 gave the device a HW pagetable of its own, destroyed by the caller after the device"),
+	    "came with out_idev_id, after 6.2; 6.2's mock device was the selftest object alone (no device ID of its own) with a HW pagetable of its own, destroyed by the caller after the device"),
 	NEW(IOMMUFD_NEW_MOCK_DOMAIN_ON_HWPT,
 	    "MOCK_DOMAIN takes a HW pagetable id", V(7, 2),
 	    "6.2 looked its id up as an IOAS (ENOENT for anything else); after 6.2"),

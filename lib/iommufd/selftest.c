@@ -96,7 +96,11 @@ static int test_mock_domain(struct iommufd_ucmd *ucmd,
 				     IOMMUFD_OBJ_SELFTEST);
 	if (IS_ERR(stdev))
 		return PTR_ERR(stdev);
-	idev = iommufd_device_bind(ucmd->ctx);
+	/* 6.2's selftest object was the device: no ID of its own. */
+	idev = iommufd_device_bind(ucmd->ctx,
+				   iommufd_release_new(iommufd_release(ucmd->ctx),
+						       IOMMUFD_NEW_MOCK_DOMAIN_AUTO_HWPT) ?
+					   0 : IOMMUFD_BIND_NO_ID);
 	if (IS_ERR(idev)) {
 		rc = PTR_ERR(idev);
 		goto out_abort;

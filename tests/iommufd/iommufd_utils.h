@@ -36,11 +36,17 @@
 		EXPECT_EQ((err), errno);                                   \
 	} while (0)
 
-/* A context answering as @kernel (0: the default) with @caps held. */
-static inline struct uiommufd_ctx *ctx_open_as(uint32_t kernel, bool set_caps,
-					       uint64_t caps)
+/*
+ * A context opened with @flags (UIOMMUFD_CTX_VFIO) answering as @kernel
+ * (0: the default) with @caps held when @set_caps.
+ */
+static inline struct uiommufd_ctx *ctx_open_flags_as(unsigned int flags,
+						     uint32_t kernel,
+						     bool set_caps,
+						     uint64_t caps)
 {
-	struct uiommufd_ctx_attr attr = { .size = sizeof(attr) };
+	struct uiommufd_ctx_attr attr = { .size = sizeof(attr),
+					  .flags = flags };
 
 	if (kernel) {
 		attr.set |= UIOMMUFD_ATTR_KERNEL;
@@ -53,7 +59,24 @@ static inline struct uiommufd_ctx *ctx_open_as(uint32_t kernel, bool set_caps,
 	return uiommufd_ctx_open_attr(&attr);
 }
 
+/* A context answering as @kernel (0: the default) with @caps held. */
+static inline struct uiommufd_ctx *ctx_open_as(uint32_t kernel, bool set_caps,
+					       uint64_t caps)
+{
+	return ctx_open_flags_as(0, kernel, set_caps, caps);
+}
+
 #define CAP_BIT(cap) (1ull << (cap))
+
+/* The release a context answers as (UIOMMUFD_KERNEL_*), 0 on error. */
+static inline uint32_t ctx_kernel(struct uiommufd_ctx *ctx)
+{
+	struct uiommufd_ctx_attr attr = { .size = sizeof(attr) };
+
+	if (uiommufd_ctx_get_attr(ctx, &attr))
+		return 0;
+	return attr.kernel;
+}
 
 static inline int ioctl_destroy(struct uiommufd_ctx *ctx, uint32_t id)
 {
@@ -208,29 +231,44 @@ static inline int test_cmd(struct uiommufd_ctx *ctx, struct iommu_test_cmd *cmd)
 	return uiommufd_ioctl(ctx, IOMMU_TEST_CMD, cmd);
 }
 
+/*
+ * A test command zeroed whole: an initializer naming one union member
+ * leaves the union's other bytes undefined (clang keeps what the stack
+ * held), and under Linux 6.2 the bytes of the 72-byte struct past 56 must
+ * be zero.
+ */
+static inline void test_cmd_init(struct iommu_test_cmd *cmd, uint32_t op,
+				 uint32_t id)
+{
+	memset(cmd, 0, sizeof(*cmd));
+	cmd->op = op;
+	cmd->id = id;
+}
+
 static inline int test_add_reserved(struct uiommufd_ctx *ctx, uint32_t ioas_id,
 				    uint64_t start, uint64_t length)
 {
-	struct iommu_test_cmd cmd = {
-		.op = IOMMU_TEST_OP_ADD_RESERVED,
-		.id = ioas_id,
-		.add_reserved = { .start = start, .length = length },
-	};
+	struct iommu_test_cmd cmd;
 
+	test_cmd_init(&cmd, IOMMU_TEST_OP_ADD_RESERVED, ioas_id);
+	cmd.add_reserved.start = start;
+	cmd.add_reserved.length = length;
 	return test_cmd(ctx, &cmd);
 }
 
-/* Newest layout: any of the out pointers may be NULL. */
+/*
+ * The 72-byte command: any of the out pointers may be NULL. Under Linux
+ * 6.2 it is read as the 56-byte one: *idev_id gets 0 (not written).
+ */
 static inline int test_mock_domain(struct uiommufd_ctx *ctx, uint32_t pt_id,
 				   uint32_t *stdev_id, uint32_t *hwpt_id,
 				   uint32_t *idev_id)
 {
-	struct iommu_test_cmd cmd = {
-		.op = IOMMU_TEST_OP_MOCK_DOMAIN,
-		.id = pt_id,
-	};
-	int rc = test_cmd(ctx, &cmd);
+	struct iommu_test_cmd cmd;
+	int rc;
 
+	test_cmd_init(&cmd, IOMMU_TEST_OP_MOCK_DOMAIN, pt_id);
+	rc = test_cmd(ctx, &cmd);
 	if (rc)
 		return rc;
 	if (stdev_id)
@@ -246,25 +284,24 @@ static inline int test_check_map(struct uiommufd_ctx *ctx, uint32_t hwpt_id,
 				 uint64_t iova, uint64_t length,
 				 const void *uptr)
 {
-	struct iommu_test_cmd cmd = {
-		.op = IOMMU_TEST_OP_MD_CHECK_MAP,
-		.id = hwpt_id,
-		.check_map = { .iova = iova, .length = length,
-			       .uptr = (uintptr_t)uptr },
-	};
+	struct iommu_test_cmd cmd;
 
+	test_cmd_init(&cmd, IOMMU_TEST_OP_MD_CHECK_MAP, hwpt_id);
+	cmd.check_map.iova = iova;
+	cmd.check_map.length = length;
+	cmd.check_map.uptr = (uintptr_t)uptr;
 	return test_cmd(ctx, &cmd);
 }
 
 static inline int test_check_refs(struct uiommufd_ctx *ctx, const void *uptr,
 				  uint64_t length, uint32_t refs)
 {
-	struct iommu_test_cmd cmd = {
-		.op = IOMMU_TEST_OP_MD_CHECK_REFS,
-		.check_refs = { .length = length, .uptr = (uintptr_t)uptr,
-				.refs = refs },
-	};
+	struct iommu_test_cmd cmd;
 
+	test_cmd_init(&cmd, IOMMU_TEST_OP_MD_CHECK_REFS, 0);
+	cmd.check_refs.length = length;
+	cmd.check_refs.uptr = (uintptr_t)uptr;
+	cmd.check_refs.refs = refs;
 	return test_cmd(ctx, &cmd);
 }
 
@@ -272,13 +309,12 @@ static inline int test_create_access(struct uiommufd_ctx *ctx,
 				     uint32_t ioas_id, uint32_t flags,
 				     int *access_fd)
 {
-	struct iommu_test_cmd cmd = {
-		.op = IOMMU_TEST_OP_CREATE_ACCESS,
-		.id = ioas_id,
-		.create_access = { .flags = flags },
-	};
-	int rc = test_cmd(ctx, &cmd);
+	struct iommu_test_cmd cmd;
+	int rc;
 
+	test_cmd_init(&cmd, IOMMU_TEST_OP_CREATE_ACCESS, ioas_id);
+	cmd.create_access.flags = flags;
+	rc = test_cmd(ctx, &cmd);
 	if (!rc)
 		*access_fd = cmd.create_access.out_access_fd;
 	return rc;
@@ -289,14 +325,15 @@ static inline int test_access_pages(struct uiommufd_ctx *ctx, int access_fd,
 				    const void *uptr, uint32_t flags,
 				    uint32_t *item_id)
 {
-	struct iommu_test_cmd cmd = {
-		.op = IOMMU_TEST_OP_ACCESS_PAGES,
-		.id = access_fd,
-		.access_pages = { .flags = flags, .iova = iova,
-				  .length = length, .uptr = (uintptr_t)uptr },
-	};
-	int rc = test_cmd(ctx, &cmd);
+	struct iommu_test_cmd cmd;
+	int rc;
 
+	test_cmd_init(&cmd, IOMMU_TEST_OP_ACCESS_PAGES, access_fd);
+	cmd.access_pages.flags = flags;
+	cmd.access_pages.iova = iova;
+	cmd.access_pages.length = length;
+	cmd.access_pages.uptr = (uintptr_t)uptr;
+	rc = test_cmd(ctx, &cmd);
 	if (!rc && item_id)
 		*item_id = cmd.access_pages.out_access_pages_id;
 	return rc;
@@ -305,12 +342,10 @@ static inline int test_access_pages(struct uiommufd_ctx *ctx, int access_fd,
 static inline int test_destroy_access_pages(struct uiommufd_ctx *ctx,
 					    int access_fd, uint32_t item_id)
 {
-	struct iommu_test_cmd cmd = {
-		.op = IOMMU_TEST_OP_DESTROY_ACCESS_PAGES,
-		.id = access_fd,
-		.destroy_access_pages = { .access_pages_id = item_id },
-	};
+	struct iommu_test_cmd cmd;
 
+	test_cmd_init(&cmd, IOMMU_TEST_OP_DESTROY_ACCESS_PAGES, access_fd);
+	cmd.destroy_access_pages.access_pages_id = item_id;
 	return test_cmd(ctx, &cmd);
 }
 
@@ -318,24 +353,23 @@ static inline int test_access_rw(struct uiommufd_ctx *ctx, int access_fd,
 				 uint64_t iova, void *buf, uint64_t length,
 				 uint32_t flags)
 {
-	struct iommu_test_cmd cmd = {
-		.op = IOMMU_TEST_OP_ACCESS_RW,
-		.id = access_fd,
-		.access_rw = { .iova = iova, .length = length,
-			       .uptr = (uintptr_t)buf, .flags = flags },
-	};
+	struct iommu_test_cmd cmd;
 
+	test_cmd_init(&cmd, IOMMU_TEST_OP_ACCESS_RW, access_fd);
+	cmd.access_rw.iova = iova;
+	cmd.access_rw.length = length;
+	cmd.access_rw.uptr = (uintptr_t)buf;
+	cmd.access_rw.flags = flags;
 	return test_cmd(ctx, &cmd);
 }
 
 static inline int test_set_temp_memory_limit(struct uiommufd_ctx *ctx,
 					     uint32_t limit)
 {
-	struct iommu_test_cmd cmd = {
-		.op = IOMMU_TEST_OP_SET_TEMP_MEMORY_LIMIT,
-		.memory_limit = { .limit = limit },
-	};
+	struct iommu_test_cmd cmd;
 
+	test_cmd_init(&cmd, IOMMU_TEST_OP_SET_TEMP_MEMORY_LIMIT, 0);
+	cmd.memory_limit.limit = limit;
 	return test_cmd(ctx, &cmd);
 }
 

@@ -3,8 +3,8 @@
  * A fail-nth sweep over every command, close and destroy included.
  *
  * For N = 1, 2, ... a fresh context is built in a rich state (areas over
- * two buffers, mock domains of both command layouts, a test-module access
- * and an access API user holding pins, a second IOAS sharing pages), the
+ * two buffers, mock devices, a test-module access and an access API user
+ * holding pins, a second IOAS sharing pages), the
  * Nth failure point from the command on is armed, and the command runs;
  * the sweep stops at the first N whose fault never fires. A command that
  * fails must leave everything as it was, as a snapshot taken through the
@@ -12,6 +12,12 @@
  * unfaulted run left and return the same results. Destroy, detach, unmap,
  * unpin and close never fail. Every context is then closed and must leave
  * no allocation, pin, charge or descriptor behind.
+ *
+ * A context answers as one Linux release, and the world is built as that
+ * release's callers build it: under 7.2 (the 72-byte test command) the
+ * devices on an IOAS share its auto HW pagetable; under 6.2 (the 56-byte
+ * command, or 72 bytes with a zero tail) each device has a HW pagetable of
+ * its own, so ioas1 has two distinct domains. Most sweeps run under both.
  */
 #include <fcntl.h>
 #include <stdarg.h>
@@ -43,13 +49,17 @@ static u8 *buf_a, *buf_b;
 
 /* ---- the world: one context in a rich state ---- */
 
+/*
+ * Mock devices: under 7.2 on the IOAS's auto HW pagetable (W_DOM2 shares
+ * W_DOM1's), under 6.2 each on a HW pagetable of its own.
+ */
 enum {
-	W_DOM1 = 1 << 0,	/* ioas1: mock device, auto HW pagetable */
-	W_DOM2 = 1 << 1,	/* ioas1: v6.2 mock device, own HW pagetable */
+	W_DOM1 = 1 << 0,	/* ioas1: mock device */
+	W_DOM2 = 1 << 1,	/* ioas1: a second mock device */
 	W_ACCESS = 1 << 2,	/* ioas1: test-module access with two items */
 	W_PUBACC = 1 << 3,	/* ioas1: access API user holding a pin */
 	W_IOAS2 = 1 << 4,	/* ioas2: a copy of ioas1's start, two maps */
-	W_IOAS2_DOM = 1 << 5,	/* ioas2: mock device, auto HW pagetable */
+	W_IOAS2_DOM = 1 << 5,	/* ioas2: mock device */
 	W_RICH = 0x3f,
 	W_NODOM = W_ACCESS | W_PUBACC | W_IOAS2,
 };
@@ -65,10 +75,12 @@ struct pubacc {
 };
 
 struct world {
+	uint32_t kernel;		/* the release ctx answers as */
+	bool v6_2;
 	struct uiommufd_ctx *ctx;
 	u32 ioas1, ioas2;
-	u32 stdev1, hwpt1, idev1;	/* W_DOM1 */
-	u32 stdev2, hwpt2;		/* W_DOM2 */
+	u32 stdev1, hwpt1, idev1;	/* W_DOM1; 6.2 reports no idev */
+	u32 stdev2, hwpt2;		/* W_DOM2; 7.2: hwpt2 is hwpt1 */
 	u32 stdev3, hwpt3;		/* W_IOAS2_DOM */
 	u64 iova_b;			/* where ioas1 got buf_b[0, 8) */
 	u64 iova2_b;			/* where ioas2 got buf_b[8, 24) */
@@ -188,7 +200,8 @@ static void map_fixed(struct world *w, u32 ioas, void *buf, u64 npages,
  * ioas2: the first allowed range only, a copy of a0 and a1 at IOVA2,
  * buf_b[8, 24) automatic and buf_a[48, 56) at IOVA2 + 1 MiB.
  */
-static void world_build(struct world *w, unsigned int flags)
+static void world_build(struct world *w, unsigned int flags,
+			uint32_t kernel)
 {
 	static const struct iommu_iova_range allowed[] = {
 		{ .start = 0x1000000, .last = 0x3fffffff },
@@ -201,15 +214,28 @@ static void world_build(struct world *w, unsigned int flags)
 	w->new_fd = -1;
 	w->live_base = mem_live_count();
 	fill_bufs();
-	w->ctx = uiommufd_ctx_open(0);
+	w->kernel = kernel;
+	w->v6_2 = kernel == UIOMMUFD_KERNEL_6_2;
+	w->ctx = ctx_open_as(kernel, false, 0);
 	ASSERT_NONNULL(w->ctx);
 	ASSERT_EQ(0, ioas_alloc(w->ctx, &w->ioas1));
-	if (flags & W_DOM1)
+	/* 6.2: the 56-byte command, then the 72-byte one read as it. */
+	if ((flags & W_DOM1) && w->v6_2)
+		ASSERT_EQ(0, test_mock_domain_v6_2(w->ctx, w->ioas1, &w->stdev1,
+						   &w->hwpt1));
+	else if (flags & W_DOM1)
 		ASSERT_EQ(0, test_mock_domain(w->ctx, w->ioas1, &w->stdev1,
 					      &w->hwpt1, &w->idev1));
 	if (flags & W_DOM2)
-		ASSERT_EQ(0, test_mock_domain_v6_2(w->ctx, w->ioas1, &w->stdev2,
-						   &w->hwpt2));
+		ASSERT_EQ(0, test_mock_domain(w->ctx, w->ioas1, &w->stdev2,
+					      &w->hwpt2, NULL));
+	/* Two domains under 6.2, one under 7.2. */
+	if ((flags & W_DOM1) && (flags & W_DOM2)) {
+		if (w->v6_2)
+			ASSERT_NE(w->hwpt1, w->hwpt2);
+		else
+			ASSERT_EQ(w->hwpt1, w->hwpt2);
+	}
 	ASSERT_EQ(0, test_add_reserved(w->ctx, w->ioas1, RESV1, RESV_LEN));
 	ASSERT_EQ(0, ioas_allow_iovas(w->ctx, w->ioas1, allowed, 2));
 	map_fixed(w, w->ioas1, buf_a, 16, IOVA1, MAP_RW);
@@ -250,7 +276,10 @@ static void world_build(struct world *w, unsigned int flags)
 		map_fixed(w, w->ioas2, buf_a + P(48), 8, IOVA2 + 0x100000,
 			  MAP_RW);
 	}
-	if (flags & W_IOAS2_DOM)
+	if ((flags & W_IOAS2_DOM) && w->v6_2)
+		ASSERT_EQ(0, test_mock_domain_v6_2(w->ctx, w->ioas2, &w->stdev3,
+						   &w->hwpt3));
+	else if (flags & W_IOAS2_DOM)
 		ASSERT_EQ(0, test_mock_domain(w->ctx, w->ioas2, &w->stdev3,
 					      &w->hwpt3, NULL));
 }
@@ -460,6 +489,7 @@ static void snap_pages(struct snap *s, struct iopt_pages *pages,
 	snap_add(s, pages->last_npinned, "pages %u last_npinned", n);
 	snap_add(s, pages->writable, "pages %u writable", n);
 	snap_add(s, pages->account_mode, "pages %u account_mode", n);
+	snap_add(s, pages->memlock_limit, "pages %u memlock_limit", n);
 	index_store_walk_chunks(&pages->pinned_pfns, 0, U64_MAX, count_entry,
 				h);
 	snap_add(s, h[0], "pages %u pinned_pfns", n);
@@ -587,6 +617,8 @@ static void snap_iopt(struct snap *s, struct io_pagetable *iopt, u64 id)
 			 (unsigned long long)id,
 			 (unsigned long long)node->start);
 	snap_add(s, iopt->iova_alignment, "ioas %llu iova_alignment",
+		 (unsigned long long)id);
+	snap_add(s, iopt->memlock_limit, "ioas %llu memlock_limit",
 		 (unsigned long long)id);
 	snap_add(s, iopt->disable_large_pages, "ioas %llu disable_large_pages",
 		 (unsigned long long)id);
@@ -811,6 +843,13 @@ static void snap_ctx(struct snap *s, struct uiommufd_ctx *ctx)
 {
 	s->ctx = ctx;
 	snap_add(s, atomic_load(&ctx->refs), "ctx refs");
+	snap_add(s, ctx->vfio_compat, "ctx vfio_compat");
+	/* What it answers as: fixed at open, no command changes it. */
+	snap_add(s, ctx->host.release->version, "ctx host release");
+	snap_add(s, ctx->host.caps_given, "ctx host caps_given");
+	snap_add(s, ctx->host.caps, "ctx host caps");
+	snap_add(s, ctx->host.memlock_given, "ctx host memlock_given");
+	snap_add(s, ctx->host.memlock, "ctx host memlock");
 	snap_add(s, atomic_load(&ctx->destroy_waiters), "ctx destroy_waiters");
 	snap_add(s, ctx->vfio_ioas ? ctx->vfio_ioas->obj.id : 0,
 		 "ctx vfio_ioas");
@@ -948,6 +987,7 @@ enum op_kind {
 
 struct op {
 	const char *name;
+	uint32_t kernel;	/* the release the world's context answers as */
 	unsigned int world;
 	enum op_kind kind;
 	/* It allocates: some N must fail it. */
@@ -976,7 +1016,7 @@ static void sweep(const struct op *op)
 	bufs_init();
 
 	/* The unfaulted result, which every faulted success must equal. */
-	world_build(ref, op->world);
+	world_build(ref, op->world, op->kernel);
 	if (op->prepare)
 		op->prepare(ref);
 	snap_take(ref, &before);
@@ -998,7 +1038,7 @@ static void sweep(const struct op *op)
 	world_teardown(ref);
 
 	for (nth = 1; fired; nth++) {
-		world_build(w, op->world);
+		world_build(w, op->world, op->kernel);
 		if (op->prepare)
 			op->prepare(w);
 		snap_take(w, &before);
@@ -1060,12 +1100,22 @@ static void sweep(const struct op *op)
 	snap_free(&ref_after);
 }
 
-#define SWEEP(tname, ...)                                                  \
+#define SWEEP_AS(tname, _kernel, ...)                                      \
 	TEST(fail_nth_##tname)                                              \
 	{                                                                   \
-		static const struct op op = { .name = #tname, __VA_ARGS__ }; \
+		static const struct op op = { .name = #tname,               \
+					      .kernel = _kernel,            \
+					      __VA_ARGS__ };                \
 		sweep(&op);                                                 \
 	}
+
+/* fail_nth_NAME under 7.2, fail_nth_NAME_v6_2 under 6.2, or both. */
+#define SWEEP(tname, ...) SWEEP_AS(tname, UIOMMUFD_KERNEL_7_2, __VA_ARGS__)
+#define SWEEP_V6_2(tname, ...)                                             \
+	SWEEP_AS(tname##_v6_2, UIOMMUFD_KERNEL_6_2, __VA_ARGS__)
+#define SWEEP_BOTH(tname, ...)                                             \
+	SWEEP(tname, __VA_ARGS__)                                           \
+	SWEEP_V6_2(tname, __VA_ARGS__)
 
 /* An ioctl helper's -1/errno as 0 or -errno. */
 static int rc_of(int rc)
@@ -1085,7 +1135,10 @@ TEST(fail_nth_snapshot_mirrors)
 	u64 id;
 
 	bufs_init();
-	world_build(w, W_RICH);
+	world_build(w, W_RICH, UIOMMUFD_KERNEL_7_2);
+	ASSERT_EQ(UIOMMUFD_KERNEL_7_2, w->ctx->host.release->version);
+	ASSERT_FALSE(w->ctx->host.caps_given);
+	ASSERT_FALSE(w->ctx->host.memlock_given);
 	index_store_for_each(&w->ctx->objects, id, obj) {
 		struct uiommufd_access *access =
 			container_of(obj, struct uiommufd_access, obj);
@@ -1123,6 +1176,20 @@ TEST(fail_nth_snapshot_mirrors)
 	stdev = container_of(obj, struct mirror_stdev, obj);
 	ASSERT_EQ(w->idev1, stdev->idev->obj.id);
 	world_teardown(w);
+
+	/* Under 6.2 the device's idev is not reported: its HW pagetable. */
+	world_build(w, W_DOM1 | W_DOM2, UIOMMUFD_KERNEL_6_2);
+	ASSERT_EQ(UIOMMUFD_KERNEL_6_2, w->ctx->host.release->version);
+	ASSERT_EQ(0, w->idev1);
+	obj = index_store_load(&w->ctx->objects, w->stdev1);
+	ASSERT_NONNULL(obj);
+	ASSERT_EQ(IOMMUFD_OBJ_SELFTEST, obj->type);
+	stdev = container_of(obj, struct mirror_stdev, obj);
+	ASSERT_EQ(IOMMUFD_OBJ_DEVICE, stdev->idev->obj.type);
+	ASSERT_NONNULL(stdev->idev->hwpt);
+	ASSERT_EQ(w->hwpt1, stdev->idev->hwpt->obj.id);
+	ASSERT_FALSE(stdev->idev->hwpt->auto_domain);
+	world_teardown(w);
 }
 
 /* ---- IOMMU_DESTROY ---- */
@@ -1145,21 +1212,35 @@ static int run_destroy_v6_2(struct world *w)
 	return rc ? rc : rc_of(ioctl_destroy(w->ctx, w->hwpt2));
 }
 
+/* 7.2: the auto HW pagetable went with its last device. */
 static void check_hwpt1_gone(struct world *w)
 {
 	EXPECT_ERRNO(ENOENT, ioctl_destroy(w->ctx, w->hwpt1));
 	EXPECT_ERRNO(ENOENT, ioctl_destroy(w->ctx, w->idev1));
 }
 
-SWEEP(destroy_ioas_with_areas, .world = W_RICH & ~W_IOAS2_DOM,
-      .kind = NEVER_FAILS, .run = run_destroy_ioas2)
-SWEEP(destroy_stdev_auto_hwpt, .world = W_RICH, .kind = NEVER_FAILS,
-      .run = run_destroy_stdev1, .check = check_hwpt1_gone)
+/* It stays: another device uses it (7.2), or it is the caller's (6.2). */
+static void check_hwpt1_stays(struct world *w)
+{
+	ASSERT_EQ(0, test_check_map(w->ctx, w->hwpt1, IOVA1, P(24), buf_a));
+	if (w->idev1)
+		EXPECT_ERRNO(ENOENT, ioctl_destroy(w->ctx, w->idev1));
+}
+
+SWEEP_BOTH(destroy_ioas_with_areas, .world = W_RICH & ~W_IOAS2_DOM,
+	   .kind = NEVER_FAILS, .run = run_destroy_ioas2)
+SWEEP(destroy_stdev_auto_hwpt, .world = W_RICH & ~W_DOM2,
+      .kind = NEVER_FAILS, .run = run_destroy_stdev1,
+      .check = check_hwpt1_gone)
+SWEEP(destroy_stdev_shared_hwpt, .world = W_RICH, .kind = NEVER_FAILS,
+      .run = run_destroy_stdev1, .check = check_hwpt1_stays)
 SWEEP(destroy_stdev_last_domain, .world = W_DOM1 | W_NODOM,
       .kind = NEVER_FAILS, .run = run_destroy_stdev1,
       .check = check_hwpt1_gone)
-SWEEP(destroy_v6_2_hwpt, .world = W_RICH, .kind = NEVER_FAILS,
-      .run = run_destroy_v6_2)
+SWEEP_V6_2(destroy_stdev_hwpt_stays, .world = W_RICH, .kind = NEVER_FAILS,
+	   .run = run_destroy_stdev1, .check = check_hwpt1_stays)
+SWEEP_V6_2(destroy_hwpt_after_device, .world = W_RICH, .kind = NEVER_FAILS,
+	   .run = run_destroy_v6_2)
 
 /* ---- IOAS commands ---- */
 
@@ -1172,7 +1253,8 @@ static int run_ioas_alloc(struct world *w)
 	return rc;
 }
 
-SWEEP(ioas_alloc, .world = W_RICH, .allocates = true, .run = run_ioas_alloc)
+SWEEP_BOTH(ioas_alloc, .world = W_RICH, .allocates = true,
+	   .run = run_ioas_alloc)
 
 static int run_allow_iovas(struct world *w)
 {
@@ -1185,8 +1267,8 @@ static int run_allow_iovas(struct world *w)
 	return rc_of(ioas_allow_iovas(w->ctx, w->ioas1, ranges, 3));
 }
 
-SWEEP(allow_iovas, .world = W_RICH, .allocates = true,
-      .run = run_allow_iovas)
+SWEEP_BOTH(allow_iovas, .world = W_RICH, .allocates = true,
+	   .run = run_allow_iovas)
 
 static int run_copy(struct world *w, u32 flags)
 {
@@ -1214,12 +1296,12 @@ static void check_copy(struct world *w)
 				    buf_a));
 }
 
-SWEEP(copy_fixed_into_domain, .world = W_RICH, .allocates = true,
-      .run = run_copy_fixed, .check = check_copy)
-SWEEP(copy_auto_into_domain, .world = W_RICH, .allocates = true,
-      .run = run_copy_auto, .check = check_copy)
-SWEEP(copy_no_domain, .world = W_NODOM, .allocates = true,
-      .run = run_copy_auto)
+SWEEP_BOTH(copy_fixed_into_domain, .world = W_RICH, .allocates = true,
+	   .run = run_copy_fixed, .check = check_copy)
+SWEEP_BOTH(copy_auto_into_domain, .world = W_RICH, .allocates = true,
+	   .run = run_copy_auto, .check = check_copy)
+SWEEP_BOTH(copy_no_domain, .world = W_NODOM, .allocates = true,
+	   .run = run_copy_auto)
 
 static int run_iova_ranges(struct world *w)
 {
@@ -1242,8 +1324,9 @@ static void check_iova_ranges(struct world *w)
 	ASSERT_EQ(PAGE_SIZE, w->out[1]);
 }
 
-SWEEP(iova_ranges, .world = W_RICH, .allocates = true, .read_only = true,
-      .run = run_iova_ranges, .check = check_iova_ranges)
+SWEEP_BOTH(iova_ranges, .world = W_RICH, .allocates = true,
+	   .read_only = true, .run = run_iova_ranges,
+	   .check = check_iova_ranges)
 
 static int run_map(struct world *w, u32 flags)
 {
@@ -1271,6 +1354,7 @@ static void check_map_1(struct world *w)
 				    buf_b + P(24)));
 }
 
+/* Both devices' HW pagetables: two domains under 6.2, one under 7.2. */
 static void check_map_2(struct world *w)
 {
 	check_map_1(w);
@@ -1288,24 +1372,29 @@ static void restore_temp_limit(struct world *w)
 	ASSERT_EQ(0, test_set_temp_memory_limit(w->ctx, TEMP_LIMIT_DEFAULT));
 }
 
-SWEEP(map_fixed_no_domain, .world = W_NODOM, .allocates = true,
-      .run = run_map_fixed)
-SWEEP(map_auto_no_domain, .world = W_NODOM, .allocates = true,
-      .run = run_map_auto)
-SWEEP(map_fixed_one_domain, .world = W_DOM1 | W_NODOM, .allocates = true,
-      .run = run_map_fixed, .check = check_map_1)
-SWEEP(map_auto_one_domain, .world = W_DOM1 | W_NODOM, .allocates = true,
-      .run = run_map_auto, .check = check_map_1)
-SWEEP(map_fixed_two_domains, .world = W_RICH, .allocates = true,
+SWEEP_BOTH(map_fixed_no_domain, .world = W_NODOM, .allocates = true,
+	   .run = run_map_fixed)
+SWEEP_BOTH(map_auto_no_domain, .world = W_NODOM, .allocates = true,
+	   .run = run_map_auto)
+SWEEP_BOTH(map_fixed_one_domain, .world = W_DOM1 | W_NODOM,
+	   .allocates = true, .run = run_map_fixed, .check = check_map_1)
+SWEEP_BOTH(map_auto_one_domain, .world = W_DOM1 | W_NODOM,
+	   .allocates = true, .run = run_map_auto, .check = check_map_1)
+/* 7.2: two devices on one domain; 6.2: two domains. */
+SWEEP(map_fixed_two_devices, .world = W_RICH, .allocates = true,
       .run = run_map_fixed, .check = check_map_2)
-SWEEP(map_auto_two_domains, .world = W_RICH, .allocates = true,
+SWEEP(map_auto_two_devices, .world = W_RICH, .allocates = true,
       .run = run_map_auto, .check = check_map_2)
-SWEEP(map_fixed_temp_limit_16, .world = W_RICH, .allocates = true,
-      .prepare = set_temp_limit_16, .run = run_map_fixed,
-      .check = check_map_2, .cleanup = restore_temp_limit)
-SWEEP(map_auto_temp_limit_16, .world = W_RICH, .allocates = true,
-      .prepare = set_temp_limit_16, .run = run_map_auto,
-      .check = check_map_2, .cleanup = restore_temp_limit)
+SWEEP_V6_2(map_fixed_two_domains, .world = W_RICH, .allocates = true,
+	   .run = run_map_fixed, .check = check_map_2)
+SWEEP_V6_2(map_auto_two_domains, .world = W_RICH, .allocates = true,
+	   .run = run_map_auto, .check = check_map_2)
+SWEEP_BOTH(map_fixed_temp_limit_16, .world = W_RICH, .allocates = true,
+	   .prepare = set_temp_limit_16, .run = run_map_fixed,
+	   .check = check_map_2, .cleanup = restore_temp_limit)
+SWEEP_BOTH(map_auto_temp_limit_16, .world = W_RICH, .allocates = true,
+	   .prepare = set_temp_limit_16, .run = run_map_auto,
+	   .check = check_map_2, .cleanup = restore_temp_limit)
 
 static int run_unmap(struct world *w, u64 iova, u64 length)
 {
@@ -1361,12 +1450,12 @@ static void check_unmap_all(struct world *w)
 	check_items_gone(w);
 }
 
-SWEEP(unmap_partial, .world = W_RICH, .kind = NEVER_FAILS,
-      .run = run_unmap_partial, .check = check_unmap_partial)
-SWEEP(unmap_pinned, .world = W_RICH, .kind = NEVER_FAILS,
-      .run = run_unmap_pinned, .check = check_unmap_pinned)
-SWEEP(unmap_all, .world = W_RICH, .kind = NEVER_FAILS,
-      .run = run_unmap_all, .check = check_unmap_all)
+SWEEP_BOTH(unmap_partial, .world = W_RICH, .kind = NEVER_FAILS,
+	   .run = run_unmap_partial, .check = check_unmap_partial)
+SWEEP_BOTH(unmap_pinned, .world = W_RICH, .kind = NEVER_FAILS,
+	   .run = run_unmap_pinned, .check = check_unmap_pinned)
+SWEEP_BOTH(unmap_all, .world = W_RICH, .kind = NEVER_FAILS,
+	   .run = run_unmap_all, .check = check_unmap_all)
 
 static int set_huge_pages(struct world *w, u64 val)
 {
@@ -1389,10 +1478,10 @@ static void prepare_huge_pages_0(struct world *w)
 	ASSERT_EQ(0, set_huge_pages(w, 0));
 }
 
-SWEEP(option_huge_pages_0, .world = W_RICH & ~W_IOAS2_DOM,
-      .run = run_huge_pages_0)
-SWEEP(option_huge_pages_1, .world = W_RICH & ~W_IOAS2_DOM,
-      .prepare = prepare_huge_pages_0, .run = run_huge_pages_1)
+SWEEP_BOTH(option_huge_pages_0, .world = W_RICH & ~W_IOAS2_DOM,
+	   .run = run_huge_pages_0)
+SWEEP_BOTH(option_huge_pages_1, .world = W_RICH & ~W_IOAS2_DOM,
+	   .prepare = prepare_huge_pages_0, .run = run_huge_pages_1)
 
 static int run_vfio_set(struct world *w)
 {
@@ -1420,12 +1509,11 @@ static int run_vfio_clear(struct world *w)
 	return rc_of(vfio_ioas(w->ctx, IOMMU_VFIO_IOAS_CLEAR, NULL));
 }
 
-SWEEP(vfio_ioas_set, .world = W_RICH, .run = run_vfio_set)
-SWEEP(vfio_ioas_get, .world = W_RICH, .read_only = true,
-      .prepare = prepare_vfio_set,
-      .run = run_vfio_get)
-SWEEP(vfio_ioas_clear, .world = W_RICH, .prepare = prepare_vfio_set,
-      .run = run_vfio_clear)
+SWEEP_BOTH(vfio_ioas_set, .world = W_RICH, .run = run_vfio_set)
+SWEEP_BOTH(vfio_ioas_get, .world = W_RICH, .read_only = true,
+	   .prepare = prepare_vfio_set, .run = run_vfio_get)
+SWEEP_BOTH(vfio_ioas_clear, .world = W_RICH, .prepare = prepare_vfio_set,
+	   .run = run_vfio_clear)
 
 /* ---- IOMMU_TEST_CMD ---- */
 
@@ -1434,8 +1522,8 @@ static int run_add_reserved(struct world *w)
 	return rc_of(test_add_reserved(w->ctx, w->ioas1, 0x68000000, RESV_LEN));
 }
 
-SWEEP(test_add_reserved, .world = W_RICH, .allocates = true,
-      .run = run_add_reserved)
+SWEEP_BOTH(test_add_reserved, .world = W_RICH, .allocates = true,
+	   .run = run_add_reserved)
 
 static int mock_domain_on(struct world *w, u32 pt_id)
 {
@@ -1448,7 +1536,10 @@ static int mock_domain_on(struct world *w, u32 pt_id)
 	return rc;
 }
 
-/* The newest layout on ioas1 shares its auto HW pagetable. */
+/*
+ * The 72-byte command on ioas1: under 7.2 it shares the auto HW
+ * pagetable; under 6.2 it is the 56-byte one, a HW pagetable of its own.
+ */
 static int run_mock_domain_shared(struct world *w)
 {
 	return mock_domain_on(w, w->ioas1);
@@ -1459,7 +1550,7 @@ static void check_mock_domain_shared(struct world *w)
 	ASSERT_EQ(w->hwpt1, w->out[1]);
 }
 
-/* The first domain of ioas2: every area is filled into it. */
+/* The first domain of ioas2 (auto under 7.2): every area is filled in. */
 static int run_mock_domain_ioas2(struct world *w)
 {
 	return mock_domain_on(w, w->ioas2);
@@ -1482,7 +1573,7 @@ static void check_mock_domain_first(struct world *w)
 	ASSERT_EQ(0, test_check_refs(w->ctx, buf_a, P(24), 1));
 }
 
-/* Straight onto a HW pagetable by ID. */
+/* Straight onto a HW pagetable by ID (7.2; 6.2 took an IOAS only). */
 static int run_mock_domain_on_hwpt(struct world *w)
 {
 	return mock_domain_on(w, w->hwpt2);
@@ -1503,6 +1594,8 @@ static void check_mock_domain_v6_2(struct world *w)
 	ASSERT_NE(w->hwpt1, w->out[1]);
 	ASSERT_NE(w->hwpt2, w->out[1]);
 	ASSERT_EQ(0, test_check_map(w->ctx, w->out[1], IOVA1, P(24), buf_a));
+	/* The 6.2 layout has no out_idev_id: nothing came back there. */
+	ASSERT_EQ(0, w->out[2]);
 }
 
 SWEEP(test_mock_domain_shared, .world = W_RICH, .allocates = true,
@@ -1510,16 +1603,22 @@ SWEEP(test_mock_domain_shared, .world = W_RICH, .allocates = true,
 SWEEP(test_mock_domain_new_auto, .world = W_RICH & ~W_IOAS2_DOM,
       .allocates = true, .run = run_mock_domain_ioas2,
       .check = check_mock_domain_ioas2)
-SWEEP(test_mock_domain_first, .world = W_NODOM, .allocates = true,
-      .run = run_mock_domain_first, .check = check_mock_domain_first)
-SWEEP(test_mock_domain_first_temp_limit_16, .world = W_NODOM,
-      .allocates = true, .prepare = set_temp_limit_16,
-      .run = run_mock_domain_first, .check = check_mock_domain_first,
-      .cleanup = restore_temp_limit)
+SWEEP_V6_2(test_mock_domain_new_hwpt, .world = W_RICH & ~W_IOAS2_DOM,
+	   .allocates = true, .run = run_mock_domain_ioas2,
+	   .check = check_mock_domain_ioas2)
+SWEEP_BOTH(test_mock_domain_first, .world = W_NODOM, .allocates = true,
+	   .run = run_mock_domain_first, .check = check_mock_domain_first)
+SWEEP_BOTH(test_mock_domain_first_temp_limit_16, .world = W_NODOM,
+	   .allocates = true, .prepare = set_temp_limit_16,
+	   .run = run_mock_domain_first, .check = check_mock_domain_first,
+	   .cleanup = restore_temp_limit)
 SWEEP(test_mock_domain_on_hwpt, .world = W_RICH, .allocates = true,
       .run = run_mock_domain_on_hwpt)
-SWEEP(test_mock_domain_v6_2, .world = W_RICH, .allocates = true,
-      .run = run_mock_domain_v6_2, .check = check_mock_domain_v6_2)
+/* 6.2: the 56-byte command, and the 72-byte one read as it. */
+SWEEP_V6_2(test_mock_domain, .world = W_RICH, .allocates = true,
+	   .run = run_mock_domain_v6_2, .check = check_mock_domain_v6_2)
+SWEEP_V6_2(test_mock_domain_newest_size, .world = W_RICH, .allocates = true,
+	   .run = run_mock_domain_shared, .check = check_mock_domain_v6_2)
 
 static int run_check_map(struct world *w)
 {
@@ -1531,10 +1630,10 @@ static int run_check_refs(struct world *w)
 	return rc_of(test_check_refs(w->ctx, buf_a, P(56), 1));
 }
 
-SWEEP(test_md_check_map, .world = W_RICH, .read_only = true,
-      .run = run_check_map)
-SWEEP(test_md_check_refs, .world = W_RICH, .allocates = true,
-      .read_only = true, .run = run_check_refs)
+SWEEP_BOTH(test_md_check_map, .world = W_RICH, .read_only = true,
+	   .run = run_check_map)
+SWEEP_BOTH(test_md_check_refs, .world = W_RICH, .allocates = true,
+	   .read_only = true, .run = run_check_refs)
 
 static int run_create_access(struct world *w, u32 flags)
 {
@@ -1562,20 +1661,20 @@ static void check_create_access(struct world *w)
 	ASSERT_EQ(1, uiommufd_fd_owned(w->new_fd));
 }
 
-SWEEP(test_create_access, .world = W_RICH, .allocates = true,
-      .run = run_create_access_pin, .check = check_create_access)
-SWEEP(test_create_access_no_pin, .world = W_RICH, .allocates = true,
-      .run = run_create_access_no_pin, .check = check_create_access)
+SWEEP_BOTH(test_create_access, .world = W_RICH, .allocates = true,
+	   .run = run_create_access_pin, .check = check_create_access)
+SWEEP_BOTH(test_create_access_no_pin, .world = W_RICH, .allocates = true,
+	   .run = run_create_access_no_pin, .check = check_create_access)
 
 static int run_destroy_access_pages(struct world *w)
 {
 	return rc_of(test_destroy_access_pages(w->ctx, w->afd, w->items[0]));
 }
 
-SWEEP(test_destroy_access_pages, .world = W_RICH, .kind = NEVER_FAILS,
-      .run = run_destroy_access_pages)
-SWEEP(test_destroy_access_pages_no_domain, .world = W_NODOM,
-      .kind = NEVER_FAILS, .run = run_destroy_access_pages)
+SWEEP_BOTH(test_destroy_access_pages, .world = W_RICH, .kind = NEVER_FAILS,
+	   .run = run_destroy_access_pages)
+SWEEP_BOTH(test_destroy_access_pages_no_domain, .world = W_NODOM,
+	   .kind = NEVER_FAILS, .run = run_destroy_access_pages)
 
 /* Across a0 and a1, which item 0 and item 1 partly pin already. */
 static int run_access_pages(struct world *w)
@@ -1589,10 +1688,10 @@ static int run_access_pages(struct world *w)
 	return rc;
 }
 
-SWEEP(test_access_pages, .world = W_RICH, .allocates = true,
-      .run = run_access_pages)
-SWEEP(test_access_pages_no_domain, .world = W_NODOM, .allocates = true,
-      .run = run_access_pages)
+SWEEP_BOTH(test_access_pages, .world = W_RICH, .allocates = true,
+	   .run = run_access_pages)
+SWEEP_BOTH(test_access_pages_no_domain, .world = W_NODOM, .allocates = true,
+	   .run = run_access_pages)
 
 #define RW_IOVA (IOVA1 + P(14) + 100)
 #define RW_LEN P(3)
@@ -1634,17 +1733,17 @@ static void check_write(struct world *w)
 	ASSERT_EQ(0, memcmp(w->data, buf_a + P(14) + 100, RW_LEN));
 }
 
-SWEEP(test_access_rw_read, .world = W_RICH, .allocates = true,
-      .read_only = true, .run = run_access_read, .check = check_read)
-SWEEP(test_access_rw_read_slow_no_domain, .world = W_NODOM,
-      .allocates = true, .read_only = true, .run = run_access_read_slow,
-      .check = check_read)
-SWEEP(test_access_rw_write, .world = W_RICH, .allocates = true,
-      .prepare = prepare_write, .run = run_access_write,
-      .check = check_write)
-SWEEP(test_access_rw_write_no_domain, .world = W_NODOM, .allocates = true,
-      .prepare = prepare_write, .run = run_access_write,
-      .check = check_write)
+SWEEP_BOTH(test_access_rw_read, .world = W_RICH, .allocates = true,
+	   .read_only = true, .run = run_access_read, .check = check_read)
+SWEEP_BOTH(test_access_rw_read_slow_no_domain, .world = W_NODOM,
+	   .allocates = true, .read_only = true, .run = run_access_read_slow,
+	   .check = check_read)
+SWEEP_BOTH(test_access_rw_write, .world = W_RICH, .allocates = true,
+	   .prepare = prepare_write, .run = run_access_write,
+	   .check = check_write)
+SWEEP_BOTH(test_access_rw_write_no_domain, .world = W_NODOM,
+	   .allocates = true, .prepare = prepare_write,
+	   .run = run_access_write, .check = check_write)
 
 /* ---- the access API ---- */
 
@@ -1656,8 +1755,8 @@ static int run_api_create(struct world *w)
 	return rc;
 }
 
-SWEEP(access_api_create, .world = W_RICH, .allocates = true,
-      .run = run_api_create)
+SWEEP_BOTH(access_api_create, .world = W_RICH, .allocates = true,
+	   .run = run_api_create)
 
 /* a3, pinned for writing; the PFNs and page addresses come back. */
 static int run_api_pin(struct world *w)
@@ -1678,10 +1777,10 @@ static void check_api_pin(struct world *w)
 	ASSERT_EQ(0, test_check_refs(w->ctx, buf_a + P(32), P(4), 1));
 }
 
-SWEEP(access_api_pin, .world = W_RICH, .allocates = true,
-      .run = run_api_pin, .check = check_api_pin)
-SWEEP(access_api_pin_no_domain, .world = W_NODOM, .allocates = true,
-      .run = run_api_pin, .check = check_api_pin)
+SWEEP_BOTH(access_api_pin, .world = W_RICH, .allocates = true,
+	   .run = run_api_pin, .check = check_api_pin)
+SWEEP_BOTH(access_api_pin_no_domain, .world = W_NODOM, .allocates = true,
+	   .run = run_api_pin, .check = check_api_pin)
 
 /* Across a3 and a4, not page aligned. */
 static int run_api_read(struct world *w)
@@ -1706,16 +1805,16 @@ static void check_api_write(struct world *w)
 	ASSERT_EQ(0, memcmp(w->data, buf_a + P(38) + 7, P(3)));
 }
 
-SWEEP(access_api_read, .world = W_RICH, .allocates = true,
-      .read_only = true, .run = run_api_read, .check = check_api_read)
-SWEEP(access_api_read_no_domain, .world = W_NODOM, .allocates = true,
-      .read_only = true, .run = run_api_read, .check = check_api_read)
-SWEEP(access_api_write, .world = W_RICH, .allocates = true,
-      .prepare = prepare_write, .run = run_api_write,
-      .check = check_api_write)
-SWEEP(access_api_write_no_domain, .world = W_NODOM, .allocates = true,
-      .prepare = prepare_write, .run = run_api_write,
-      .check = check_api_write)
+SWEEP_BOTH(access_api_read, .world = W_RICH, .allocates = true,
+	   .read_only = true, .run = run_api_read, .check = check_api_read)
+SWEEP_BOTH(access_api_read_no_domain, .world = W_NODOM, .allocates = true,
+	   .read_only = true, .run = run_api_read, .check = check_api_read)
+SWEEP_BOTH(access_api_write, .world = W_RICH, .allocates = true,
+	   .prepare = prepare_write, .run = run_api_write,
+	   .check = check_api_write)
+SWEEP_BOTH(access_api_write_no_domain, .world = W_NODOM, .allocates = true,
+	   .prepare = prepare_write, .run = run_api_write,
+	   .check = check_api_write)
 
 static int run_api_destroy(struct world *w)
 {
@@ -1725,20 +1824,22 @@ static int run_api_destroy(struct world *w)
 	return 0;
 }
 
-SWEEP(access_api_destroy, .world = W_RICH, .kind = NEVER_FAILS,
-      .run = run_api_destroy)
-SWEEP(access_api_destroy_no_domain, .world = W_NODOM, .kind = NEVER_FAILS,
-      .run = run_api_destroy)
+SWEEP_BOTH(access_api_destroy, .world = W_RICH, .kind = NEVER_FAILS,
+	   .run = run_api_destroy)
+SWEEP_BOTH(access_api_destroy_no_domain, .world = W_NODOM,
+	   .kind = NEVER_FAILS, .run = run_api_destroy)
 
 /* ---- contexts and descriptors ---- */
 
+/* Another context, answering as the world's does. */
 static int run_ctx_open(struct world *w)
 {
-	w->ctx2 = uiommufd_ctx_open(0);
+	w->ctx2 = ctx_open_as(w->kernel, false, 0);
 	return w->ctx2 ? 0 : -errno;
 }
 
-SWEEP(ctx_open, .world = W_RICH, .allocates = true, .run = run_ctx_open)
+SWEEP_BOTH(ctx_open, .world = W_RICH, .allocates = true,
+	   .run = run_ctx_open)
 
 /* The context goes first; the accesses keep it alive until they go. */
 static int run_close_ctx_first(struct world *w)
@@ -1778,13 +1879,13 @@ static int run_fd_close(struct world *w)
 	return rc ? -errno : 0;
 }
 
-SWEEP(ctx_close_first, .world = W_RICH, .kind = NEVER_FAILS,
-      .run = run_close_ctx_first, .check = check_closed)
-SWEEP(ctx_close_last, .world = W_RICH, .kind = NEVER_FAILS,
-      .run = run_close_accesses_first, .check = check_closed)
-SWEEP(ctx_close_no_domain, .world = W_NODOM, .kind = NEVER_FAILS,
-      .run = run_close_ctx_first, .check = check_closed)
-SWEEP(fd_close_access, .world = W_RICH, .kind = NEVER_FAILS,
-      .run = run_fd_close)
-SWEEP(fd_close_access_no_domain, .world = W_NODOM, .kind = NEVER_FAILS,
-      .run = run_fd_close)
+SWEEP_BOTH(ctx_close_first, .world = W_RICH, .kind = NEVER_FAILS,
+	   .run = run_close_ctx_first, .check = check_closed)
+SWEEP_BOTH(ctx_close_last, .world = W_RICH, .kind = NEVER_FAILS,
+	   .run = run_close_accesses_first, .check = check_closed)
+SWEEP_BOTH(ctx_close_no_domain, .world = W_NODOM, .kind = NEVER_FAILS,
+	   .run = run_close_ctx_first, .check = check_closed)
+SWEEP_BOTH(fd_close_access, .world = W_RICH, .kind = NEVER_FAILS,
+	   .run = run_fd_close)
+SWEEP_BOTH(fd_close_access_no_domain, .world = W_NODOM,
+	   .kind = NEVER_FAILS, .run = run_fd_close)

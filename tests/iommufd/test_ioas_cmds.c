@@ -7,16 +7,26 @@
  * iommufd_mock_domain fixtures). The kernel is the reference: every
  * expected errno and value below is what the kernel returns.
  *
- * The ioas fixture runs each test with no domain, one mock domain (the
- * newest MOCK_DOMAIN layout, an auto HW pagetable), two distinct mock
- * domains (the second attached with the Linux 6.2 layout, which gets a HW
- * pagetable of its own) and one domain under a 16-byte temporary memory
- * limit. The temp_limit fixture maps memory whose PFN runs break often
- * (memfd pages in scrambled order between anonymous ones) under limits of
- * 16, 32 and 65536 bytes. Every teardown closes the context and checks,
- * from a fresh one, that no page of any buffer the test used is pinned.
+ * A context answers as one Linux release, and every fixture runs under
+ * both, each release with its own test-command layout and MOCK_DOMAIN:
+ * under 7.2 (72 bytes) a device goes on the IOAS's auto HW pagetable,
+ * shared by every device on the IOAS and gone with the last of them;
+ * under 6.2 (56 bytes) each device gets a HW pagetable of its own, a
+ * distinct domain, which the caller destroys after the device. Distinct
+ * domains on one IOAS are therefore 6.2's (there is no HWPT_ALLOC yet).
+ *
+ * The ioas fixture runs each test with no domain, one mock domain, one
+ * domain under a 16-byte temporary memory limit and two devices: under
+ * 7.2 two devices on one auto HW pagetable, under 6.2 two distinct
+ * domains (one attached with the 72-byte command, which 6.2 reads as its
+ * 56-byte one). The temp_limit fixture maps memory whose PFN runs break
+ * often (memfd pages in scrambled order between anonymous ones) under
+ * limits of 16, 32 and 65536 bytes. Every teardown closes the context and
+ * checks, from a fresh one, that no page of any buffer the test used is
+ * pinned.
  */
 #include <fcntl.h>
+#include <linux/capability.h>
 #include <stdlib.h>
 #include <strings.h>
 #include <sys/mman.h>
@@ -36,9 +46,9 @@
 /* ---- commands this suite needs that iommufd_utils.h does not have ---- */
 
 /*
- * MOCK_DOMAIN with the Linux 6.2 (56-byte) command: the caller gets a new
- * mock HW pagetable of its own even when the IOAS already has one, so
- * this is how a test attaches a second, distinct domain.
+ * MOCK_DOMAIN with the Linux 6.2 (56-byte) command, in a context answering
+ * as 6.2: the caller gets a new mock HW pagetable of its own even when the
+ * IOAS already has one.
  */
 static int cmds_mock_domain_v6_2(struct uiommufd_ctx *ctx, uint32_t ioas_id,
 				 uint32_t *device_id, uint32_t *hwpt_id)
@@ -55,6 +65,39 @@ static int cmds_mock_domain_v6_2(struct uiommufd_ctx *ctx, uint32_t ioas_id,
 	*device_id = cmd.mock_domain.out_device_id;
 	*hwpt_id = cmd.mock_domain.out_hwpt_id;
 	return 0;
+}
+
+/*
+ * A mock device on @ioas_id, with the command of @ctx's release: under 6.2
+ * on a HW pagetable of its own, under 7.2 on the IOAS's auto one.
+ */
+static int cmds_mock_domain(struct uiommufd_ctx *ctx, bool v6_2,
+			    uint32_t ioas_id, uint32_t *device_id,
+			    uint32_t *hwpt_id)
+{
+	if (v6_2)
+		return cmds_mock_domain_v6_2(ctx, ioas_id, device_id, hwpt_id);
+	return test_mock_domain(ctx, ioas_id, device_id, hwpt_id, NULL);
+}
+
+/*
+ * Destroy device @dev and see its HW pagetable @hwpt go as the release
+ * has it: under 6.2 the caller destroys it after the device (EBUSY
+ * before); under 7.2 it goes with its last device, so it is gone when
+ * @last, else still there and busy.
+ */
+static void cmds_mock_domain_destroy(struct uiommufd_ctx *ctx, bool v6_2,
+				     uint32_t dev, uint32_t hwpt, bool last)
+{
+	if (v6_2)
+		EXPECT_ERRNO(EBUSY, ioctl_destroy(ctx, hwpt));
+	ASSERT_EQ(0, ioctl_destroy(ctx, dev));
+	if (v6_2)
+		ASSERT_EQ(0, ioctl_destroy(ctx, hwpt));
+	else if (!last)
+		EXPECT_ERRNO(EBUSY, ioctl_destroy(ctx, hwpt));
+	if (v6_2 || last)
+		EXPECT_ERRNO(ENOENT, ioctl_destroy(ctx, hwpt));
 }
 
 /* ACCESS_PAGES/ACCESS_RW IOVA in the MOCK_FLAGS_ACCESS_SYZ encoding. */
@@ -105,10 +148,11 @@ static void *aligned_buffer(size_t len, size_t align, unsigned int seed)
 FIXTURE(ioas)
 {
 	struct uiommufd_ctx *ctx;
+	bool v6_2;		/* the context answers as Linux 6.2 */
 	uint32_t ioas_id;
-	unsigned int ndomains;
-	uint32_t stdev_id;
-	uint32_t dev62_id;
+	unsigned int ndevices;
+	unsigned int ndomains;	/* distinct ones: hwpt_ids[0 .. ndomains) */
+	uint32_t dev_ids[2];
 	uint32_t hwpt_ids[2];
 	uint64_t base_iova;
 	uint8_t *buffer;
@@ -123,28 +167,60 @@ FIXTURE(ioas)
 
 FIXTURE_VARIANT(ioas)
 {
-	unsigned int mock_domains;
+	uint32_t kernel;
+	unsigned int mock_devices;
 	unsigned int memory_limit;
 };
 
 FIXTURE_VARIANT_ADD(ioas, no_domain)
 {
-	.mock_domains = 0,
+	.kernel = UIOMMUFD_KERNEL_7_2,
+	.mock_devices = 0,
 };
 
 FIXTURE_VARIANT_ADD(ioas, mock_domain)
 {
-	.mock_domains = 1,
+	.kernel = UIOMMUFD_KERNEL_7_2,
+	.mock_devices = 1,
 };
 
-FIXTURE_VARIANT_ADD(ioas, two_mock_domains)
+/* Two devices, one domain: the auto HW pagetable is shared. */
+FIXTURE_VARIANT_ADD(ioas, two_devices)
 {
-	.mock_domains = 2,
+	.kernel = UIOMMUFD_KERNEL_7_2,
+	.mock_devices = 2,
 };
 
 FIXTURE_VARIANT_ADD(ioas, mock_domain_limit)
 {
-	.mock_domains = 1,
+	.kernel = UIOMMUFD_KERNEL_7_2,
+	.mock_devices = 1,
+	.memory_limit = 16,
+};
+
+FIXTURE_VARIANT_ADD(ioas, no_domain_v6_2)
+{
+	.kernel = UIOMMUFD_KERNEL_6_2,
+	.mock_devices = 0,
+};
+
+FIXTURE_VARIANT_ADD(ioas, mock_domain_v6_2)
+{
+	.kernel = UIOMMUFD_KERNEL_6_2,
+	.mock_devices = 1,
+};
+
+/* Two devices, two domains: each HW pagetable its own. */
+FIXTURE_VARIANT_ADD(ioas, two_mock_domains_v6_2)
+{
+	.kernel = UIOMMUFD_KERNEL_6_2,
+	.mock_devices = 2,
+};
+
+FIXTURE_VARIANT_ADD(ioas, mock_domain_limit_v6_2)
+{
+	.kernel = UIOMMUFD_KERNEL_6_2,
+	.mock_devices = 1,
 	.memory_limit = 16,
 };
 
@@ -198,24 +274,30 @@ FIXTURE_SETUP(ioas)
 {
 	for (unsigned int i = 0; i != MAX_AFDS; i++)
 		self->afds[i] = -1;
-	self->ctx = uiommufd_ctx_open(0);
+	self->v6_2 = variant->kernel == UIOMMUFD_KERNEL_6_2;
+	self->ctx = ctx_open_as(variant->kernel, false, 0);
 	ASSERT_NONNULL(self->ctx);
+	ASSERT_EQ(variant->kernel, ctx_kernel(self->ctx));
 	ASSERT_EQ(0, test_set_temp_memory_limit(self->ctx,
 						variant->memory_limit ?:
 							DEFAULT_TEMP_LIMIT));
 	ASSERT_EQ(0, ioas_alloc(self->ctx, &self->ioas_id));
-	if (variant->mock_domains >= 1)
+	/* 7.2: the newest command; 6.2: its own, then the 72-byte one. */
+	if (variant->mock_devices >= 1)
+		ASSERT_EQ(0, cmds_mock_domain(self->ctx, self->v6_2,
+					      self->ioas_id, &self->dev_ids[0],
+					      &self->hwpt_ids[0]));
+	if (variant->mock_devices >= 2)
 		ASSERT_EQ(0, test_mock_domain(self->ctx, self->ioas_id,
-					      &self->stdev_id,
-					      &self->hwpt_ids[0], NULL));
-	if (variant->mock_domains >= 2) {
-		ASSERT_EQ(0, cmds_mock_domain_v6_2(self->ctx, self->ioas_id,
-						   &self->dev62_id,
-						   &self->hwpt_ids[1]));
-		/* Two domains really: each HW pagetable its own. */
+					      &self->dev_ids[1],
+					      &self->hwpt_ids[1], NULL));
+	self->ndevices = variant->mock_devices;
+	self->ndomains = self->v6_2 ? self->ndevices : !!self->ndevices;
+	/* Two domains really under 6.2; one shared under 7.2. */
+	if (self->ndevices >= 2 && self->v6_2)
 		ASSERT_NE(self->hwpt_ids[0], self->hwpt_ids[1]);
-	}
-	self->ndomains = variant->mock_domains;
+	if (self->ndevices >= 2 && !self->v6_2)
+		ASSERT_EQ(self->hwpt_ids[0], self->hwpt_ids[1]);
 	self->base_iova = MOCK_APERTURE_START;
 	self->buffer = fx_buffer(self, BUFFER_SIZE, 1);
 }
@@ -245,6 +327,61 @@ FIXTURE_TEARDOWN(ioas)
 	}
 	for (unsigned int i = 0; i != self->nbufs; i++)
 		munmap(self->bufs[i].p, self->bufs[i].len);
+}
+
+/*
+ * Detach the fixture's last device: under 6.2 its domain goes with it
+ * (destroyed after it); under 7.2 the shared domain goes with the last
+ * device only.
+ */
+static void fx_detach_device(struct _fixture_data_ioas *self)
+{
+	unsigned int i;
+
+	ASSERT_LT(0, self->ndevices);
+	i = --self->ndevices;
+	cmds_mock_domain_destroy(self->ctx, self->v6_2, self->dev_ids[i],
+				 self->hwpt_ids[i], !self->ndevices);
+	self->ndomains = self->v6_2 ? self->ndevices : !!self->ndevices;
+}
+
+/* Detach every device of the fixture: no domain is left. */
+static void fx_detach_all(struct _fixture_data_ioas *self)
+{
+	while (self->ndevices)
+		fx_detach_device(self);
+	ASSERT_EQ(0, self->ndomains);
+}
+
+/*
+ * A new device on the fixture's IOAS: under 6.2 a new, distinct domain;
+ * under 7.2 the IOAS's auto HW pagetable, new only when the fixture has
+ * no device. fx_dev_destroy() detaches it again.
+ */
+static void fx_dev_attach(struct _fixture_data_ioas *self, uint32_t *dev,
+			  uint32_t *hwpt)
+{
+	ASSERT_EQ(0, cmds_mock_domain(self->ctx, self->v6_2, self->ioas_id,
+				      dev, hwpt));
+	if (self->v6_2 || !self->ndevices) {
+		for (unsigned int i = 0; i != self->ndomains; i++)
+			ASSERT_NE(self->hwpt_ids[i], *hwpt);
+	} else {
+		ASSERT_EQ(self->hwpt_ids[0], *hwpt);
+	}
+}
+
+/* Whether fx_dev_attach()'s device has a domain of its own. */
+static bool fx_dev_own_domain(struct _fixture_data_ioas *self)
+{
+	return self->v6_2 || !self->ndevices;
+}
+
+static void fx_dev_destroy(struct _fixture_data_ioas *self, uint32_t dev,
+			   uint32_t hwpt)
+{
+	cmds_mock_domain_destroy(self->ctx, self->v6_2, dev, hwpt,
+				 fx_dev_own_domain(self));
 }
 
 /* Every mock domain of the fixture maps [iova, +len) to @buf. */
@@ -775,9 +912,9 @@ TEST_F(ioas, map_user_hole)
 	{
 		uint32_t dev = 0, hwpt = 0;
 
-		EXPECT_ERRNO(EFAULT, cmds_mock_domain_v6_2(self->ctx,
-							   self->ioas_id,
-							   &dev, &hwpt));
+		EXPECT_ERRNO(EFAULT, cmds_mock_domain(self->ctx, self->v6_2,
+						      self->ioas_id, &dev,
+						      &hwpt));
 		ASSERT_EQ(0, test_check_refs(self->ctx, buf, len / 2, 0));
 	}
 	fx_unmap(self, iova, len);
@@ -954,9 +1091,9 @@ TEST_F(ioas, mock_domain_needs_aligned_areas)
 		return;
 	}
 	ASSERT_EQ(0, fx_map(self, self->buffer + 1, PAGE_SZ, &iova));
-	EXPECT_ERRNO(EADDRINUSE, cmds_mock_domain_v6_2(self->ctx,
-						       self->ioas_id, &dev,
-						       &hwpt));
+	EXPECT_ERRNO(EADDRINUSE, cmds_mock_domain(self->ctx, self->v6_2,
+						  self->ioas_id, &dev, &hwpt));
+	/* 72 bytes too (under 6.2 it is read as the 56-byte command). */
 	EXPECT_ERRNO(EADDRINUSE, test_mock_domain(self->ctx, self->ioas_id,
 						  NULL, NULL, NULL));
 	EXPECT_EQ(1, iova_alignment(self->ctx, self->ioas_id));
@@ -967,21 +1104,19 @@ TEST_F(ioas, mock_domain_needs_aligned_areas)
 	/* An area outside the aperture blocks it as well. */
 	ASSERT_EQ(0, fx_map_fixed(self, self->buffer, PAGE_SZ,
 				  MOCK_APERTURE_START - PAGE_SZ));
-	EXPECT_ERRNO(EADDRINUSE, cmds_mock_domain_v6_2(self->ctx,
-						       self->ioas_id, &dev,
-						       &hwpt));
+	EXPECT_ERRNO(EADDRINUSE, cmds_mock_domain(self->ctx, self->v6_2,
+						  self->ioas_id, &dev, &hwpt));
 	fx_unmap(self, MOCK_APERTURE_START - PAGE_SZ, PAGE_SZ);
 	ASSERT_EQ(0, fx_map_fixed(self, self->buffer, PAGE_SZ,
 				  MOCK_APERTURE_LAST + 1));
-	EXPECT_ERRNO(EADDRINUSE, cmds_mock_domain_v6_2(self->ctx,
-						       self->ioas_id, &dev,
-						       &hwpt));
+	EXPECT_ERRNO(EADDRINUSE, cmds_mock_domain(self->ctx, self->v6_2,
+						  self->ioas_id, &dev, &hwpt));
 	fx_unmap(self, MOCK_APERTURE_LAST + 1, PAGE_SZ);
 
 	ASSERT_EQ(0, fx_map_fixed(self, self->buffer, PAGE_SZ,
 				  MOCK_APERTURE_START));
-	ASSERT_EQ(0, cmds_mock_domain_v6_2(self->ctx, self->ioas_id, &dev,
-					   &hwpt));
+	ASSERT_EQ(0, cmds_mock_domain(self->ctx, self->v6_2, self->ioas_id,
+				      &dev, &hwpt));
 	EXPECT_EQ(MOCK_PAGE_SIZE, iova_alignment(self->ctx, self->ioas_id));
 	ASSERT_EQ(0, test_check_map(self->ctx, hwpt, MOCK_APERTURE_START,
 				    PAGE_SZ, self->buffer));
@@ -1019,8 +1154,8 @@ TEST_F(ioas, mock_domain_fills_areas)
 		ASSERT_EQ((uintptr_t)areas[i].p % PAGE_SZ,
 			  areas[i].iova % PAGE_SZ);
 	}
-	ASSERT_EQ(0, cmds_mock_domain_v6_2(self->ctx, self->ioas_id, &dev,
-					   &hwpt));
+	/* A new domain (7.2 with a device: the fixture's, shared). */
+	fx_dev_attach(self, &dev, &hwpt);
 	for (i = 0; i != ARRAY_SIZE(areas); i++) {
 		ASSERT_EQ(0, test_check_map(self->ctx, hwpt, areas[i].iova,
 					    areas[i].len, areas[i].p));
@@ -1070,29 +1205,25 @@ TEST_F(ioas, mock_domain_fills_areas)
 					    areas[3].len + MOCK_PAGE_SIZE,
 					    areas[3].p));
 
-	/* Detaching the new domain leaves the others, and their pins. */
-	ASSERT_EQ(0, ioctl_destroy(self->ctx, dev));
-	ASSERT_EQ(0, ioctl_destroy(self->ctx, hwpt));
-	EXPECT_ERRNO(ENOENT, test_check_map(self->ctx, hwpt, areas[0].iova,
-					    areas[0].len, areas[0].p));
+	/* Detaching the new device leaves the others, and their pins. */
+	fx_dev_destroy(self, dev, hwpt);
+	if (fx_dev_own_domain(self))
+		EXPECT_ERRNO(ENOENT, test_check_map(self->ctx, hwpt,
+						    areas[0].iova,
+						    areas[0].len, areas[0].p));
 	for (i = 0; i != ARRAY_SIZE(areas); i++)
 		check_mock_iova(self, areas[i].p, areas[i].iova, areas[i].len);
 	check_map_refs(self, buf2, 4 * PAGE_SZ, 1);
 	check_map_refs(self, buf + 3 * PAGE_SZ, 4 * PAGE_SZ, 1);
 
-	/* Detach the fixture's domains too: the pins go. */
-	if (self->ndomains >= 2) {
-		ASSERT_EQ(0, ioctl_destroy(self->ctx, self->dev62_id));
-		ASSERT_EQ(0, ioctl_destroy(self->ctx, self->hwpt_ids[1]));
-		self->ndomains = 1;
+	/* Detach the fixture's devices too: the pins go with the last. */
+	if (self->ndevices >= 2) {
+		fx_detach_device(self);
 		check_mock_iova(self, areas[4].p, areas[4].iova,
 				areas[4].len);
 		check_map_refs(self, buf2, 4 * PAGE_SZ, 1);
 	}
-	if (self->ndomains >= 1) {
-		ASSERT_EQ(0, ioctl_destroy(self->ctx, self->stdev_id));
-		self->ndomains = 0;
-	}
+	fx_detach_all(self);
 	ASSERT_EQ(0, test_check_refs(self->ctx, buf, BUFFER_SIZE, 0));
 	ASSERT_EQ(0, test_check_refs(self->ctx, buf2, 8 * PAGE_SZ, 0));
 	for (i = 0; i != ARRAY_SIZE(areas); i++)
@@ -1126,16 +1257,13 @@ TEST_F(ioas, all_aligns)
 			check_map_refs(self, buf + pg_first, pg_len, 1);
 
 			/* Add and destroy a domain while the area exists. */
-			ASSERT_EQ(0, cmds_mock_domain_v6_2(self->ctx,
-							   self->ioas_id, &dev,
-							   &hwpt));
+			fx_dev_attach(self, &dev, &hwpt);
 			ASSERT_EQ(0, test_check_map(self->ctx, hwpt, iova,
 						    length, buf + start));
 			ASSERT_EQ(0, test_check_refs(self->ctx,
 						     buf + pg_first, pg_len,
 						     1));
-			ASSERT_EQ(0, ioctl_destroy(self->ctx, dev));
-			ASSERT_EQ(0, ioctl_destroy(self->ctx, hwpt));
+			fx_dev_destroy(self, dev, hwpt);
 			check_mock_iova(self, buf + start, iova, length);
 			check_map_refs(self, buf + pg_first, pg_len, 1);
 
@@ -1339,8 +1467,7 @@ static void user_copy(struct _fixture_data_ioas *self, uint8_t *buf,
 	/* One pages object: still one pin, whoever holds it. */
 	ASSERT_EQ(0, test_check_refs(self->ctx, buf, len, 1));
 	/* A domain attached now gets the same pages. */
-	ASSERT_EQ(0, cmds_mock_domain_v6_2(self->ctx, self->ioas_id, &dev,
-					   &hwpt));
+	fx_dev_attach(self, &dev, &hwpt);
 	ASSERT_EQ(0, test_check_map(self->ctx, hwpt, MOCK_APERTURE_START, len,
 				    buf));
 	ASSERT_EQ(0, test_check_refs(self->ctx, buf, len, 1));
@@ -1351,8 +1478,7 @@ static void user_copy(struct _fixture_data_ioas *self, uint8_t *buf,
 	ASSERT_EQ(0, ioctl_destroy(self->ctx, src_ioas));
 	ASSERT_EQ(0, test_check_map(self->ctx, hwpt, MOCK_APERTURE_START, len,
 				    buf));
-	ASSERT_EQ(0, ioctl_destroy(self->ctx, dev));
-	ASSERT_EQ(0, ioctl_destroy(self->ctx, hwpt));
+	fx_dev_destroy(self, dev, hwpt);
 	check_mock_iova(self, buf, MOCK_APERTURE_START, len);
 	check_map_refs(self, buf, len, 1);
 	fx_unmap(self, MOCK_APERTURE_START, len);
@@ -1378,6 +1504,94 @@ TEST_F(ioas, copy_access_pinned_memfd)
 	fx_track(self, buf, BUFFER_SIZE, true);
 	memset(buf, 0x3c, BUFFER_SIZE);
 	user_copy(self, buf, BUFFER_SIZE);
+}
+
+/*
+ * Neither READABLE nor WRITEABLE. MAP refuses it under every release
+ * (EINVAL, after unknown flags and U64_MAX values, before the IOAS
+ * lookup); COPY refuses it in the same place under 7.2, while 6.2 made
+ * the copy with no protection: the domains map it, an access may neither
+ * read nor write it nor pin it, and a copy of it may have protection
+ * again.
+ */
+TEST_F(ioas, map_copy_protection)
+{
+	uint64_t base = self->base_iova, iova = base + 4 * PAGE_SZ, dst;
+	uint8_t *buf = self->buffer, tmp[16];
+	int afd = -1;
+
+	ASSERT_EQ(0, fx_map_fixed(self, buf, 2 * PAGE_SZ, base));
+	EXPECT_ERRNO(EINVAL, ioas_map(self->ctx, self->ioas_id, buf, PAGE_SZ,
+				      &iova, 0));
+	EXPECT_ERRNO(EINVAL, ioas_map(self->ctx, self->ioas_id, buf, PAGE_SZ,
+				      &iova, IOMMU_IOAS_MAP_FIXED_IOVA));
+	EXPECT_ERRNO(EINVAL, ioas_map(self->ctx, 54321, buf, PAGE_SZ, &iova,
+				      IOMMU_IOAS_MAP_FIXED_IOVA));
+	EXPECT_ERRNO(EOVERFLOW, ioas_map(self->ctx, 54321, buf, UINT64_MAX,
+					 &iova, 0));
+	EXPECT_ERRNO(EOPNOTSUPP, ioas_map(self->ctx, 54321, buf, UINT64_MAX,
+					  &iova, 1u << 3));
+	EXPECT_ERRNO(ENOENT, ioas_unmap(self->ctx, self->ioas_id, iova,
+					PAGE_SZ, NULL));
+
+	dst = base + 8 * PAGE_SZ;
+	EXPECT_ERRNO(EOPNOTSUPP, ioas_copy(self->ctx, 54321, 54321, base,
+					   UINT64_MAX, &dst, 1u << 3));
+	EXPECT_ERRNO(EOVERFLOW, ioas_copy(self->ctx, 54321, 54321, base,
+					  UINT64_MAX, &dst, 0));
+	if (!self->v6_2) {
+		EXPECT_ERRNO(EINVAL, ioas_copy(self->ctx, self->ioas_id,
+					       self->ioas_id, base, PAGE_SZ,
+					       &dst,
+					       IOMMU_IOAS_MAP_FIXED_IOVA));
+		EXPECT_ERRNO(EINVAL, ioas_copy(self->ctx, self->ioas_id,
+					       self->ioas_id, base, PAGE_SZ,
+					       &dst, 0));
+		EXPECT_ERRNO(EINVAL, ioas_copy(self->ctx, 54321, 54321, base,
+					       PAGE_SZ, &dst,
+					       IOMMU_IOAS_MAP_FIXED_IOVA));
+		EXPECT_ERRNO(ENOENT, ioas_unmap(self->ctx, self->ioas_id, dst,
+						PAGE_SZ, NULL));
+		check_map_refs(self, buf, 2 * PAGE_SZ, 1);
+		return;
+	}
+	EXPECT_ERRNO(ENOENT, ioas_copy(self->ctx, 54321, 54321, base, PAGE_SZ,
+				       &dst, IOMMU_IOAS_MAP_FIXED_IOVA));
+	ASSERT_EQ(0, ioas_copy(self->ctx, self->ioas_id, self->ioas_id, base,
+			       PAGE_SZ, &dst, IOMMU_IOAS_MAP_FIXED_IOVA));
+	ASSERT_EQ(base + 8 * PAGE_SZ, dst);
+	check_mock_iova(self, buf, dst, PAGE_SZ);
+	check_map_refs(self, buf, 2 * PAGE_SZ, 1);
+	ASSERT_EQ(0, fx_access(self, self->ioas_id,
+			       MOCK_FLAGS_ACCESS_CREATE_NEEDS_PIN_PAGES,
+			       &afd));
+	EXPECT_ERRNO(EPERM, test_access_rw(self->ctx, afd, dst + 5, tmp,
+					   sizeof(tmp), 0));
+	EXPECT_ERRNO(EPERM, test_access_rw(self->ctx, afd, dst + 5, tmp,
+					   sizeof(tmp), MOCK_ACCESS_RW_WRITE));
+	EXPECT_ERRNO(EPERM, test_access_pages(self->ctx, afd, dst, PAGE_SZ,
+					      buf, MOCK_FLAGS_ACCESS_WRITE,
+					      NULL));
+	EXPECT_ERRNO(EPERM, test_access_pages(self->ctx, afd, dst, PAGE_SZ,
+					      buf, 0, NULL));
+	EXPECT_ERRNO(ENOENT, test_destroy_access_pages(self->ctx, afd, 0));
+	/* The source area is readable. */
+	ASSERT_EQ(0, test_access_rw(self->ctx, afd, base + 5, tmp,
+				    sizeof(tmp), 0));
+	ASSERT_EQ(0, memcmp(buf + 5, tmp, sizeof(tmp)));
+	/* A copy of the copy, readable and writable again. */
+	iova = base + 12 * PAGE_SZ;
+	ASSERT_EQ(0, ioas_copy(self->ctx, self->ioas_id, self->ioas_id, dst,
+			       PAGE_SZ, &iova, MAP_FIXED_RW));
+	memset(tmp, 0, sizeof(tmp));
+	ASSERT_EQ(0, test_access_rw(self->ctx, afd, iova + 5, tmp,
+				    sizeof(tmp), 0));
+	ASSERT_EQ(0, memcmp(buf + 5, tmp, sizeof(tmp)));
+	check_mock_iova(self, buf, iova, PAGE_SZ);
+	fx_access_close(self, afd);
+	fx_unmap(self, iova, PAGE_SZ);
+	fx_unmap(self, dst, PAGE_SZ);
+	check_map_refs(self, buf, 2 * PAGE_SZ, 1);
 }
 
 /* A read-only area can only be copied read-only. */
@@ -1472,8 +1686,7 @@ TEST_F(ioas, iova_ranges_follow_domains)
 	uint64_t align = 0;
 	int afd = -1;
 
-	ASSERT_EQ(0, cmds_mock_domain_v6_2(self->ctx, self->ioas_id, &dev,
-					   &hwpt));
+	fx_dev_attach(self, &dev, &hwpt);
 	ASSERT_EQ(0, ioas_iova_ranges(self->ctx, self->ioas_id, r, 2, &num,
 				      &align));
 	ASSERT_EQ(1, num);
@@ -1493,15 +1706,8 @@ TEST_F(ioas, iova_ranges_follow_domains)
 	EXPECT_EQ(MOCK_APERTURE_LAST, r[1].last);
 
 	/* The fixture's domains and this one go: the aperture goes too. */
-	ASSERT_EQ(0, ioctl_destroy(self->ctx, dev));
-	ASSERT_EQ(0, ioctl_destroy(self->ctx, hwpt));
-	if (self->ndomains >= 2) {
-		ASSERT_EQ(0, ioctl_destroy(self->ctx, self->dev62_id));
-		ASSERT_EQ(0, ioctl_destroy(self->ctx, self->hwpt_ids[1]));
-	}
-	if (self->ndomains >= 1)
-		ASSERT_EQ(0, ioctl_destroy(self->ctx, self->stdev_id));
-	self->ndomains = 0;
+	fx_dev_destroy(self, dev, hwpt);
+	fx_detach_all(self);
 	ASSERT_EQ(0, ioas_iova_ranges(self->ctx, self->ioas_id, r, 2, &num,
 				      &align));
 	ASSERT_EQ(2, num);
@@ -1750,14 +1956,12 @@ TEST_F(ioas, access_pin)
 		ASSERT_EQ(0, test_access_pages(self->ctx, afd,
 					       MOCK_APERTURE_START, len, buf,
 					       0, &item));
-		ASSERT_EQ(0, cmds_mock_domain_v6_2(self->ctx, self->ioas_id,
-						   &dev, &hwpt));
+		fx_dev_attach(self, &dev, &hwpt);
 		ASSERT_EQ(0, test_check_map(self->ctx, hwpt,
 					    MOCK_APERTURE_START, BUFFER_SIZE,
 					    buf));
 		ASSERT_EQ(0, test_check_refs(self->ctx, buf, BUFFER_SIZE, 1));
-		ASSERT_EQ(0, ioctl_destroy(self->ctx, dev));
-		ASSERT_EQ(0, ioctl_destroy(self->ctx, hwpt));
+		fx_dev_destroy(self, dev, hwpt);
 		ASSERT_EQ(0, test_check_refs(self->ctx, buf, len, 1));
 		check_map_refs(self, buf + len, BUFFER_SIZE - len, 1);
 		ASSERT_EQ(0, test_destroy_access_pages(self->ctx, afd, item));
@@ -1786,17 +1990,12 @@ TEST_F(ioas, access_pin_survives_domains)
 				       &item));
 	ASSERT_EQ(0, test_check_refs(self->ctx, buf + 2 * PAGE_SZ,
 				     4 * PAGE_SZ, 1));
-	if (self->ndomains >= 2) {
-		ASSERT_EQ(0, ioctl_destroy(self->ctx, self->dev62_id));
-		ASSERT_EQ(0, ioctl_destroy(self->ctx, self->hwpt_ids[1]));
-		self->ndomains = 1;
+	if (self->ndevices >= 2) {
+		fx_detach_device(self);
 		check_mock_iova(self, buf, self->base_iova, BUFFER_SIZE);
 		ASSERT_EQ(0, test_check_refs(self->ctx, buf, BUFFER_SIZE, 1));
 	}
-	if (self->ndomains) {
-		ASSERT_EQ(0, ioctl_destroy(self->ctx, self->stdev_id));
-		self->ndomains = 0;
-	}
+	fx_detach_all(self);
 	/* Only what the access pins stays pinned. */
 	ASSERT_EQ(0, test_check_refs(self->ctx, buf, 2 * PAGE_SZ, 0));
 	ASSERT_EQ(0, test_check_refs(self->ctx, buf + 2 * PAGE_SZ,
@@ -2047,6 +2246,7 @@ TEST_F(ioas, access_rw_two_areas)
 TEST_F(ioas, access_syz_encoding)
 {
 	uint8_t *buf2 = fx_buffer(self, 4 * PAGE_SZ, 21);
+	uint64_t copy = 0;
 	uint8_t tmp[32];
 	uint32_t item = 0;
 	int afd = -1;
@@ -2059,6 +2259,38 @@ TEST_F(ioas, access_syz_encoding)
 	ASSERT_EQ(0, fx_access(self, self->ioas_id,
 			       MOCK_FLAGS_ACCESS_CREATE_NEEDS_PIN_PAGES,
 			       &afd));
+
+	if (self->v6_2) {
+		/* The flag came after 6.2: unknown there, nothing done. */
+		memset(tmp, 0x5c, sizeof(tmp));
+		EXPECT_ERRNO(EOPNOTSUPP,
+			     test_access_rw(self->ctx, afd, syz_iova(0, 3), tmp,
+					    sizeof(tmp),
+					    MOCK_FLAGS_ACCESS_SYZ |
+						    MOCK_ACCESS_RW_WRITE));
+		EXPECT_ERRNO(EOPNOTSUPP,
+			     test_access_rw(self->ctx, afd, syz_iova(0, 3), tmp,
+					    sizeof(tmp),
+					    MOCK_FLAGS_ACCESS_SYZ));
+		ASSERT_EQ(0x5c, tmp[0]);
+		ASSERT_NE(0, memcmp(self->buffer + 3, tmp, sizeof(tmp)));
+		EXPECT_ERRNO(EOPNOTSUPP,
+			     test_access_pages(self->ctx, afd,
+					       syz_iova(1, PAGE_SZ),
+					       2 * PAGE_SZ, buf2 + PAGE_SZ,
+					       MOCK_FLAGS_ACCESS_SYZ, &item));
+		EXPECT_ERRNO(ENOENT,
+			     test_destroy_access_pages(self->ctx, afd, 0));
+		check_map_refs(self, self->buffer, 4 * PAGE_SZ, 1);
+		check_map_refs(self, buf2, 4 * PAGE_SZ, 1);
+		/* IOAS_COPY did not take it either. */
+		EXPECT_ERRNO(EOPNOTSUPP,
+			     ioas_copy(self->ctx, self->ioas_id, self->ioas_id,
+				       syz_iova(1, 0), PAGE_SZ, NULL,
+				       MAP_RW | MOCK_FLAGS_ACCESS_SYZ));
+		fx_access_close(self, afd);
+		return;
+	}
 
 	ASSERT_EQ(0, test_access_rw(self->ctx, afd,
 				    syz_iova(1, PAGE_SZ + 5), tmp,
@@ -2077,6 +2309,21 @@ TEST_F(ioas, access_syz_encoding)
 	EXPECT_ERRNO(ENOENT, test_access_rw(self->ctx, afd, syz_iova(2, 0),
 					    tmp, sizeof(tmp),
 					    MOCK_FLAGS_ACCESS_SYZ));
+	/* IOAS_COPY's src_iova too, in the source IOAS's areas. */
+	copy = self->base_iova + 12 * PAGE_SZ;
+	ASSERT_EQ(0, ioas_copy(self->ctx, self->ioas_id, self->ioas_id,
+			       syz_iova(1, PAGE_SZ), PAGE_SZ, &copy,
+			       MAP_FIXED_RW | MOCK_FLAGS_ACCESS_SYZ));
+	check_mock_iova(self, buf2 + PAGE_SZ, copy, PAGE_SZ);
+	ASSERT_EQ(0, test_access_rw(self->ctx, afd, copy + 7, tmp,
+				    sizeof(tmp), 0));
+	ASSERT_EQ(0, memcmp(buf2 + PAGE_SZ + 7, tmp, sizeof(tmp)));
+	fx_unmap(self, copy, PAGE_SZ);
+	/* No third area: source IOVA 0, not mapped. */
+	EXPECT_ERRNO(ENOENT, ioas_copy(self->ctx, self->ioas_id,
+				       self->ioas_id, syz_iova(2, 0), PAGE_SZ,
+				       &copy,
+				       MAP_FIXED_RW | MOCK_FLAGS_ACCESS_SYZ));
 
 	ASSERT_EQ(0, test_access_pages(self->ctx, afd, syz_iova(1, PAGE_SZ),
 				       2 * PAGE_SZ, buf2 + PAGE_SZ,
@@ -2273,10 +2520,13 @@ static bool have_cap_sys_resource(void)
 	return cap;
 }
 
-/* The kernel's RLIMIT_MODE and HUGE_PAGES option tests. */
-TEST(option_rlimit_mode)
+/*
+ * The kernel's RLIMIT_MODE and HUGE_PAGES option tests, on @ctx, whose
+ * callers hold CAP_SYS_RESOURCE or not as @cap_sys_resource says.
+ */
+static void option_rlimit_mode_on(struct uiommufd_ctx *ctx,
+				  bool cap_sys_resource)
 {
-	struct uiommufd_ctx *ctx = uiommufd_ctx_open(0);
 	uint64_t val = 3;
 	uint32_t ioas = 0;
 
@@ -2285,7 +2535,7 @@ TEST(option_rlimit_mode)
 				  IOMMU_OPTION_OP_GET, 0, &val));
 	ASSERT_EQ(0, val);
 	val = 1;
-	if (!have_cap_sys_resource()) {
+	if (!cap_sys_resource) {
 		/* This requires CAP_SYS_RESOURCE. */
 		EXPECT_ERRNO(EPERM, ioctl_option(ctx, IOMMU_OPTION_RLIMIT_MODE,
 						 IOMMU_OPTION_OP_SET, 0,
@@ -2322,6 +2572,34 @@ TEST(option_rlimit_mode)
 	EXPECT_ERRNO(ENOENT, ioctl_option(ctx, IOMMU_OPTION_HUGE_PAGES,
 					  IOMMU_OPTION_OP_SET, 0, &val));
 	uiommufd_ctx_close(ctx);
+}
+
+/* Capabilities not given are the process's own. */
+TEST(option_rlimit_mode)
+{
+	option_rlimit_mode_on(uiommufd_ctx_open(0), have_cap_sys_resource());
+}
+
+/* A context whose callers hold exactly CAP_SYS_RESOURCE, under each release. */
+TEST(option_rlimit_mode_privileged)
+{
+	option_rlimit_mode_on(ctx_open_as(UIOMMUFD_KERNEL_7_2, true,
+					  CAP_BIT(CAP_SYS_RESOURCE)),
+			      true);
+	option_rlimit_mode_on(ctx_open_as(UIOMMUFD_KERNEL_6_2, true,
+					  CAP_BIT(CAP_SYS_RESOURCE)),
+			      true);
+}
+
+/* One whose callers hold every capability but CAP_SYS_RESOURCE. */
+TEST(option_rlimit_mode_unprivileged)
+{
+	const uint64_t caps = ~CAP_BIT(CAP_SYS_RESOURCE);
+
+	option_rlimit_mode_on(ctx_open_as(UIOMMUFD_KERNEL_7_2, true, caps),
+			      false);
+	option_rlimit_mode_on(ctx_open_as(UIOMMUFD_KERNEL_6_2, true, caps),
+			      false);
 }
 
 TEST_F(ioas, option_huge_pages)
@@ -2415,7 +2693,10 @@ TEST(vfio_ioas_rules)
 	uiommufd_ctx_close(ctx);
 }
 
-/* MOCK_DOMAIN takes an IOAS or a HW pagetable; no object at all: ENOENT. */
+/*
+ * MOCK_DOMAIN under 7.2 takes an IOAS or a HW pagetable; under 6.2 an IOAS
+ * only (it looked the ID up as one). No object at all: ENOENT.
+ */
 TEST_F(ioas, mock_domain_targets)
 {
 	uint32_t stdev = 0, hwpt = 0, idev = 0, dev = 0, hwpt2 = 0;
@@ -2426,6 +2707,54 @@ TEST_F(ioas, mock_domain_targets)
 					      NULL));
 	ASSERT_EQ(0, fx_map_fixed(self, self->buffer, BUFFER_SIZE,
 				  self->base_iova));
+	if (self->v6_2) {
+		struct iommu_test_cmd cmd;
+
+		test_cmd_init(&cmd, IOMMU_TEST_OP_MOCK_DOMAIN, self->ioas_id);
+		cmd.mock_domain.out_idev_id = 0x5555;
+		EXPECT_ERRNO(ENOENT, cmds_mock_domain_v6_2(self->ctx, 0, &dev,
+							   &hwpt2));
+		/* 72 bytes: out_idev_id is not 6.2's, it stays. */
+		ASSERT_EQ(0, test_cmd(self->ctx, &cmd));
+		stdev = cmd.mock_domain.out_stdev_id;
+		hwpt = cmd.mock_domain.out_hwpt_id;
+		ASSERT_EQ(0x5555, cmd.mock_domain.out_idev_id);
+		ASSERT_NE(0, stdev);
+		ASSERT_NE(stdev, hwpt);
+		/* A HW pagetable of its own, whatever the IOAS has. */
+		for (unsigned int i = 0; i != self->ndomains; i++)
+			ASSERT_NE(self->hwpt_ids[i], hwpt);
+		ASSERT_EQ(0, test_check_map(self->ctx, hwpt, self->base_iova,
+					    BUFFER_SIZE, self->buffer));
+		/* No object but an IOAS will do, in either size. */
+		EXPECT_ERRNO(ENOENT, test_mock_domain(self->ctx, stdev, NULL,
+						      NULL, NULL));
+		EXPECT_ERRNO(ENOENT, test_mock_domain(self->ctx, hwpt, NULL,
+						      NULL, NULL));
+		EXPECT_ERRNO(ENOENT, cmds_mock_domain_v6_2(self->ctx, hwpt,
+							   &dev, &hwpt2));
+		/* The 56-byte command: another HW pagetable of its own. */
+		ASSERT_EQ(0, cmds_mock_domain_v6_2(self->ctx, self->ioas_id,
+						   &dev, &hwpt2));
+		ASSERT_NE(hwpt, hwpt2);
+		ASSERT_EQ(0, test_check_map(self->ctx, hwpt2, self->base_iova,
+					    BUFFER_SIZE, self->buffer));
+		ASSERT_EQ(0, test_check_refs(self->ctx, self->buffer,
+					     BUFFER_SIZE, 1));
+		/* Each HW pagetable outlives its device, the caller's. */
+		EXPECT_ERRNO(EBUSY, ioctl_destroy(self->ctx, hwpt));
+		ASSERT_EQ(0, ioctl_destroy(self->ctx, stdev));
+		ASSERT_EQ(0, test_check_map(self->ctx, hwpt, self->base_iova,
+					    BUFFER_SIZE, self->buffer));
+		ASSERT_EQ(0, ioctl_destroy(self->ctx, hwpt));
+		EXPECT_ERRNO(EBUSY, ioctl_destroy(self->ctx, hwpt2));
+		ASSERT_EQ(0, ioctl_destroy(self->ctx, dev));
+		ASSERT_EQ(0, ioctl_destroy(self->ctx, hwpt2));
+		check_mock_iova(self, self->buffer, self->base_iova,
+				BUFFER_SIZE);
+		check_map_refs(self, self->buffer, BUFFER_SIZE, 1);
+		return;
+	}
 	ASSERT_EQ(0, test_mock_domain(self->ctx, self->ioas_id, &stdev,
 				      &hwpt, &idev));
 	ASSERT_NE(0, stdev);
@@ -2444,23 +2773,26 @@ TEST_F(ioas, mock_domain_targets)
 					      NULL));
 	EXPECT_ERRNO(EINVAL, test_mock_domain(self->ctx, stdev, NULL, NULL,
 					      NULL));
-	/* A v6.2 caller gets a HW pagetable of its own. */
-	ASSERT_EQ(0, cmds_mock_domain_v6_2(self->ctx, self->ioas_id, &dev,
-					   &hwpt2));
-	ASSERT_NE(hwpt, hwpt2);
+	/* The 56-byte command is below 7.2's minimum: nothing made. */
+	EXPECT_ERRNO(EINVAL, cmds_mock_domain_v6_2(self->ctx, self->ioas_id,
+						   &dev, &hwpt2));
 	/* Attaching to a HW pagetable directly. */
-	ASSERT_EQ(0, test_mock_domain(self->ctx, hwpt2, &stdev2, &hwpt3,
+	ASSERT_EQ(0, test_mock_domain(self->ctx, hwpt, &stdev2, &hwpt3,
 				      NULL));
-	ASSERT_EQ(hwpt2, hwpt3);
-	ASSERT_EQ(0, test_check_map(self->ctx, hwpt2, self->base_iova,
+	ASSERT_EQ(hwpt, hwpt3);
+	ASSERT_EQ(0, test_check_map(self->ctx, hwpt, self->base_iova,
 				    BUFFER_SIZE, self->buffer));
 	ASSERT_EQ(0, test_check_refs(self->ctx, self->buffer, BUFFER_SIZE, 1));
+	/* Auto: it goes with the last of its devices. */
 	ASSERT_EQ(0, ioctl_destroy(self->ctx, stdev));
-	EXPECT_ERRNO(EBUSY, ioctl_destroy(self->ctx, hwpt2));
-	ASSERT_EQ(0, ioctl_destroy(self->ctx, dev));
-	EXPECT_ERRNO(EBUSY, ioctl_destroy(self->ctx, hwpt2));
+	EXPECT_ERRNO(EBUSY, ioctl_destroy(self->ctx, hwpt));
+	ASSERT_EQ(0, test_check_map(self->ctx, hwpt, self->base_iova,
+				    BUFFER_SIZE, self->buffer));
 	ASSERT_EQ(0, ioctl_destroy(self->ctx, stdev2));
-	ASSERT_EQ(0, ioctl_destroy(self->ctx, hwpt2));
+	if (self->ndomains)
+		EXPECT_ERRNO(EBUSY, ioctl_destroy(self->ctx, hwpt));
+	else
+		EXPECT_ERRNO(ENOENT, ioctl_destroy(self->ctx, hwpt));
 	check_mock_iova(self, self->buffer, self->base_iova, BUFFER_SIZE);
 	check_map_refs(self, self->buffer, BUFFER_SIZE, 1);
 }
@@ -2474,6 +2806,7 @@ TEST_F(ioas, mock_domain_targets)
 FIXTURE(temp_limit)
 {
 	struct uiommufd_ctx *ctx;
+	bool v6_2;
 	uint8_t *buf;
 	size_t len;
 	uint8_t *runs;
@@ -2482,21 +2815,44 @@ FIXTURE(temp_limit)
 
 FIXTURE_VARIANT(temp_limit)
 {
+	uint32_t kernel;
 	unsigned int limit;
 };
 
 FIXTURE_VARIANT_ADD(temp_limit, limit16)
 {
+	.kernel = UIOMMUFD_KERNEL_7_2,
 	.limit = 16,
 };
 
 FIXTURE_VARIANT_ADD(temp_limit, limit32)
 {
+	.kernel = UIOMMUFD_KERNEL_7_2,
 	.limit = 32,
 };
 
 FIXTURE_VARIANT_ADD(temp_limit, limit_default)
 {
+	.kernel = UIOMMUFD_KERNEL_7_2,
+	.limit = DEFAULT_TEMP_LIMIT,
+};
+
+/* Under 6.2 devices have distinct domains: a storage domain that moves. */
+FIXTURE_VARIANT_ADD(temp_limit, limit16_v6_2)
+{
+	.kernel = UIOMMUFD_KERNEL_6_2,
+	.limit = 16,
+};
+
+FIXTURE_VARIANT_ADD(temp_limit, limit32_v6_2)
+{
+	.kernel = UIOMMUFD_KERNEL_6_2,
+	.limit = 32,
+};
+
+FIXTURE_VARIANT_ADD(temp_limit, limit_default_v6_2)
+{
+	.kernel = UIOMMUFD_KERNEL_6_2,
 	.limit = DEFAULT_TEMP_LIMIT,
 };
 
@@ -2577,7 +2933,8 @@ static uint8_t *runs_buffer(void)
 FIXTURE_SETUP(temp_limit)
 {
 	self->afd = -1;
-	self->ctx = uiommufd_ctx_open(0);
+	self->v6_2 = variant->kernel == UIOMMUFD_KERNEL_6_2;
+	self->ctx = ctx_open_as(variant->kernel, false, 0);
 	ASSERT_NONNULL(self->ctx);
 	self->buf = scrambled_buffer(&self->len);
 	ASSERT_NONNULL(self->buf);
@@ -2658,16 +3015,16 @@ TEST_F(temp_limit, domain_detach_around_access_pins)
 						       n * PAGE_SZ,
 						       buf + first * PAGE_SZ,
 						       0, &item));
-			ASSERT_EQ(0, cmds_mock_domain_v6_2(self->ctx, ioas,
-							   &dev, &hwpt));
+			ASSERT_EQ(0, cmds_mock_domain(self->ctx, self->v6_2,
+						      ioas, &dev, &hwpt));
 			ASSERT_EQ(0, test_check_map(self->ctx, hwpt, iova,
 						    RUNS_PAGES * PAGE_SZ,
 						    buf));
 			ASSERT_EQ(0, test_check_refs(self->ctx, buf,
 						     RUNS_PAGES * PAGE_SZ,
 						     1));
-			ASSERT_EQ(0, ioctl_destroy(self->ctx, dev));
-			ASSERT_EQ(0, ioctl_destroy(self->ctx, hwpt));
+			cmds_mock_domain_destroy(self->ctx, self->v6_2, dev,
+						 hwpt, true);
 			check_refs_window(self->ctx, buf, RUNS_PAGES, first,
 					  n);
 			ASSERT_EQ(0, test_destroy_access_pages(self->ctx,
@@ -2692,8 +3049,14 @@ TEST_F(temp_limit, unmap_around_copied_window)
 	uint32_t ioas = 0, stdev = 0, hwpt = 0, dev2 = 0, hwpt2 = 0;
 
 	ASSERT_EQ(0, ioas_alloc(self->ctx, &ioas));
+	/* Two domains under 6.2, one shared under 7.2. */
 	ASSERT_EQ(0, test_mock_domain(self->ctx, ioas, &stdev, &hwpt, NULL));
-	ASSERT_EQ(0, cmds_mock_domain_v6_2(self->ctx, ioas, &dev2, &hwpt2));
+	ASSERT_EQ(0, cmds_mock_domain(self->ctx, self->v6_2, ioas, &dev2,
+				      &hwpt2));
+	if (self->v6_2)
+		ASSERT_NE(hwpt, hwpt2);
+	else
+		ASSERT_EQ(hwpt, hwpt2);
 	for (unsigned int first = 0; first != RUNS_PAGES; first++) {
 		for (unsigned int l = 0; l != ARRAY_SIZE(lens); l++) {
 			uint64_t iova = MOCK_APERTURE_START, copy = 0;
@@ -2738,8 +3101,14 @@ TEST_F(temp_limit, map_domains)
 	size_t start, end;
 
 	ASSERT_EQ(0, ioas_alloc(self->ctx, &ioas));
+	/* Two domains under 6.2, one shared under 7.2. */
 	ASSERT_EQ(0, test_mock_domain(self->ctx, ioas, &stdev, &hwpt, NULL));
-	ASSERT_EQ(0, cmds_mock_domain_v6_2(self->ctx, ioas, &dev2, &hwpt2));
+	ASSERT_EQ(0, cmds_mock_domain(self->ctx, self->v6_2, ioas, &dev2,
+				      &hwpt2));
+	if (self->v6_2)
+		ASSERT_NE(hwpt, hwpt2);
+	else
+		ASSERT_EQ(hwpt, hwpt2);
 	ASSERT_EQ(0, ioas_map(self->ctx, ioas, buf, self->len, &iova,
 			      MAP_RW));
 	ASSERT_EQ(0, test_check_map(self->ctx, hwpt, iova, self->len, buf));
@@ -2773,19 +3142,18 @@ TEST_F(temp_limit, map_domains)
 	}
 	ASSERT_EQ(0, test_check_refs(self->ctx, buf, self->len, 1));
 
-	/* A domain attached now is filled with the same pages. */
-	ASSERT_EQ(0, cmds_mock_domain_v6_2(self->ctx, ioas, &dev3, &hwpt3));
+	/* A device attached now (6.2: a new domain) gets the same pages. */
+	ASSERT_EQ(0, cmds_mock_domain(self->ctx, self->v6_2, ioas, &dev3,
+				      &hwpt3));
 	ASSERT_EQ(0, test_check_map(self->ctx, hwpt3, iova, self->len, buf));
 	/* The first (storage) domain goes; the others still map it all. */
-	ASSERT_EQ(0, ioctl_destroy(self->ctx, stdev));
+	cmds_mock_domain_destroy(self->ctx, self->v6_2, stdev, hwpt, false);
 	ASSERT_EQ(0, test_check_map(self->ctx, hwpt2, iova, self->len, buf));
 	ASSERT_EQ(0, test_check_map(self->ctx, hwpt3, iova, self->len, buf));
 	ASSERT_EQ(0, test_check_refs(self->ctx, buf, self->len, 1));
-	ASSERT_EQ(0, ioctl_destroy(self->ctx, dev2));
-	ASSERT_EQ(0, ioctl_destroy(self->ctx, hwpt2));
+	cmds_mock_domain_destroy(self->ctx, self->v6_2, dev2, hwpt2, false);
 	ASSERT_EQ(0, test_check_refs(self->ctx, buf, self->len, 1));
-	ASSERT_EQ(0, ioctl_destroy(self->ctx, dev3));
-	ASSERT_EQ(0, ioctl_destroy(self->ctx, hwpt3));
+	cmds_mock_domain_destroy(self->ctx, self->v6_2, dev3, hwpt3, true);
 	ASSERT_EQ(0, test_check_refs(self->ctx, buf, self->len, 0));
 	ASSERT_EQ(0, ioas_unmap(self->ctx, ioas, iova, self->len, NULL));
 	ASSERT_EQ(0, test_set_temp_memory_limit(self->ctx, DEFAULT_TEMP_LIMIT));
@@ -2852,7 +3220,7 @@ TEST_F(temp_limit, copy_and_access)
 	ASSERT_EQ(0, ioctl_destroy(self->ctx, src));
 	ASSERT_EQ(0, test_check_map(self->ctx, hwpt, dst_iova, 20 * PAGE_SZ,
 				    buf + 3 * PAGE_SZ + MOCK_PAGE_SIZE));
-	ASSERT_EQ(0, ioctl_destroy(self->ctx, stdev));
+	cmds_mock_domain_destroy(self->ctx, self->v6_2, stdev, hwpt, true);
 	ASSERT_EQ(0, test_check_refs(self->ctx, buf, self->len, 0));
 	ASSERT_EQ(0, test_set_temp_memory_limit(self->ctx, DEFAULT_TEMP_LIMIT));
 }

@@ -3,8 +3,10 @@
  * The object layer of a context: object IDs, IOMMU_DESTROY ordering (EBUSY
  * while anything depends on an object), context close with everything
  * still live, the public access API, devices and HW pagetables of both
- * test-command generations, VFIO_IOAS, IOMMU_OPTION, destroy races
- * (pitfalls 5 and 20) and failed responses (pitfalls 21, 22 and 25).
+ * test-command generations (each in a context answering as its release:
+ * Linux 6.2 for the 56-byte command, the newest for the 72-byte one),
+ * VFIO_IOAS, IOMMU_OPTION, destroy races (pitfalls 5 and 20) and failed
+ * responses (pitfalls 21, 22 and 25).
  *
  * Pin counts are per page and process wide: MD_CHECK_REFS on a fresh
  * context proves that a closed context let go of every page.
@@ -43,7 +45,7 @@ static uint64_t now_ms(void)
 	return (uint64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
-/* MOCK_DOMAIN with the 56-byte Linux 6.2 command. */
+/* MOCK_DOMAIN with the 56-byte Linux 6.2 command (a 6.2 context only). */
 static int mock_domain_v6_2(struct uiommufd_ctx *ctx, uint32_t pt_id,
 			    uint32_t *dev_id, uint32_t *hwpt_id)
 {
@@ -333,7 +335,7 @@ TEST(destroy_mock_domain_on_hwpt_id)
 
 TEST(destroy_v6_2_layout_hwpt_outlives_device)
 {
-	struct uiommufd_ctx *ctx = uiommufd_ctx_open(0);
+	struct uiommufd_ctx *ctx = ctx_open_as(UIOMMUFD_KERNEL_6_2, false, 0);
 	uint32_t ioas = 0, dev = 0, hwpt = 0, dev2 = 0, hwpt2 = 0;
 	char *buf = test_buffer(BUF_LEN);
 
@@ -369,28 +371,50 @@ TEST(destroy_v6_2_layout_hwpt_outlives_device)
 	munmap(buf, BUF_LEN);
 }
 
-/* A newest-layout device attached to a 6.2 HW pagetable by its ID. */
-TEST(destroy_v6_2_hwpt_shared_by_id)
+/*
+ * Linux 6.2's MOCK_DOMAIN looked its ID up as an IOAS: a HW pagetable's ID
+ * is ENOENT, in either command size (72 bytes with a zero tail is the
+ * 56-byte command), and creates nothing. An IOAS attach never picks an
+ * existing HW pagetable, each of which stays after its last device.
+ */
+TEST(destroy_v6_2_hwpt_not_shared_by_id)
 {
-	struct uiommufd_ctx *ctx = uiommufd_ctx_open(0);
-	uint32_t ioas = 0, dev = 0, hwpt = 0, stdev2 = 0, hwpt2 = 0, stdev3 = 0,
-		 hwpt3 = 0;
+	struct uiommufd_ctx *ctx = ctx_open_as(UIOMMUFD_KERNEL_6_2, false, 0);
+	uint32_t ioas = 0, dev = 0, hwpt = 0, stdev3 = 0, hwpt3 = 0,
+		 idev3 = 0xdead;
 	char *buf = test_buffer(BUF_LEN);
 
+	ASSERT_NE(NULL, ctx);
 	ASSERT_NE(NULL, buf);
 	ASSERT_EQ(0, ioas_with_area(ctx, buf, BUF_LEN, &ioas));
 	ASSERT_EQ(0, mock_domain_v6_2(ctx, ioas, &dev, &hwpt));
-	ASSERT_EQ(0, test_mock_domain(ctx, hwpt, &stdev2, &hwpt2, NULL));
-	ASSERT_EQ(hwpt, hwpt2);
-	/* An IOAS attach never picks a caller-owned HW pagetable. */
-	ASSERT_EQ(0, test_mock_domain(ctx, ioas, &stdev3, &hwpt3, NULL));
+	EXPECT_ERRNO(ENOENT, mock_domain_v6_2(ctx, hwpt, NULL, NULL));
+	EXPECT_ERRNO(ENOENT, test_mock_domain(ctx, hwpt, NULL, NULL, NULL));
+	/* Nothing was made: the next ID is the one after hwpt's. */
+	EXPECT_ERRNO(ENOENT, ioctl_destroy(ctx, hwpt + 1));
+	/* The 72-byte command; out_idev_id is not 6.2's, so not written. */
+	{
+		struct iommu_test_cmd cmd;
+
+		test_cmd_init(&cmd, IOMMU_TEST_OP_MOCK_DOMAIN, ioas);
+		cmd.mock_domain.out_idev_id = idev3;
+		ASSERT_EQ(0, test_cmd(ctx, &cmd));
+		stdev3 = cmd.mock_domain.out_stdev_id;
+		hwpt3 = cmd.mock_domain.out_hwpt_id;
+		ASSERT_EQ(0xdead, cmd.mock_domain.out_idev_id);
+	}
+	ASSERT_EQ(hwpt + 1, stdev3);
 	ASSERT_NE(hwpt, hwpt3);
+	ASSERT_NE(0, hwpt3);
 	ASSERT_EQ(0, ioctl_destroy(ctx, dev));
-	ASSERT_EQ(0, ioctl_destroy(ctx, stdev2));
 	/* Not auto: it stays after its last device. */
 	ASSERT_EQ(0, test_check_map(ctx, hwpt, MOCK_APERTURE_START, BUF_LEN,
 				    buf));
 	ASSERT_EQ(0, ioctl_destroy(ctx, stdev3));
+	ASSERT_EQ(0, test_check_map(ctx, hwpt3, MOCK_APERTURE_START, BUF_LEN,
+				    buf));
+	EXPECT_ERRNO(EBUSY, ioctl_destroy(ctx, ioas));
+	ASSERT_EQ(0, ioctl_destroy(ctx, hwpt3));
 	EXPECT_ERRNO(ENOENT, ioctl_destroy(ctx, hwpt3));
 	EXPECT_ERRNO(EBUSY, ioctl_destroy(ctx, ioas));
 	ASSERT_EQ(0, ioctl_destroy(ctx, hwpt));
@@ -515,9 +539,10 @@ FIXTURE(close_shape)
 
 FIXTURE_VARIANT(close_shape)
 {
+	uint32_t kernel;		/* the context's release (0: newest) */
 	unsigned int nr_ioas;
-	unsigned int nr_devices;	/* newest layout, per IOAS */
-	unsigned int nr_v6_2;		/* 6.2 layout, per IOAS */
+	unsigned int nr_devices;	/* newest layout (72 bytes), per IOAS */
+	unsigned int nr_v6_2;		/* 6.2 layout, per IOAS: 6.2 only */
 	bool copy;			/* copy IOAS 0 into every other */
 	unsigned int nr_access_fds;	/* on IOAS 0, each pinning */
 	unsigned int nr_public;		/* on the last IOAS, pinning */
@@ -541,7 +566,14 @@ FIXTURE_VARIANT_ADD(close_shape, several_devices)
 
 FIXTURE_VARIANT_ADD(close_shape, v6_2_hwpts)
 {
-	.nr_ioas = 2, .nr_v6_2 = 2,
+	.kernel = UIOMMUFD_KERNEL_6_2, .nr_ioas = 2, .nr_v6_2 = 2,
+};
+
+/* Under 6.2 the 72-byte command too gives each device its own. */
+FIXTURE_VARIANT_ADD(close_shape, v6_2_several_devices)
+{
+	.kernel = UIOMMUFD_KERNEL_6_2, .nr_ioas = 2, .nr_devices = 2,
+	.nr_v6_2 = 1,
 };
 
 FIXTURE_VARIANT_ADD(close_shape, copies)
@@ -556,8 +588,15 @@ FIXTURE_VARIANT_ADD(close_shape, access_fds_closed_first)
 
 FIXTURE_VARIANT_ADD(close_shape, access_fds_outlive_ctx)
 {
-	.nr_ioas = 2, .nr_devices = 1, .nr_v6_2 = 1, .copy = true,
+	.nr_ioas = 2, .nr_devices = 2, .copy = true,
 	.nr_access_fds = 3, .accesses_after_ctx = true,
+};
+
+FIXTURE_VARIANT_ADD(close_shape, access_fds_outlive_ctx_v6_2)
+{
+	.kernel = UIOMMUFD_KERNEL_6_2, .nr_ioas = 2, .nr_devices = 1,
+	.nr_v6_2 = 1, .copy = true, .nr_access_fds = 3,
+	.accesses_after_ctx = true,
 };
 
 FIXTURE_VARIANT_ADD(close_shape, public_access_outlives_ctx)
@@ -568,13 +607,21 @@ FIXTURE_VARIANT_ADD(close_shape, public_access_outlives_ctx)
 
 FIXTURE_VARIANT_ADD(close_shape, everything)
 {
-	.nr_ioas = 3, .nr_devices = 2, .nr_v6_2 = 1, .copy = true,
+	.nr_ioas = 3, .nr_devices = 3, .copy = true,
 	.nr_access_fds = 2, .nr_public = 2, .accesses_after_ctx = true,
+};
+
+FIXTURE_VARIANT_ADD(close_shape, everything_v6_2)
+{
+	.kernel = UIOMMUFD_KERNEL_6_2, .nr_ioas = 3, .nr_devices = 2,
+	.nr_v6_2 = 1, .copy = true, .nr_access_fds = 2, .nr_public = 2,
+	.accesses_after_ctx = true,
 };
 
 FIXTURE_SETUP(close_shape)
 {
-	self->ctx = uiommufd_ctx_open(0);
+	/* One release per context, as one kernel answers a process. */
+	self->ctx = ctx_open_as(variant->kernel, false, 0);
 	ASSERT_NE(NULL, self->ctx);
 	self->buf = test_buffer(BUF_LEN);
 	ASSERT_NE(NULL, self->buf);
@@ -608,6 +655,9 @@ TEST_F(close_shape, nothing_left)
 	char rd[32];
 
 	ASSERT_LE(variant->nr_ioas, 4);
+	/* The 56-byte command is 6.2's (below 7.2's minimum). */
+	ASSERT_TRUE(!variant->nr_v6_2 ||
+		    variant->kernel == UIOMMUFD_KERNEL_6_2);
 	for (unsigned int i = 0; i != variant->nr_ioas; i++) {
 		ASSERT_EQ(0, ioas_alloc(ctx, &ioas[i]));
 		iova[i] = MOCK_APERTURE_START;
@@ -674,7 +724,7 @@ TEST_F(close_shape, nothing_left)
 	self->ctx = NULL;
 
 	/* The accesses kept the context, its IOAS and their pins alive. */
-	ctx2 = uiommufd_ctx_open(0);
+	ctx2 = ctx_open_as(variant->kernel, false, 0);
 	ASSERT_NE(NULL, ctx2);
 	for (unsigned int a = 0; a != 4; a++) {
 		if (self->afd[a] < 0)
@@ -1177,24 +1227,36 @@ TEST(access_destroy_releases_pins)
 	munmap(buf, BUF_LEN);
 }
 
-TEST(access_destroy_after_ctx_close)
+/*
+ * A public access outlives its context's close, with two devices on the
+ * IOAS: under the newest release they share an auto HW pagetable, under
+ * 6.2 each has its own (one made by the 56-byte command).
+ */
+static void access_after_ctx_close(uint32_t kernel)
 {
 	const struct uiommufd_access_ops ops = {
 		.flags = UIOMMUFD_ACCESS_NEEDS_PIN_PAGES,
 		.unmap = noop_unmap,
 	};
-	struct uiommufd_ctx *ctx = uiommufd_ctx_open(0);
+	struct uiommufd_ctx *ctx = ctx_open_as(kernel, false, 0);
 	char *buf = test_buffer(BUF_LEN);
 	struct uiommufd_access *access;
 	uint64_t iova = MOCK_APERTURE_START;
 	char wr[8] = "1234567", rd[8] = "";
-	uint32_t ioas = 0;
+	uint32_t ioas = 0, hwpt1 = 0, hwpt2 = 0;
 
+	ASSERT_NE(NULL, ctx);
 	ASSERT_NE(NULL, buf);
 	ASSERT_EQ(0, ioas_alloc(ctx, &ioas));
 	ASSERT_EQ(0, ioas_map(ctx, ioas, buf, BUF_LEN, &iova, MAP_FIXED_RW));
-	ASSERT_EQ(0, test_mock_domain(ctx, ioas, NULL, NULL, NULL));
-	ASSERT_EQ(0, mock_domain_v6_2(ctx, ioas, NULL, NULL));
+	ASSERT_EQ(0, test_mock_domain(ctx, ioas, NULL, &hwpt1, NULL));
+	if (kernel == UIOMMUFD_KERNEL_6_2) {
+		ASSERT_EQ(0, mock_domain_v6_2(ctx, ioas, NULL, &hwpt2));
+		ASSERT_NE(hwpt1, hwpt2);
+	} else {
+		ASSERT_EQ(0, test_mock_domain(ctx, ioas, NULL, &hwpt2, NULL));
+		ASSERT_EQ(hwpt1, hwpt2);
+	}
 	access = uiommufd_access_create(ctx, ioas, &ops, NULL, NULL);
 	ASSERT_NE(NULL, access);
 	ASSERT_EQ(0, uiommufd_access_pin_pages(access, iova, 2 * TEST_PAGE_SIZE,
@@ -1214,6 +1276,16 @@ TEST(access_destroy_after_ctx_close)
 	uiommufd_access_destroy(access);
 	ASSERT_EQ(0, fresh_check_refs(buf, BUF_LEN, 0));
 	munmap(buf, BUF_LEN);
+}
+
+TEST(access_destroy_after_ctx_close)
+{
+	access_after_ctx_close(UIOMMUFD_KERNEL_7_2);
+}
+
+TEST(access_destroy_after_ctx_close_v6_2)
+{
+	access_after_ctx_close(UIOMMUFD_KERNEL_6_2);
 }
 
 /* ---- 5. devices and HW pagetables over existing areas ---- */
@@ -1544,6 +1616,7 @@ enum race_kind {
 };
 
 struct destroy_race {
+	/* The round's context: set before the start barrier. */
 	struct uiommufd_ctx *ctx;
 	pthread_barrier_t start, done;
 	atomic_uint id;
@@ -1571,6 +1644,11 @@ static void *destroy_race_fn(void *arg)
 	}
 }
 
+/*
+ * Several threads destroy one object at once: exactly one succeeds. The
+ * 6.2 HW pagetable lives in a context answering as 6.2, the rest in one
+ * answering as the newest release.
+ */
 TEST(threads_destroy_same_object)
 {
 	const unsigned int nthreads = 4;
@@ -1578,13 +1656,19 @@ TEST(threads_destroy_same_object)
 	pthread_t t[MAX_THREADS];
 	char *buf = test_buffer(BUF_LEN);
 	uint64_t rounds = test_iterations(300);
-	uint32_t ioas = 0, id = 0, dev = 0, hwpt = 0, idev = 0;
+	uint32_t ioas = 0, ioas62 = 0, id = 0, dev = 0, hwpt = 0, idev = 0;
+	struct uiommufd_ctx *ctx, *ctx62;
 
 	ASSERT_NE(NULL, buf);
-	r.ctx = uiommufd_ctx_open(0);
-	ASSERT_EQ(0, ioas_with_area(r.ctx, buf, BUF_LEN, &ioas));
+	ctx = uiommufd_ctx_open(0);
+	ASSERT_NE(NULL, ctx);
+	ctx62 = ctx_open_as(UIOMMUFD_KERNEL_6_2, false, 0);
+	ASSERT_NE(NULL, ctx62);
+	ASSERT_EQ(0, ioas_with_area(ctx, buf, BUF_LEN, &ioas));
+	ASSERT_EQ(0, ioas_with_area(ctx62, buf, BUF_LEN, &ioas62));
 	ASSERT_EQ(0, pthread_barrier_init(&r.start, NULL, nthreads + 1));
 	ASSERT_EQ(0, pthread_barrier_init(&r.done, NULL, nthreads + 1));
+	r.ctx = ctx;
 	for (unsigned int i = 0; i != nthreads; i++)
 		ASSERT_EQ(0, pthread_create(&t[i], NULL, destroy_race_fn, &r));
 
@@ -1593,17 +1677,20 @@ TEST(threads_destroy_same_object)
 		unsigned int ok_before = atomic_load(&r.ok);
 
 		idev = hwpt = 0;
+		r.ctx = ctx;
 		switch (kind) {
 		case RACE_IOAS:
-			ASSERT_EQ(0, ioas_with_area(r.ctx, buf, BUF_LEN, &id));
+			ASSERT_EQ(0, ioas_with_area(ctx, buf, BUF_LEN, &id));
 			break;
 		case RACE_STDEV:
-			ASSERT_EQ(0, test_mock_domain(r.ctx, ioas, &id, &hwpt,
+			ASSERT_EQ(0, test_mock_domain(ctx, ioas, &id, &hwpt,
 						      &idev));
 			break;
 		case RACE_V6_2_HWPT:
-			ASSERT_EQ(0, mock_domain_v6_2(r.ctx, ioas, &dev, &id));
-			ASSERT_EQ(0, ioctl_destroy(r.ctx, dev));
+			r.ctx = ctx62;
+			ASSERT_EQ(0, mock_domain_v6_2(ctx62, ioas62, &dev,
+						      &id));
+			ASSERT_EQ(0, ioctl_destroy(ctx62, dev));
 			break;
 		default:
 			break;
@@ -1628,9 +1715,11 @@ TEST(threads_destroy_same_object)
 	ASSERT_EQ(rounds, atomic_load(&r.ok));
 	ASSERT_EQ(rounds * (nthreads - 1),
 		  atomic_load(&r.enoent) + atomic_load(&r.ebusy));
-	ASSERT_EQ(0, test_check_refs(r.ctx, buf, BUF_LEN, 0));
-	ASSERT_EQ(0, ioctl_destroy(r.ctx, ioas));
-	uiommufd_ctx_close(r.ctx);
+	ASSERT_EQ(0, test_check_refs(ctx, buf, BUF_LEN, 0));
+	ASSERT_EQ(0, ioctl_destroy(ctx, ioas));
+	ASSERT_EQ(0, ioctl_destroy(ctx62, ioas62));
+	uiommufd_ctx_close(ctx);
+	uiommufd_ctx_close(ctx62);
 	ASSERT_EQ(0, fresh_check_refs(buf, BUF_LEN, 0));
 	munmap(buf, BUF_LEN);
 }
@@ -1643,6 +1732,9 @@ struct use_race {
 	atomic_uint ops_ok, late_enoent, bad;
 	atomic_int bad_errno, bad_line;
 };
+
+/* Destroys refused with EBUSY before the race gives up on winning. */
+#define USE_RACE_TRIES 1000000
 
 #define use_race_bad(u, err) _use_race_bad(u, err, __LINE__)
 static void _use_race_bad(struct use_race *u, int err, int line)
@@ -1765,10 +1857,13 @@ static void use_race_run(bool with_attach)
 	       !atomic_load(&u.bad))
 		usleep(1000);
 	atomic_store(&u.destroying, true);
+	/*
+	 * It wins between two commands, mostly within tens of thousands of
+	 * tries; they are counted, not timed, so a slow machine races too.
+	 */
 	while ((rc = ioctl_destroy(u.ctx, u.ioas))) {
 		ASSERT_EQ(EBUSY, errno);
-		busy++;
-		if (now_ms() >= end)
+		if (++busy == test_iterations(USE_RACE_TRIES))
 			break;
 	}
 	if (!rc) {
@@ -2159,46 +2254,83 @@ FIXTURE(fail_mock_domain)
 	char *buf;
 };
 
+/*
+ * MOCK_DOMAIN whose answer cannot be written back (pitfall 21): EFAULT,
+ * and nothing of the attach remains. Each release with its own command
+ * size; a command the release refuses before it runs (the 56-byte one
+ * under 7.2, below its minimum; under 6.2 an ID that is not an IOAS)
+ * fails as the kernel would, first, and creates nothing either.
+ */
 FIXTURE_VARIANT(fail_mock_domain)
 {
-	bool v6_2;
+	uint32_t kernel;
+	uint32_t size;	/* of the command */
 	bool share;	/* a device is already attached */
-	bool on_hwpt;	/* attach to a caller-owned HW pagetable by ID */
+	bool on_hwpt;	/* attach to a HW pagetable by ID */
+	int err;	/* what the read-only command gets */
 };
 
 FIXTURE_VARIANT_ADD(fail_mock_domain, newest)
 {
-	.v6_2 = false,
+	.kernel = UIOMMUFD_KERNEL_7_2, .size = IOMMU_TEST_CMD_SIZE,
+	.err = EFAULT,
 };
 
 FIXTURE_VARIANT_ADD(fail_mock_domain, newest_shared)
 {
-	.v6_2 = false, .share = true,
+	.kernel = UIOMMUFD_KERNEL_7_2, .size = IOMMU_TEST_CMD_SIZE,
+	.share = true, .err = EFAULT,
+};
+
+/* 7.2: the only HW pagetables are auto ones, with a device on them. */
+FIXTURE_VARIANT_ADD(fail_mock_domain, newest_on_hwpt_id)
+{
+	.kernel = UIOMMUFD_KERNEL_7_2, .size = IOMMU_TEST_CMD_SIZE,
+	.share = true, .on_hwpt = true, .err = EFAULT,
+};
+
+/* The size is checked before the command is read at all. */
+FIXTURE_VARIANT_ADD(fail_mock_domain, newest_v6_2_size)
+{
+	.kernel = UIOMMUFD_KERNEL_7_2, .size = IOMMU_TEST_CMD_V6_2_SIZE,
+	.err = EINVAL,
 };
 
 FIXTURE_VARIANT_ADD(fail_mock_domain, v6_2)
 {
-	.v6_2 = true,
+	.kernel = UIOMMUFD_KERNEL_6_2, .size = IOMMU_TEST_CMD_V6_2_SIZE,
+	.err = EFAULT,
 };
 
 FIXTURE_VARIANT_ADD(fail_mock_domain, v6_2_shared)
 {
-	.v6_2 = true, .share = true,
+	.kernel = UIOMMUFD_KERNEL_6_2, .size = IOMMU_TEST_CMD_V6_2_SIZE,
+	.share = true, .err = EFAULT,
 };
 
+/* 6.2 looked the ID up as an IOAS: a HW pagetable's is ENOENT. */
 FIXTURE_VARIANT_ADD(fail_mock_domain, v6_2_on_hwpt_id)
 {
-	.v6_2 = true, .on_hwpt = true,
+	.kernel = UIOMMUFD_KERNEL_6_2, .size = IOMMU_TEST_CMD_V6_2_SIZE,
+	.on_hwpt = true, .err = ENOENT,
 };
 
-FIXTURE_VARIANT_ADD(fail_mock_domain, newest_on_hwpt_id)
+/* 72 bytes with a zero tail is the 56-byte command under 6.2. */
+FIXTURE_VARIANT_ADD(fail_mock_domain, v6_2_newest_size)
 {
-	.v6_2 = false, .on_hwpt = true,
+	.kernel = UIOMMUFD_KERNEL_6_2, .size = IOMMU_TEST_CMD_SIZE,
+	.err = EFAULT,
+};
+
+FIXTURE_VARIANT_ADD(fail_mock_domain, v6_2_newest_size_shared)
+{
+	.kernel = UIOMMUFD_KERNEL_6_2, .size = IOMMU_TEST_CMD_SIZE,
+	.share = true, .err = EFAULT,
 };
 
 FIXTURE_SETUP(fail_mock_domain)
 {
-	self->ctx = uiommufd_ctx_open(0);
+	self->ctx = ctx_open_as(variant->kernel, false, 0);
 	ASSERT_NE(NULL, self->ctx);
 	self->buf = test_buffer(BUF_LEN);
 	ASSERT_NE(NULL, self->buf);
@@ -2212,31 +2344,47 @@ FIXTURE_TEARDOWN(fail_mock_domain)
 
 TEST_F(fail_mock_domain, readonly_response)
 {
-	struct iommu_test_cmd cmd = {
-		.size = variant->v6_2 ? IOMMU_TEST_CMD_V6_2_SIZE :
-					IOMMU_TEST_CMD_SIZE,
-		.op = IOMMU_TEST_OP_MOCK_DOMAIN,
-	};
 	struct uiommufd_ctx *ctx = self->ctx;
+	bool v6_2 = variant->kernel == UIOMMUFD_KERNEL_6_2;
 	uint32_t ioas = 0, stdev = 0, hwpt = 0, idev = 0, id = 0;
+	struct iommu_test_cmd cmd;
 	void *ro;
 
+	/* Zeroed whole: 6.2 wants zeros past 56 in the 72-byte command. */
+	test_cmd_init(&cmd, IOMMU_TEST_OP_MOCK_DOMAIN, 0);
+	cmd.size = variant->size;
 	ASSERT_EQ(0, ioas_with_area(ctx, self->buf, BUF_LEN, &ioas));
-	if (variant->share)
-		ASSERT_EQ(0, test_mock_domain(ctx, ioas, &stdev, &hwpt, &idev));
+	if (variant->share) {
+		/* Under 6.2 a HW pagetable of its own, the caller's. */
+		if (v6_2) {
+			ASSERT_EQ(0, mock_domain_v6_2(ctx, ioas, &stdev,
+						      &hwpt));
+			/*
+			 * 6.2's selftest object is the device: no ID of
+			 * its own, so the HW pagetable's comes next.
+			 */
+			ASSERT_EQ(stdev + 1, hwpt);
+		} else {
+			ASSERT_EQ(0, test_mock_domain(ctx, ioas, &stdev, &hwpt,
+						      &idev));
+		}
+	}
 	cmd.id = ioas;
-	if (variant->on_hwpt) {
+	if (variant->on_hwpt && !variant->share) {
 		uint32_t dev = 0;
 
 		/* A HW pagetable of the caller's own, with no device left. */
+		ASSERT_TRUE(v6_2);
 		ASSERT_EQ(0, mock_domain_v6_2(ctx, ioas, &dev, &hwpt));
 		ASSERT_EQ(0, ioctl_destroy(ctx, dev));
-		cmd.id = hwpt;
 	}
+	if (variant->on_hwpt)
+		cmd.id = hwpt;
 	ro = ro_copy(&cmd, cmd.size);
 	ASSERT_NE(NULL, ro);
 	for (int i = 0; i != 3; i++)
-		EXPECT_ERRNO(EFAULT, uiommufd_ioctl(ctx, IOMMU_TEST_CMD, ro));
+		EXPECT_ERRNO(variant->err,
+			     uiommufd_ioctl(ctx, IOMMU_TEST_CMD, ro));
 	ro_free(ro);
 	/* Nothing of the failed attaches remains: no ID in use past ours. */
 	for (id = 1; id != 16; id++) {
@@ -2244,7 +2392,7 @@ TEST_F(fail_mock_domain, readonly_response)
 			continue;
 		EXPECT_ERRNO(ENOENT, ioctl_destroy(ctx, id));
 	}
-	if (variant->on_hwpt) {
+	if (variant->on_hwpt && !variant->share) {
 		/* A failed command leaves the caller's HW pagetable alone. */
 		ASSERT_EQ(0, test_check_map(ctx, hwpt, MOCK_APERTURE_START,
 					    BUF_LEN, self->buf));
@@ -2258,6 +2406,11 @@ TEST_F(fail_mock_domain, readonly_response)
 		ASSERT_EQ(0, test_check_refs(ctx, self->buf, BUF_LEN, 1));
 		EXPECT_ERRNO(EBUSY, ioctl_destroy(ctx, ioas));
 		ASSERT_EQ(0, ioctl_destroy(ctx, stdev));
+		if (v6_2) {
+			/* The caller's: it outlives the device. */
+			EXPECT_ERRNO(EBUSY, ioctl_destroy(ctx, ioas));
+			ASSERT_EQ(0, ioctl_destroy(ctx, hwpt));
+		}
 		EXPECT_ERRNO(ENOENT, ioctl_destroy(ctx, hwpt));
 	}
 	ASSERT_EQ(0, test_check_refs(ctx, self->buf, BUF_LEN, 0));

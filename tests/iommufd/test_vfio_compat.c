@@ -111,9 +111,11 @@ static int huge_pages_get(struct uiommufd_ctx *ctx, uint32_t ioas_id,
 }
 
 /*
- * MOCK_DOMAIN with the Linux 6.2 (56-byte) command: a new mock HW
- * pagetable of its own even when the IOAS already has one, so this is how
- * a test attaches a second, distinct domain.
+ * MOCK_DOMAIN with the Linux 6.2 (56-byte) command, in a context answering
+ * as 6.2: a new mock HW pagetable of its own even when the IOAS already
+ * has one, so this is how a test attaches a second, distinct domain
+ * (Linux 7.2 shares the IOAS's auto HW pagetable, and there is no
+ * HWPT_ALLOC here yet).
  */
 static int mock_domain_distinct(struct uiommufd_ctx *ctx, uint32_t ioas_id,
 				uint32_t *device_id, uint32_t *hwpt_id)
@@ -890,6 +892,30 @@ FIXTURE_TEARDOWN(vfio_compat_mock_domain)
 }
 
 #define FX struct _fixture_data_vfio_compat_mock_domain
+#define FXV struct _fixture_variant_vfio_compat_mock_domain
+
+/*
+ * The fixture's setup again, in a container answering as Linux 6.2, for
+ * a test that needs distinct domains (mock_domain_distinct()): its first
+ * device has a HW pagetable of its own too.
+ */
+static void fx_setup_v6_2(FX *self, const FXV *variant)
+{
+	ASSERT_EQ(0, self->nbufs);
+	uiommufd_ctx_close(self->ctx);
+	self->ctx = ctx_open_flags_as(UIOMMUFD_CTX_VFIO, UIOMMUFD_KERNEL_6_2,
+				      false, 0);
+	ASSERT_NONNULL(self->ctx);
+	ASSERT_EQ(UIOMMUFD_KERNEL_6_2, ctx_kernel(self->ctx));
+	ASSERT_EQ(0, ioas_alloc(self->ctx, &self->ioas_id));
+	ASSERT_EQ(0, mock_domain_distinct(self->ctx, self->ioas_id,
+					  &self->stdev_id, &self->hwpt_id));
+	/* The 6.2 layout has no out_idev_id. */
+	self->idev_id = 0;
+	ASSERT_EQ(0, vfio_ioas(self->ctx, IOMMU_VFIO_IOAS_SET,
+			       &self->ioas_id));
+	ASSERT_EQ(0, vfio_val(self->ctx, VFIO_SET_IOMMU, variant->version));
+}
 
 static uint8_t *fx_buffer(FX *self, size_t len, unsigned int seed)
 {
@@ -1395,6 +1421,39 @@ TEST_F(vfio_compat_mock_domain, partial_unmap_middle)
 }
 
 /*
+ * MAP_DMA with neither READ nor WRITE is accepted, as the 7.2 kernel's
+ * compat layer takes it (IOAS_MAP refuses it): a mapping the domain has
+ * with no protection, which an access may neither read, write nor pin.
+ */
+TEST_F(vfio_compat_mock_domain, map_dma_no_protection)
+{
+	uint8_t *buf = fx_buffer(self, P(4), 12);
+	uint64_t unmapped = 0;
+	uint8_t rd[8] = { 0x77 };
+	int afd = -1;
+
+	ASSERT_ERRNO(EINVAL, vfio_map_dma(self->ctx, buf, BASE, P(4), 1u << 2));
+	check_refs(self, buf, P(4), 0);
+	ASSERT_EQ(0, vfio_map_dma(self->ctx, buf, BASE, P(4), 0));
+	check_mapped(self, self->hwpt_id, BASE, buf, P(4));
+	check_refs(self, buf, P(4), 1);
+	ASSERT_EQ(0, fx_access(self, &afd));
+	ASSERT_ERRNO(EPERM, test_access_rw(self->ctx, afd, BASE + 3, rd,
+					   sizeof(rd), 0));
+	ASSERT_ERRNO(EPERM, test_access_rw(self->ctx, afd, BASE + 3, rd,
+					   sizeof(rd), MOCK_ACCESS_RW_WRITE));
+	ASSERT_EQ(0x77, rd[0]);
+	ASSERT_ERRNO(EPERM, test_access_pages(self->ctx, afd, BASE, P(1), buf,
+					      MOCK_FLAGS_ACCESS_WRITE, NULL));
+	ASSERT_ERRNO(EPERM, test_access_pages(self->ctx, afd, BASE, P(1), buf,
+					      0, NULL));
+	ASSERT_EQ(0, vfio_unmap_dma(self->ctx, BASE, P(4), 0, &unmapped));
+	ASSERT_EQ(P(4), unmapped);
+	check_unmapped(self, self->hwpt_id, BASE, buf, P(4));
+	check_refs(self, buf, P(4), 0);
+}
+
+/*
  * A type1 cut must be page aligned (the IOAS alignment without large
  * pages): a half-page cut is EINVAL and changes nothing.
  */
@@ -1420,19 +1479,24 @@ TEST_F(vfio_compat_mock_domain, partial_unmap_unaligned)
  * two domains is unmapped chunk by chunk in random order; after every
  * step each domain maps exactly the chunks left. Half way a third domain
  * is attached (filled from the split areas) and the first one detached
- * (the storage domain moves). Type1v2 refuses every chunk.
+ * (the storage domain moves). Type1v2 refuses every chunk. Distinct
+ * domains need Linux 6.2's MOCK_DOMAIN, so the container answers as 6.2.
  */
 TEST_F(vfio_compat_mock_domain, partial_unmap_two_domains)
 {
 	const unsigned int nchunks = 32;
 	const uint64_t chunk = HUGE_ALIGN / nchunks, len = HUGE_ALIGN;
-	uint8_t *buf = fx_buffer(self, len, 10);
-	uint32_t hwpts[3] = { self->hwpt_id }, dev2 = 0, dev3 = 0;
+	uint32_t hwpts[3] = { 0 }, dev2 = 0, dev3 = 0;
 	unsigned int order[32], ndomains = 2, first = 0;
 	bool gone[32] = { false };
 	uint64_t unmapped = 0;
 	struct rng rng;
+	uint8_t *buf;
 
+	/* Three distinct domains: Linux 6.2's MOCK_DOMAIN makes them. */
+	fx_setup_v6_2(self, variant);
+	hwpts[0] = self->hwpt_id;
+	buf = fx_buffer(self, len, 10);
 	madvise(buf, len, MADV_HUGEPAGE);
 	memset(buf, 0x3c, len);
 	ASSERT_EQ(0, mock_domain_distinct(self->ctx, self->ioas_id, &dev2,

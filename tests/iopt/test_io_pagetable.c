@@ -596,15 +596,127 @@ TEST(map_bad_protection)
 	ASSERT_OK(map_fixed(&env.iopt, IOVA + P(16), ubuf(&env, 0), P(1), RW));
 	take_snap(&env, &before);
 	ASSERT_FAILS(-EINVAL, map_fixed(&env.iopt, IOVA, ubuf(&env, 0), P(1),
-					0));
-	ASSERT_FAILS(-EINVAL, map_fixed(&env.iopt, IOVA, ubuf(&env, 0), P(1),
 					RW | (1 << 2)));
 	ASSERT_FAILS(-EINVAL, map_auto(&env.iopt, &iova, ubuf(&env, 0), P(1),
 				       1 << 5));
+	ASSERT_FAILS(-EINVAL, map_fixed(&env.iopt, IOVA, ubuf(&env, 0), P(1),
+					1 << 2));
 	ASSERT_FAILS(-EINVAL, iopt_copy_iova(&env.iopt, &iova, &env.iopt,
-					     IOVA + P(16), P(1), 0,
+					     IOVA + P(16), P(1),
+					     IOMMU_READ | (1 << 3),
 					     IOPT_ALLOC_IOVA));
 	expect_snap(&env, &before);
+	env_destroy(&env);
+}
+
+/*
+ * Protection 0, neither read nor write, is valid at the engine, as in the
+ * kernel's io_pagetable (only the ioctl layer refuses it, and Linux 6.2's
+ * IOAS_COPY did not): a map and a copy make areas with iommu_prot 0, the
+ * domains map them with prot 0, and an access may neither read nor write
+ * them, through rw or a pin (check_area_prot() in the kernel's device.c).
+ */
+TEST(map_protection_none)
+{
+	struct env env;
+	struct snap before;
+	struct iopt_area *area;
+	struct tacc ta;
+	char c = 0x5a;
+	u64 iova, unmapped;
+
+	env_init(&env);
+	ASSERT_OK(attach(&env, 0));
+	ASSERT_OK(attach_to(&env, 1, &env.iopt2));
+	ASSERT_OK(map_fixed(&env.iopt, IOVA + P(16), ubuf(&env, P(8)), P(2),
+			    RW));
+	ASSERT_OK(map_fixed(&env.iopt, IOVA, ubuf(&env, 0), P(2), 0));
+	check_one_area(&env.iopt, IOVA, P(2));
+	area = iopt_area_iter_first(&env.iopt, IOVA, IOVA);
+	ASSERT_NONNULL(area);
+	ASSERT_EQ(0, area->iommu_prot);
+	/* The pages of a map without write are not writable. */
+	ASSERT_FALSE(area->pages->writable);
+	check_map(env.domains[0], IOVA, ubuf(&env, 0), P(2), 0);
+	check_map(env.domains[0], IOVA + P(16), ubuf(&env, P(8)), P(2), RW);
+	check_domain(env.domains[0], 4 * PAGE_SIZE / MOCK_PG);
+	{
+		u64 want[BUF_PAGES] = {};
+
+		set_pins(want, 0, 2, 1);
+		set_pins(want, 8, 2, 1);
+		check_pins(&env, want);
+	}
+
+	/* An automatic IOVA works the same. */
+	ASSERT_OK(map_auto(&env.iopt, &iova, ubuf(&env, P(4)), P(1), 0));
+	area = iopt_area_iter_first(&env.iopt, iova, iova);
+	ASSERT_NONNULL(area);
+	ASSERT_EQ(0, area->iommu_prot);
+	check_map(env.domains[0], iova, ubuf(&env, P(4)), P(1), 0);
+	ASSERT_OK(unmap(&env.iopt, iova, P(1), &unmapped));
+	ASSERT_EQ(P(1), unmapped);
+
+	/* A copy with no protection, from a readable-writable area. */
+	iova = IOVA + P(32);
+	ASSERT_OK(iopt_copy_iova(&env.iopt2, &iova, &env.iopt, IOVA + P(16),
+				 P(2), 0, 0));
+	ASSERT_EQ(IOVA + P(32), iova);
+	check_one_area(&env.iopt2, iova, P(2));
+	area = iopt_area_iter_first(&env.iopt2, iova, iova);
+	ASSERT_NONNULL(area);
+	ASSERT_EQ(0, area->iommu_prot);
+	check_map(env.domains[1], iova, ubuf(&env, P(8)), P(2), 0);
+	check_domain(env.domains[1], 2 * PAGE_SIZE / MOCK_PG);
+	/* And a copy of the prot 0 area, made readable. */
+	iova = IOVA + P(40);
+	ASSERT_OK(iopt_copy_iova(&env.iopt2, &iova, &env.iopt, IOVA, P(2),
+				 IOMMU_READ, 0));
+	check_map(env.domains[1], iova, ubuf(&env, 0), P(2), IOMMU_READ);
+	/* Writable it cannot be: its pages are not. */
+	iova = IOVA + P(48);
+	ASSERT_FAILS(-EPERM, iopt_copy_iova(&env.iopt2, &iova, &env.iopt,
+					    IOVA, P(2), IOMMU_WRITE, 0));
+
+	/* An access may neither write nor read it, nor pin it. */
+	tacc_create(&ta, &env.iopt, &tacc_pin_ops);
+	take_snap(&env, &before);
+	ASSERT_FAILS(-EPERM, tacc_pin(&ta, IOVA, P(1), NULL,
+				      IOMMUFD_ACCESS_RW_WRITE));
+	ASSERT_FAILS(-EPERM, tacc_pin(&ta, IOVA, P(1), NULL, 0));
+	ASSERT_FAILS(-EPERM, iopt_access_rw(ta.access, IOVA + 3, &c, 1,
+					    IOMMUFD_ACCESS_RW_WRITE));
+	ASSERT_FAILS(-EPERM, iopt_access_rw(ta.access, IOVA + 3, &c, 1, 0));
+	ASSERT_FAILS(-EPERM, iopt_access_rw(ta.access, IOVA + P(1) - 1,
+					    (char[2]){}, 2, 0));
+	expect_snap(&env, &before);
+	ASSERT_EQ(0x5a, c);
+	ASSERT_EQ((char)pattern(3), env.buf[3]);
+	/* The copy in iopt2 refuses the same. */
+	tacc_destroy(&ta);
+	tacc_create(&ta, &env.iopt2, &tacc_pin_ops);
+	ASSERT_FAILS(-EPERM, iopt_access_rw(ta.access, IOVA + P(32), &c, 1,
+					    0));
+	ASSERT_FAILS(-EPERM, iopt_access_rw(ta.access, IOVA + P(32), &c, 1,
+					    IOMMUFD_ACCESS_RW_WRITE));
+	ASSERT_FAILS(-EPERM, tacc_pin(&ta, IOVA + P(32), P(1), NULL,
+				      IOMMUFD_ACCESS_RW_WRITE));
+	ASSERT_FAILS(-EPERM, tacc_pin(&ta, IOVA + P(32), P(1), NULL, 0));
+	/* The readable copy of it reads, and may be pinned for reading. */
+	ASSERT_OK(iopt_access_rw(ta.access, IOVA + P(40) + 3, &c, 1, 0));
+	ASSERT_EQ((char)pattern(3), c);
+	ASSERT_OK(tacc_pin(&ta, IOVA + P(40), P(1), NULL, 0));
+	ASSERT_OK(tacc_unpin(&ta, IOVA + P(40), P(1)));
+	tacc_destroy(&ta);
+
+	ASSERT_OK(iopt_unmap_all(&env.iopt2, &unmapped));
+	ASSERT_EQ(P(4), unmapped);
+	ASSERT_OK(unmap(&env.iopt, IOVA, P(2), &unmapped));
+	ASSERT_EQ(P(2), unmapped);
+	check_map(env.domains[0], IOVA + P(16), ubuf(&env, P(8)), P(2), RW);
+	check_domain(env.domains[0], 2 * PAGE_SIZE / MOCK_PG);
+	check_domain(env.domains[1], 0);
+	check_pins_range(&env, 8, 2, 1);
 	env_destroy(&env);
 }
 
@@ -2485,9 +2597,9 @@ TEST_F(access, rw)
 }
 
 /*
- * Protection: CPU reads need IOMMU_READ and writes IOMMU_WRITE (the
- * kernel's iommufd_access_rw() checks only writes); pins for reading are
- * allowed on a write-only area, pins for writing need IOMMU_WRITE.
+ * Protection, as the kernel's check_area_prot() has it for both
+ * iommufd_access_rw() and iommufd_access_pin_pages(): reads and pins for
+ * reading need IOMMU_READ, writes and pins for writing IOMMU_WRITE.
  */
 TEST(access_rw_protection)
 {
@@ -2513,13 +2625,18 @@ TEST(access_rw_protection)
 					    IOMMUFD_ACCESS_RW_WRITE));
 	ASSERT_FAILS(-EPERM, tacc_pin(&ta, IOVA + P(1), P(1), NULL,
 				      IOMMUFD_ACCESS_RW_WRITE));
+	ASSERT_FAILS(-EPERM, tacc_pin(&ta, IOVA, P(1), NULL, 0));
+	/* Across both, either way: one of them refuses, nothing stays. */
+	ASSERT_FAILS(-EPERM, tacc_pin(&ta, IOVA, P(2), NULL, 0));
+	ASSERT_FAILS(-EPERM, tacc_pin(&ta, IOVA, P(2), NULL,
+				      IOMMUFD_ACCESS_RW_WRITE));
 	expect_snap(&env, &before);
 	ASSERT_OK(iopt_access_rw(ta.access, IOVA + 3, &c, 1,
 				 IOMMUFD_ACCESS_RW_WRITE));
 	ASSERT_EQ(1, env.buf[3]);
 	ASSERT_OK(iopt_access_rw(ta.access, IOVA + P(1) + 3, &c, 1, 0));
 	ASSERT_EQ((char)pattern(P(1) + 3), c);
-	ASSERT_OK(tacc_pin(&ta, IOVA, P(2), NULL, 0));
+	ASSERT_OK(tacc_pin(&ta, IOVA + P(1), P(1), NULL, 0));
 	ASSERT_OK(tacc_pin(&ta, IOVA, P(1), NULL, IOMMUFD_ACCESS_RW_WRITE));
 	ASSERT_OK(iopt_unmap_all(&env.iopt, NULL));
 	ASSERT_EQ(0, ta.npins);

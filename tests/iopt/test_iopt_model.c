@@ -583,8 +583,12 @@ static int m_predict_map(struct model *m, int ioas, const struct m_piece *pc,
 {
 	u64 align = m_align(m, ioas), last;
 
-	if (!(prot & (IOMMU_READ | IOMMU_WRITE)) ||
-	    (prot & ~(IOMMU_READ | IOMMU_WRITE)))
+	/*
+	 * Only unknown bits are refused: protection 0 makes an area that
+	 * maps with prot 0, as in the kernel's io_pagetable (the ioctls
+	 * refuse it above the engine; Linux 6.2's IOAS_COPY did not).
+	 */
+	if (prot & ~(IOMMU_READ | IOMMU_WRITE))
 		return -EINVAL;
 	if (!length || length % align)
 		return -EINVAL;
@@ -705,7 +709,7 @@ static int m_rand_prot(struct model *m)
 {
 	switch (rng_below(&m->rng, 40)) {
 	case 0:
-		return 0;
+		return 0;	/* valid: neither read nor write */
 	case 1:
 		return IOMMU_READ | 4;
 	case 2:
@@ -1388,8 +1392,14 @@ static void op_pin(struct model *m)
 
 		if (sb % PAGE_SIZE || (!final && (lb + 1) % PAGE_SIZE))
 			rc = -EINVAL;
-		else if ((flags & IOMMUFD_ACCESS_RW_WRITE) &&
-			 !(pc[i].area_prot & IOMMU_WRITE))
+		/*
+		 * As the kernel's check_area_prot(): a pin for writing needs
+		 * IOMMU_WRITE, one for reading IOMMU_READ (so a prot 0 area
+		 * refuses both).
+		 */
+		else if (!(pc[i].area_prot &
+			   (flags & IOMMUFD_ACCESS_RW_WRITE ? IOMMU_WRITE :
+							      IOMMU_READ)))
 			rc = -EPERM;
 		if (rc)
 			break;
