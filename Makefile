@@ -231,7 +231,7 @@ SHIMDIR = $(LIBDIR)/uiommufd
 INSTALL_MODE ?= release
 INSTALL ?= install
 
-SHIM_RELDIR := $(shell realpath -m --relative-to='$(BINDIR)' '$(SHIMDIR)')
+SHIM_RELDIR := $(shell realpath -m -s --relative-to='$(BINDIR)' '$(SHIMDIR)')
 ifeq ($(SHIM_RELDIR),)
 $(error cannot compute the path from BINDIR to LIBDIR/uiommufd (GNU realpath))
 endif

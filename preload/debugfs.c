@@ -180,10 +180,14 @@ static int choose(void)
 		return MODE_EMULATE;
 	if (want && !strcmp(want, "host"))
 		return MODE_HOST;
+	/*
+	 * A debugfs the program may write is the kernel's own, whole: one
+	 * without failslab (a kernel built without it) stays so, and its
+	 * other files stay reachable.
+	 */
 	if (!real.statfs("/sys/kernel/debug", &sfs) &&
 	    sfs.f_type == DEBUGFS_MAGIC &&
-	    !real.faccessat(AT_FDCWD, "/sys/kernel/debug/failslab", W_OK,
-			    AT_EACCESS))
+	    !real.faccessat(AT_FDCWD, "/sys/kernel/debug", W_OK, AT_EACCESS))
 		return MODE_HOST;
 	return MODE_EMULATE;
 }
@@ -292,7 +296,9 @@ static enum walk_end walk(int start, const char *path, struct walk *w)
 				w->rest = p;
 			} else if (depth) {
 				depth--;
-				match &= (1u << depth) - 1;
+				/* Only the first three names can match. */
+				if (depth < 3)
+					match &= (1u << depth) - 1;
 			}
 			continue;
 		}

@@ -96,6 +96,12 @@ bool debugfs_fdopendir(int fd, DIR **dir)
 	return true;
 }
 
+void debugfs_dir_fork_child(void)
+{
+	for (struct debugfs_dir *d = dirs; d; d = d->next)
+		pthread_mutex_init(&d->lock, NULL);
+}
+
 struct debugfs_dir *debugfs_dir_of(DIR *dir)
 {
 	struct debugfs_dir *d;

@@ -66,10 +66,25 @@ static void fork_parent(void)
 	pthread_mutex_unlock(&map_lock);
 }
 
-/* The child's thread has a new id: the lock starts afresh there. */
+/*
+ * The child's thread has a new id: the lock starts afresh there. So do
+ * the files' position locks and the directory streams' locks, which a
+ * thread that does not exist in the child may have held (a read in
+ * progress): its half-done read is gone with it.
+ */
 static void fork_child(void)
 {
+	_Atomic(struct shim_file *) *s = atomic_load(&slots);
+	unsigned int n = atomic_load(&nr_slots);
+
 	pthread_mutex_init(&map_lock, NULL);
+	for (unsigned int fd = 0; s && fd != n; fd++) {
+		struct shim_file *file = atomic_load(&s[fd]);
+
+		if (file)
+			pthread_mutex_init(&file->pos_lock, NULL);
+	}
+	debugfs_dir_fork_child();
 }
 
 static void fork_init(void)

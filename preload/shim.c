@@ -1014,11 +1014,37 @@ SHIM_EXPORT void rewinddir(DIR *dir)
 
 /* ---- start-up ---- */
 
+/*
+ * Settings uiommufd-run did not check (the shim preloaded by hand) are
+ * checked here: a bad one makes every context fail to open, so every
+ * /dev/iommu command fails; say so once, where the user looks.
+ */
+static void check_settings(void)
+{
+	static const char *const vars[][2] = {
+		{ "UIOMMUFD_KERNEL", "kernel" },
+		{ "UIOMMUFD_CAPS", "caps" },
+		{ "UIOMMUFD_MEMLOCK", "memlock" },
+	};
+
+	for (unsigned int i = 0; i != sizeof(vars) / sizeof(vars[0]); i++) {
+		struct uiommufd_ctx_attr attr = { .size = sizeof(attr) };
+		const char *value = getenv(vars[i][0]);
+
+		if (value && *value &&
+		    uiommufd_ctx_attr_parse(&attr, vars[i][1], value))
+			dprintf(STDERR_FILENO,
+				"uiommufd: %s: %s; every /dev/iommu command will fail with EINVAL\n",
+				vars[i][0], uiommufd_last_reason());
+	}
+}
+
 __attribute__((constructor)) static void shim_init(void)
 {
 	const char *ready = getenv("UIOMMUFD_RUN_READY_FD");
 
 	real_init();
+	check_settings();
 	trace_init();
 	/* Tell uiommufd-run the shim is in; only the first program does. */
 	if (ready) {

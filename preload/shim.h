@@ -207,6 +207,8 @@ bool debugfs_opendir(const char *path, DIR **dir);
 bool debugfs_fdopendir(int fd, DIR **dir);
 /* @dir as one of ours, or NULL (a glibc stream). */
 struct debugfs_dir *debugfs_dir_of(DIR *dir);
+/* In the child of a fork: every stream's lock starts afresh. */
+void debugfs_dir_fork_child(void);
 struct dirent *debugfs_readdir(struct debugfs_dir *dir);
 struct dirent64 *debugfs_readdir64(struct debugfs_dir *dir);
 int debugfs_readdir_r(struct debugfs_dir *dir, struct dirent *entry,

@@ -36,9 +36,14 @@ static void trace_host(void)
 	const char *memlock = getenv("UIOMMUFD_MEMLOCK");
 	uint32_t version = UIOMMUFD_KERNEL_NEWEST;
 
-	if (kernel && *kernel &&
-	    !uiommufd_ctx_attr_parse(&attr, "kernel", kernel))
+	if (kernel && *kernel) {
+		if (uiommufd_ctx_attr_parse(&attr, "kernel", kernel)) {
+			trace_printf("uiommufd: UIOMMUFD_KERNEL=%s is not a release uiommufd answers as: every command fails\n",
+				     kernel);
+			return;
+		}
 		version = attr.kernel;
+	}
 	trace_printf("uiommufd: Linux %u.%u%s, capabilities %s, memlock %s\n",
 		     version >> 16, (version >> 8) & 0xff,
 		     kernel && *kernel ? "" : " (the newest)",

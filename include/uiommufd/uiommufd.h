@@ -86,8 +86,10 @@ int uiommufd_ctx_attr_parse(struct uiommufd_ctx_attr *attr, const char *key,
 
 /*
  * What @ctx answers as, every field filled and named in @attr->set (caps
- * and memlock only when given, not when they follow the process). 0, or
- * -1 with errno EINVAL when @attr->size is too small.
+ * and memlock only when given, not when they follow the process), as far
+ * as @attr->size goes (the rest of a larger struct zeroed); @attr->size
+ * becomes the size filled. 0, or -1 with errno EINVAL when @attr->size
+ * does not reach @caps.
  */
 int uiommufd_ctx_get_attr(struct uiommufd_ctx *ctx,
 			  struct uiommufd_ctx_attr *attr);

@@ -3,7 +3,6 @@
 
 #include <errno.h>
 #include <linux/capability.h>
-#include <stdio.h>
 #include <string.h>
 #include <strings.h>
 #include <sys/syscall.h>
@@ -35,11 +34,6 @@ u64 cap_set_effective(void)
 		return 0;
 	return (data[0].effective | (u64)data[1].effective << 32) &
 	       CAP_SET_ALL;
-}
-
-const char *cap_name(unsigned int cap)
-{
-	return cap <= CAP_SET_LAST ? cap_names[cap] : NULL;
 }
 
 static int cap_lookup(const char *name, size_t len)
@@ -86,33 +80,4 @@ int cap_set_parse(const char *text, u64 *out)
 	}
 	*out = set;
 	return 0;
-}
-
-const char *cap_set_format(u64 set, char *buf, size_t len)
-{
-	size_t used = 0;
-
-	if (!len)
-		return buf;
-	buf[0] = 0;
-	if ((set & CAP_SET_ALL) == CAP_SET_ALL) {
-		snprintf(buf, len, "all");
-		return buf;
-	}
-	if (!(set & CAP_SET_ALL)) {
-		snprintf(buf, len, "none");
-		return buf;
-	}
-	for (unsigned int i = 0; i <= CAP_SET_LAST; i++) {
-		int n;
-
-		if (!(set & (1ull << i)))
-			continue;
-		n = snprintf(buf + used, len - used, "%s%s", used ? "," : "",
-			     cap_names[i]);
-		if (n < 0 || (size_t)n >= len - used)
-			break;
-		used += n;
-	}
-	return buf;
 }

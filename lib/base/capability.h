@@ -22,13 +22,4 @@ u64 cap_set_effective(void);
  */
 int cap_set_parse(const char *text, u64 *out);
 
-/* The name of capability @cap ("ipc_lock"), or NULL. */
-const char *cap_name(unsigned int cap);
-
-/*
- * @set as text into @buf ("ipc_lock,sys_resource", "none", "all");
- * returns @buf.
- */
-const char *cap_set_format(u64 set, char *buf, size_t len);
-
 #endif

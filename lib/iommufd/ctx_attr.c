@@ -181,31 +181,51 @@ UIOMMUFD_EXPORT int uiommufd_ctx_get_attr(struct uiommufd_ctx *ctx,
 					  struct uiommufd_ctx_attr *attr)
 {
 	const struct iommufd_host *host;
+	struct uiommufd_ctx_attr out;
+	size_t len, copy;
 	int rc = 0;
 
 	err_reason_clear();
 	if (!ctx)
 		rc = err_reason(-EBADF, "no context");
-	else if (!attr || attr->size < sizeof(*attr))
-		rc = err_reason(-EINVAL,
-				"attr->size must be at least %zu", sizeof(*attr));
+	else if (!attr || attr->size < offsetof(struct uiommufd_ctx_attr, caps))
+		rc = err_reason(-EINVAL, "attr->size must be at least %zu",
+				offsetof(struct uiommufd_ctx_attr, caps));
 	if (rc) {
 		errno = -rc;
 		return -1;
 	}
 	host = &ctx->host;
-	memset(attr, 0, sizeof(*attr));
-	attr->size = sizeof(*attr);
-	attr->flags = ctx->vfio_compat ? UIOMMUFD_CTX_VFIO : 0;
-	attr->set = UIOMMUFD_ATTR_KERNEL;
-	attr->kernel = host->release->version;
+	memset(&out, 0, sizeof(out));
+	out.flags = ctx->vfio_compat ? UIOMMUFD_CTX_VFIO : 0;
+	out.set = UIOMMUFD_ATTR_KERNEL;
+	out.kernel = host->release->version;
 	if (host->caps_given) {
-		attr->set |= UIOMMUFD_ATTR_CAPS;
-		attr->caps = host->caps;
+		out.set |= UIOMMUFD_ATTR_CAPS;
+		out.caps = host->caps;
 	}
 	if (host->memlock_given) {
-		attr->set |= UIOMMUFD_ATTR_MEMLOCK;
-		attr->memlock = host->memlock;
+		out.set |= UIOMMUFD_ATTR_MEMLOCK;
+		out.memlock = host->memlock;
 	}
+	/*
+	 * As far as the caller's struct goes (an older caller's is shorter):
+	 * a field it cuts off is left out whole, the rest of a newer
+	 * caller's struct is zeroed.
+	 */
+	len = min((size_t)attr->size, sizeof(out));
+	copy = len;
+	if (len < offsetof(struct uiommufd_ctx_attr, memlock) +
+			  sizeof(out.memlock)) {
+		out.set &= ~UIOMMUFD_ATTR_MEMLOCK;
+		copy = offsetof(struct uiommufd_ctx_attr, memlock);
+	}
+	if (len < offsetof(struct uiommufd_ctx_attr, caps) + sizeof(out.caps)) {
+		out.set &= ~UIOMMUFD_ATTR_CAPS;
+		copy = offsetof(struct uiommufd_ctx_attr, caps);
+	}
+	memset(attr, 0, attr->size);
+	memcpy(attr, &out, copy);
+	attr->size = len;
 	return 0;
 }

@@ -226,8 +226,12 @@ enum iopt_account_mode iommufd_ctx_account_mode(struct uiommufd_ctx *ctx)
 	return IOPT_PAGES_ACCOUNT_USER;
 }
 
+/* Linux 6.2 made an area with no protection at all, if asked. */
 static int check_map_prot(struct uiommufd_ctx *ctx, u32 flags)
 {
+	if (!iommufd_release_new(iommufd_release(ctx),
+				 IOMMUFD_NEW_MAP_NEEDS_PROT))
+		return 0;
 	if (!(flags & (IOMMU_IOAS_MAP_WRITEABLE | IOMMU_IOAS_MAP_READABLE)))
 		return err_reason(-EINVAL,
 				  "flags %#x have neither READABLE nor WRITEABLE (Linux %s)",
@@ -258,8 +262,9 @@ int iommufd_ioas_map(struct iommufd_ucmd *ucmd)
 	if (cmd->__reserved)
 		return err_reason(-EOPNOTSUPP, "__reserved is not zero");
 	rc = check_u64_args(cmd->iova, cmd->length, 0);
-	if (!rc)
-		rc = check_map_prot(ucmd->ctx, cmd->flags);
+	if (rc)
+		return rc;
+	rc = check_map_prot(ucmd->ctx, cmd->flags);
 	if (rc)
 		return rc;
 	ioas = iommufd_get_ioas(ucmd->ctx, cmd->ioas_id);
@@ -304,13 +309,9 @@ int iommufd_ioas_copy(struct iommufd_ucmd *ucmd)
 	rc = check_u64_args(cmd->length, cmd->src_iova, cmd->dst_iova);
 	if (rc)
 		return rc;
-	/* Linux 6.2 made the copy with no protection at all. */
-	if (iommufd_release_new(iommufd_release(ucmd->ctx),
-				IOMMUFD_NEW_COPY_NEEDS_PROT)) {
-		rc = check_map_prot(ucmd->ctx, cmd->flags);
-		if (rc)
-			return rc;
-	}
+	rc = check_map_prot(ucmd->ctx, cmd->flags);
+	if (rc)
+		return rc;
 	src_ioas = iommufd_get_ioas(ucmd->ctx, cmd->src_ioas_id);
 	if (IS_ERR(src_ioas))
 		return PTR_ERR(src_ioas);

@@ -25,8 +25,8 @@ enum iommufd_flag_set {
 
 /* Behaviours that changed; each is true from the release that made it. */
 enum iommufd_behaviour {
-	/* IOAS_COPY without READABLE or WRITEABLE is EINVAL. */
-	IOMMUFD_NEW_COPY_NEEDS_PROT,
+	/* IOAS_MAP and IOAS_COPY without READABLE or WRITEABLE: EINVAL. */
+	IOMMUFD_NEW_MAP_NEEDS_PROT,
 	/*
 	 * MOCK_DOMAIN attaches its device to an automatic HW pagetable that
 	 * goes with the device; before, the device got a HW pagetable of its

@@ -587,10 +587,16 @@ int iommufd_test(struct iommufd_ucmd *ucmd)
 {
 	struct iommu_test_cmd *cmd = ucmd->cmd;
 
-	if (!iommufd_release_has_test_op(iommufd_release(ucmd->ctx), cmd->op))
+	if (!iommufd_release_has_test_op(iommufd_release(ucmd->ctx), cmd->op)) {
+		if (iommufd_release_has_test_op(iommufd_release_newest(),
+						cmd->op))
+			return err_reason(-EOPNOTSUPP,
+					  "no test op %u in Linux %s", cmd->op,
+					  iommufd_release(ucmd->ctx)->name);
 		return err_reason(-EOPNOTSUPP,
-				  "no test op %u in Linux %s", cmd->op,
-				  iommufd_release(ucmd->ctx)->name);
+				  "test op %u: not one uiommufd answers (yet), as Linux %s or any release",
+				  cmd->op, iommufd_release(ucmd->ctx)->name);
+	}
 	switch (cmd->op) {
 	case IOMMU_TEST_OP_ADD_RESERVED:
 		return test_add_reserved(ucmd, cmd->id, cmd->add_reserved.start,

@@ -373,7 +373,7 @@ fi
 rc=$?
 if [ "$rc" -eq 0 ] && [ ! -s "$tmp/err" ] &&
    grep -q '^6\.2 *IOMMU_IOAS_MAP$' "$tmp/rows" &&
-   grep -q '^7\.2 *IOMMU_IOAS_COPY needs READABLE or WRITEABLE (' "$tmp/rows" &&
+   grep -q '^7\.2 *IOMMU_IOAS_MAP and IOMMU_IOAS_COPY need READABLE or WRITEABLE (' "$tmp/rows" &&
    [ "$(grep -vc '^[67]\.2 ' "$tmp/rows")" = 0 ]; then
 	ok "--releases prints the release table and exits 0"
 else

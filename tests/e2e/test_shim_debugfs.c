@@ -26,6 +26,7 @@
 
 #include <dirent.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdlib.h>
 #include <sys/stat.h>
 #include <sys/statfs.h>
@@ -1171,6 +1172,54 @@ TEST(threads_read_and_write_at_once)
 		ASSERT_EQ(0, pthread_join(w[i].thread, NULL));
 		ASSERT_EQ(0, w[i].bad);
 	}
+}
+
+/*
+ * A fork while another thread is inside a read of an emulated file: the
+ * child's copy of the file must not keep that thread's lock (it would
+ * hang at its first read, with every signal blocked).
+ */
+struct reader {
+	pthread_t thread;
+	int fd;
+	atomic_bool stop;
+};
+
+static void *reader_thread(void *arg)
+{
+	struct reader *r = arg;
+	char buf[32];
+
+	while (!atomic_load(&r->stop))
+		if (pread(r->fd, buf, sizeof(buf), 0) <= 0)
+			break;
+	return NULL;
+}
+
+TEST(fork_while_another_thread_reads)
+{
+	struct reader r = {};
+
+	emulated();
+	r.fd = open("/sys/kernel/debug/failslab/times", O_RDONLY);
+	ASSERT_LE(0, r.fd);
+	ASSERT_EQ(0, pthread_create(&r.thread, NULL, reader_thread, &r));
+	for (int i = 0; i != 40; i++) {
+		pid_t pid = fork_child();
+		char buf[32];
+
+		ASSERT_LE(0, pid);
+		if (!pid)
+			_exit(pread(r.fd, buf, sizeof(buf), 0) == 2 &&
+				      !memcmp(buf, "1\n", 2) ?
+				      0 :
+				      1);
+		ASSERT_EQ(0, wait_child(pid, WAIT_STALL_S));
+		test_progress();
+	}
+	atomic_store(&r.stop, true);
+	ASSERT_EQ(0, pthread_join(r.thread, NULL));
+	ASSERT_EQ(0, close(r.fd));
 }
 
 /* ---- with the files prepared, fail-nth the kernel's way ---- */

@@ -1521,12 +1521,32 @@ TEST_F(ioas, map_copy_protection)
 	int afd = -1;
 
 	ASSERT_EQ(0, fx_map_fixed(self, buf, 2 * PAGE_SZ, base));
-	EXPECT_ERRNO(EINVAL, ioas_map(self->ctx, self->ioas_id, buf, PAGE_SZ,
-				      &iova, 0));
-	EXPECT_ERRNO(EINVAL, ioas_map(self->ctx, self->ioas_id, buf, PAGE_SZ,
+	if (!self->v6_2) {
+		EXPECT_ERRNO(EINVAL, ioas_map(self->ctx, self->ioas_id, buf,
+					      PAGE_SZ, &iova, 0));
+		EXPECT_ERRNO(EINVAL, ioas_map(self->ctx, self->ioas_id, buf,
+					      PAGE_SZ, &iova,
+					      IOMMU_IOAS_MAP_FIXED_IOVA));
+		EXPECT_ERRNO(EINVAL, ioas_map(self->ctx, 54321, buf, PAGE_SZ,
+					      &iova,
+					      IOMMU_IOAS_MAP_FIXED_IOVA));
+	} else {
+		/* 6.2 maps with no protection: an area no access may use. */
+		uint64_t auto_iova = 0;
+
+		EXPECT_ERRNO(ENOENT, ioas_map(self->ctx, 54321, buf, PAGE_SZ,
+					      &iova,
+					      IOMMU_IOAS_MAP_FIXED_IOVA));
+		ASSERT_EQ(0, ioas_map(self->ctx, self->ioas_id, buf, PAGE_SZ,
 				      &iova, IOMMU_IOAS_MAP_FIXED_IOVA));
-	EXPECT_ERRNO(EINVAL, ioas_map(self->ctx, 54321, buf, PAGE_SZ, &iova,
-				      IOMMU_IOAS_MAP_FIXED_IOVA));
+		check_mock_iova(self, buf, iova, PAGE_SZ);
+		ASSERT_EQ(0, ioas_map(self->ctx, self->ioas_id, buf, PAGE_SZ,
+				      &auto_iova, 0));
+		ASSERT_EQ(0, ioas_unmap(self->ctx, self->ioas_id, auto_iova,
+					PAGE_SZ, NULL));
+		ASSERT_EQ(0, ioas_unmap(self->ctx, self->ioas_id, iova,
+					PAGE_SZ, NULL));
+	}
 	EXPECT_ERRNO(EOVERFLOW, ioas_map(self->ctx, 54321, buf, UINT64_MAX,
 					 &iova, 0));
 	EXPECT_ERRNO(EOPNOTSUPP, ioas_map(self->ctx, 54321, buf, UINT64_MAX,

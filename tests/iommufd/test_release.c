@@ -1183,14 +1183,38 @@ TEST_F(rel, copy_without_protection)
 	EXPECT_EQ(0, r_check_refs(CTX, SZ, self->buf, P(4), 0));
 }
 
-/* MAP kept its rule under both: neither READABLE nor WRITEABLE is EINVAL. */
+/*
+ * MAP changed with COPY (one fix after 6.2 added the check to both): 6.2
+ * maps with no protection, 7.2 answers EINVAL before the IOAS lookup.
+ */
 TEST_F(rel, map_without_protection)
 {
 	uint64_t iova = BASE;
+	uint32_t item = 0;
+	int fd;
 
-	EXPECT_FAILS(EINVAL, ioas_map(CTX, self->ioas, self->buf, P(1), &iova,
+	if (!variant->v6_2) {
+		EXPECT_FAILS(EINVAL, ioas_map(CTX, self->ioas, self->buf, P(1),
+					      &iova,
+					      IOMMU_IOAS_MAP_FIXED_IOVA));
+		EXPECT_FAILS(EINVAL, ioas_map(CTX, 9999, self->buf, P(1),
+					      &iova,
+					      IOMMU_IOAS_MAP_FIXED_IOVA));
+		EXPECT_FALSE(mapped_then_unmapped(CTX, self->ioas, BASE,
+						  P(1)));
+		return;
+	}
+	EXPECT_FAILS(ENOENT, ioas_map(CTX, 9999, self->buf, P(1), &iova,
 				      IOMMU_IOAS_MAP_FIXED_IOVA));
-	EXPECT_FALSE(mapped_then_unmapped(CTX, self->ioas, BASE, P(1)));
+	ASSERT_EQ(0, ioas_map(CTX, self->ioas, self->buf, P(1), &iova,
+			      IOMMU_IOAS_MAP_FIXED_IOVA));
+	/* An area no access may pin for reading or writing. */
+	fd = rel_access(self, SZ, self->ioas);
+	EXPECT_FAILS(EPERM, r_access_pages(CTX, SZ, fd, BASE, P(1), self->buf,
+					   0, &item));
+	EXPECT_FAILS(EPERM, r_access_pages(CTX, SZ, fd, BASE, P(1), self->buf,
+					   MOCK_FLAGS_ACCESS_WRITE, &item));
+	EXPECT_TRUE(mapped_then_unmapped(CTX, self->ioas, BASE, P(1)));
 }
 
 /*
@@ -1943,8 +1967,15 @@ TEST(get_attr)
 	EXPECT_EQ(UIOMMUFD_KERNEL_7_2, got.kernel);
 	EXPECT_EQ(0, got.caps);
 	EXPECT_EQ(0, got.memlock);
+	/* An older caller's shorter struct: whole fields only. */
+	memset(&got, 0xff, sizeof(got));
+	got.size = offsetof(struct uiommufd_ctx_attr, caps);
+	ASSERT_EQ(0, uiommufd_ctx_get_attr(ctx, &got));
+	EXPECT_EQ(offsetof(struct uiommufd_ctx_attr, caps), got.size);
+	EXPECT_EQ(UIOMMUFD_KERNEL_7_2, got.kernel);
+	EXPECT_EQ(~0ull, got.caps);
 	/* Too small, and no context. */
-	got.size = sizeof(got) - 1;
+	got.size = offsetof(struct uiommufd_ctx_attr, caps) - 1;
 	EXPECT_FAILS(EINVAL, uiommufd_ctx_get_attr(ctx, &got));
 	got.size = 0;
 	EXPECT_FAILS(EINVAL, uiommufd_ctx_get_attr(ctx, &got));
@@ -1990,6 +2021,8 @@ TEST(get_attr)
 		ASSERT_EQ(0, uiommufd_ctx_get_attr(ctx, &big.attr));
 		EXPECT_EQ(sizeof(big.attr), big.attr.size);
 		EXPECT_EQ(UIOMMUFD_KERNEL_7_2, big.attr.kernel);
+		for (size_t i = sizeof(big.attr); i != sizeof(big); i++)
+			EXPECT_EQ(0, big.bytes[i]);
 		uiommufd_ctx_close(ctx);
 	}
 }
