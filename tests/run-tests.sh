@@ -16,14 +16,17 @@ if [ -n "$VALGRIND" ] && [ "$VALGRIND" != 0 ]; then
 		echo "VALGRIND=1 but valgrind is not installed" >&2
 		exit 1
 	}
+	# --fair-sched: valgrind runs one thread at a time, by default handing
+	# the CPU back to whichever thread grabs it first, so a thread woken
+	# from a sleep could wait behind busy ones for minutes.
 	wrap="valgrind -q --error-exitcode=99 --leak-check=full \
 --errors-for-leak-kinds=definite,indirect --show-leak-kinds=definite,indirect \
---track-origins=yes"
-	# valgrind is ~50x slower: shrink the randomized tests, stretch timeouts.
+--track-origins=yes --fair-sched=yes"
+	# valgrind is ~50x slower: shrink the randomized tests, stretch the
+	# hang detection's windows and timeouts.
 	export UIOMMUFD_TEST_SCALE=${UIOMMUFD_TEST_SCALE:-20}
 	export UIOMMUFD_TIMEOUT_SCALE=${UIOMMUFD_TIMEOUT_SCALE:-20}
-	# Tests of wall-clock fairness between threads skip themselves:
-	# valgrind runs one thread at a time on its own schedule.
+	# Signal storms slow down with it: valgrind delivers signals slowly.
 	export UIOMMUFD_UNDER_VALGRIND=1
 fi
 

@@ -83,36 +83,25 @@ static inline void *e2e_buffer(size_t len)
 /* ---- child processes ---- */
 
 /*
- * Wait for @pid, at most @secs seconds of wall time (20 under valgrind):
- * its exit status, -signal, or WAIT_HUNG after killing it. A child that
- * hangs inside the shim has every signal blocked: only SIGKILL ends it.
+ * Wait for @pid: its exit status, -signal, or WAIT_HUNG after killing it
+ * (and whatever it forked) with SIGKILL: a child that hangs inside the
+ * shim has every signal blocked. It is hung when for @stall_s seconds
+ * (times UIOMMUFD_TIMEOUT_SCALE) it and its descendants used less than 1%
+ * of a CPU and nothing called test_progress() (see test_wait_child()):
+ * a child that works is waited for, however slow the machine.
  */
 #define WAIT_HUNG -1000
+#define WAIT_STALL_S 30
 
-static inline int wait_child(pid_t pid, unsigned int secs)
+static inline int wait_child(pid_t pid, unsigned int stall_s)
 {
-	struct timespec start, now;
-	int status;
+	int status, rc = test_wait_child(pid, &status, stall_s, 0);
 
-	if (getenv("UIOMMUFD_UNDER_VALGRIND"))
-		secs = 20;
-	clock_gettime(CLOCK_MONOTONIC, &start);
-	for (;;) {
-		pid_t r = waitpid(pid, &status, WNOHANG);
-
-		if (r == pid)
-			return WIFEXITED(status) ? WEXITSTATUS(status) :
-						   -WTERMSIG(status);
-		if (r < 0)
-			return -2000;
-		clock_gettime(CLOCK_MONOTONIC, &now);
-		if (now.tv_sec - start.tv_sec >= secs)
-			break;
-		usleep(10000);
-	}
-	kill(pid, SIGKILL);
-	waitpid(pid, &status, 0);
-	return WAIT_HUNG;
+	if (rc == TEST_WAIT_HUNG)
+		return WAIT_HUNG;
+	if (rc)
+		return -2000;
+	return WIFEXITED(status) ? WEXITSTATUS(status) : -WTERMSIG(status);
 }
 
 /* fork, with the child killed if the test dies before it. */

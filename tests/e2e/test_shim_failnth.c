@@ -435,7 +435,7 @@ static int cmd_map(struct world *w)
 			MAP_FIXED_RW);
 }
 
-TEST_TIMEOUT(sweep_map_with_a_domain, 120)
+TEST(sweep_map_with_a_domain)
 {
 	struct snapshot s;
 	struct world w;
@@ -458,7 +458,7 @@ static int cmd_copy(struct world *w)
 			 MAP_FIXED_RW);
 }
 
-TEST_TIMEOUT(sweep_copy_into_a_domain, 120)
+TEST(sweep_copy_into_a_domain)
 {
 	struct world w;
 	unsigned int n;
@@ -480,7 +480,7 @@ static int cmd_mock_domain(struct world *w)
 	return mock_domain(w->fd, w->ioas, &swept_stdev, NULL);
 }
 
-TEST_TIMEOUT(sweep_attach_a_device_to_a_mapped_ioas, 120)
+TEST(sweep_attach_a_device_to_a_mapped_ioas)
 {
 	struct world w;
 	unsigned int n;
@@ -506,7 +506,7 @@ static int cmd_access_pages(struct world *w)
 			    MOCK_FLAGS_ACCESS_WRITE, &swept_item);
 }
 
-TEST_TIMEOUT(sweep_access_pages, 120)
+TEST(sweep_access_pages)
 {
 	struct world w;
 	unsigned int n;
@@ -528,7 +528,7 @@ static int cmd_create_access(struct world *w)
 	return create_access(w->fd, w->ioas2, 0, &swept_afd);
 }
 
-TEST_TIMEOUT(sweep_create_access, 120)
+TEST(sweep_create_access)
 {
 	struct world w;
 	unsigned int n;
@@ -556,7 +556,7 @@ static int cmd_vfio_map_dma(struct world *w)
 	return ioctl(w->fd, VFIO_IOMMU_MAP_DMA, &map);
 }
 
-TEST_TIMEOUT(sweep_vfio_map_dma, 120)
+TEST(sweep_vfio_map_dma)
 {
 	struct snapshot s;
 	uint32_t id;

@@ -105,7 +105,7 @@ static void own_copy_child(struct ctx *c)
 	_exit(0);
 }
 
-TEST_TIMEOUT(fork_child_works_on_its_own_copy, 30)
+TEST(fork_child_works_on_its_own_copy)
 {
 	uint32_t id = 0;
 	struct ctx c;
@@ -116,7 +116,7 @@ TEST_TIMEOUT(fork_child_works_on_its_own_copy, 30)
 	ASSERT_LE(0, pid);
 	if (!pid)
 		own_copy_child(&c);
-	ASSERT_EQ(0, wait_child(pid, 3));
+	ASSERT_EQ(0, wait_child(pid, WAIT_STALL_S));
 	/* Nothing the child did reached the parent. */
 	ASSERT_EQ(0, check_map(c.fd, c.hwpt, c.iova, c.buf, BUF_LEN));
 	ASSERT_EQ(0, check_refs(c.fd, c.buf, BUF_LEN, 1));
@@ -163,18 +163,18 @@ static void parent_memory_test(bool domain)
 	if (!pid)
 		parent_memory_child(&c);
 	/* The parent stays alive meanwhile, its memory unchanged. */
-	ASSERT_EQ(0, wait_child(pid, 3));
+	ASSERT_EQ(0, wait_child(pid, WAIT_STALL_S));
 	ASSERT_STREQ("the parent's data", c.buf);
 	ASSERT_EQ(0, check_refs(c.fd, c.buf, BUF_LEN, domain));
 	ASSERT_EQ(0, close(c.fd));
 }
 
-TEST_TIMEOUT(fork_child_access_reads_the_parents_memory, 30)
+TEST(fork_child_access_reads_the_parents_memory)
 {
 	parent_memory_test(false);
 }
 
-TEST_TIMEOUT(fork_child_access_reads_the_parents_pinned_memory, 30)
+TEST(fork_child_access_reads_the_parents_pinned_memory)
 {
 	parent_memory_test(true);
 }
@@ -258,7 +258,7 @@ static void busy_fork_child(struct looper *l, unsigned int n)
 	_exit(0);
 }
 
-TEST_TIMEOUT(fork_while_threads_are_in_ioctls, 60)
+TEST(fork_while_threads_are_in_ioctls)
 {
 	unsigned int forks = test_iterations(40);
 	struct looper l[3] = {};
@@ -290,7 +290,7 @@ TEST_TIMEOUT(fork_while_threads_are_in_ioctls, 60)
 		}
 		if (!pid)
 			busy_fork_child(l, 3);
-		rc = wait_child(pid, 3);
+		rc = wait_child(pid, WAIT_STALL_S);
 		if (rc)
 			TH_LOG("fork %u: child status %d (%d: hung, killed)", i,
 			       rc, WAIT_HUNG);
@@ -319,10 +319,10 @@ static void *forking_thread(void *arg)
 	pid = fork_child();
 	if (!pid)
 		busy_fork_child(l, 1);
-	return (void *)(intptr_t)wait_child(pid, 3);
+	return (void *)(intptr_t)wait_child(pid, WAIT_STALL_S);
 }
 
-TEST_TIMEOUT(fork_from_another_thread, 30)
+TEST(fork_from_another_thread)
 {
 	struct looper l = {};
 	uint32_t stdev = 0;
@@ -402,7 +402,7 @@ __attribute__((constructor)) static void find_self(void)
 		self_exe[n] = 0;
 }
 
-TEST_TIMEOUT(exec_true_with_an_iommufd_open, 30)
+TEST(exec_true_with_an_iommufd_open)
 {
 	struct ctx c;
 	pid_t pid;
@@ -414,12 +414,12 @@ TEST_TIMEOUT(exec_true_with_an_iommufd_open, 30)
 		execl("/bin/true", "true", (char *)NULL);
 		_exit(127);
 	}
-	ASSERT_EQ(0, wait_child(pid, 3));
+	ASSERT_EQ(0, wait_child(pid, WAIT_STALL_S));
 	ASSERT_EQ(0, check_map(c.fd, c.hwpt, c.iova, c.buf, BUF_LEN));
 	ASSERT_EQ(0, close(c.fd));
 }
 
-TEST_TIMEOUT(exec_gets_a_fresh_shim, 30)
+TEST(exec_gets_a_fresh_shim)
 {
 	int cloexec_fd, fail_fd;
 	char env[64];
@@ -443,7 +443,7 @@ TEST_TIMEOUT(exec_gets_a_fresh_shim, 30)
 		execl(self_exe, self_exe, (char *)NULL);
 		_exit(127);
 	}
-	ASSERT_EQ(0, wait_child(pid, 3));
+	ASSERT_EQ(0, wait_child(pid, WAIT_STALL_S));
 	/* The parent's context is untouched. */
 	ASSERT_EQ(0, check_map(c.fd, c.hwpt, c.iova, c.buf, BUF_LEN));
 	ASSERT_EQ(0, check_refs(c.fd, c.buf, BUF_LEN, 1));

@@ -7,9 +7,11 @@
  * iommufd descriptor while signals arrive at a high rate at threads
  * looping on ioctls (or at a program busy in malloc, whose handler only
  * opens, dups and closes, all async-signal-safe calls). Nothing may
- * deadlock (each test has a short timeout) and every result must stay
- * right: each worker checks what each command returned, and the shared
- * state is checked at the end.
+ * deadlock (the harness and wait_child() catch a test or a child that
+ * stops making progress) and every result must stay right: each worker
+ * checks what each command returned, and the shared state is checked at
+ * the end. The work is counted in rounds and handler runs, never in
+ * time, so a slow machine only makes a test take longer.
  */
 #include <pthread.h>
 #include <signal.h>
@@ -40,6 +42,7 @@ struct worker {
 	char *buf;
 	unsigned long errors;
 	char first_error[160];
+	bool done;		/* signal tests: its loop ended */
 };
 
 static atomic_bool stop;
@@ -164,7 +167,7 @@ static void *own_context_worker(void *arg)
 	return NULL;
 }
 
-TEST_TIMEOUT(threads_with_their_own_contexts, 60)
+TEST(threads_with_their_own_contexts)
 {
 	struct worker w[NR_WORKERS] = {};
 
@@ -216,7 +219,7 @@ static void *shared_context_worker(void *arg)
 	return NULL;
 }
 
-TEST_TIMEOUT(threads_sharing_one_context, 60)
+TEST(threads_sharing_one_context)
 {
 	struct iommu_iova_range range = {};
 	struct worker w[NR_WORKERS] = {};
@@ -279,7 +282,7 @@ static void *dup_worker(void *arg)
 	return NULL;
 }
 
-TEST_TIMEOUT(threads_dup_and_close_one_descriptor, 60)
+TEST(threads_dup_and_close_one_descriptor)
 {
 	struct worker w[NR_WORKERS] = {};
 	uint32_t ioas = 0, stdev = 0, hwpt = 0, probe = 0, id = 0;
@@ -350,7 +353,7 @@ static void *access_worker(void *arg)
 	return NULL;
 }
 
-TEST_TIMEOUT(access_descriptors_made_and_closed_in_parallel, 60)
+TEST(access_descriptors_made_and_closed_in_parallel)
 {
 	struct worker w[2] = {};
 
@@ -410,7 +413,7 @@ static void *churn_thread(void *arg)
 	return NULL;
 }
 
-TEST_TIMEOUT(one_thread_reopens_while_others_work, 60)
+TEST(one_thread_reopens_while_others_work)
 {
 	struct worker w[NR_WORKERS - 1] = {};
 	struct churn ch = {};
@@ -431,17 +434,71 @@ TEST_TIMEOUT(one_thread_reopens_while_others_work, 60)
 
 /* ---- signal handlers that call into the shim ---- */
 
+/*
+ * The timer tests' work, scaled by test_iterations(): rounds each worker
+ * does, and handler runs in all, before the timer stops.
+ */
+#define TIMER_ROUNDS 100
+#define REOPEN_ROUNDS 20
+#define TIMER_RUNS 1000
+#define PROF_RUNS 100
+/* And the allocating program's handler runs (valgrind delivers few). */
+#define ALLOC_RUNS 50
+
 static int sig_fd;
 static uint32_t sig_ioas;
-static atomic_ulong sig_runs, sig_errors;
+static atomic_ulong sig_runs, sig_skips, sig_errors;
+
+/*
+ * Handlers that outlast the timer's period (on a slow machine, under a
+ * sanitizer) would take every cycle of the thread they interrupt, which
+ * would then never finish a call: the test would spin, not end. So a
+ * handler does its work only once its thread has had, since its last
+ * run, three times the CPU time that run took, and otherwise returns at
+ * once: the handlers get at most a quarter of the thread's time, and its
+ * own work is interrupted at whatever point a signal meets it.
+ */
+struct handler_gate {
+	uint64_t end_ns, cost_ns;	/* of the last run, thread CPU time */
+};
+
+static __thread struct handler_gate thread_gate;
+
+static uint64_t thread_cpu_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+}
+
+/* Whether the handler runs now; if so, its start in *@start. */
+static bool gate_open(struct handler_gate *g, uint64_t *start)
+{
+	*start = thread_cpu_ns();
+	return *start - g->end_ns >= 3 * g->cost_ns;
+}
+
+static void gate_close(struct handler_gate *g, uint64_t start)
+{
+	g->end_ns = thread_cpu_ns();
+	g->cost_ns = g->end_ns - start;
+}
 
 /* dup, ioctls and close from inside a handler; errno left as it was. */
 static void iommufd_handler(int sig)
 {
-	int saved = errno, d = dup(sig_fd);
 	struct iommu_iova_range range;
 	uint32_t id = 0, num = 1;
+	int saved = errno, d;
+	uint64_t start;
 
+	if (!gate_open(&thread_gate, &start)) {
+		atomic_fetch_add(&sig_skips, 1);
+		errno = saved;
+		return;
+	}
+	d = dup(sig_fd);
 	if (d < 0) {
 		atomic_fetch_add(&sig_errors, 1);
 		goto out;
@@ -454,6 +511,7 @@ static void iommufd_handler(int sig)
 		atomic_fetch_add(&sig_errors, 1);
 out:
 	atomic_fetch_add(&sig_runs, 1);
+	gate_close(&thread_gate, start);
 	errno = saved;
 }
 
@@ -489,8 +547,9 @@ static void *signalled_worker(void *arg)
 	while (!atomic_load(&stop)) {
 		if (signalled_round(w))
 			break;
-		w->iters++;
+		__atomic_add_fetch(&w->iters, 1, __ATOMIC_RELAXED);
 	}
+	__atomic_store_n(&w->done, true, __ATOMIC_RELEASE);
 	return NULL;
 }
 
@@ -515,6 +574,7 @@ static void signal_setup(struct worker *w, unsigned int n, int sig,
 	sa.sa_flags = SA_RESTART;
 	ASSERT_EQ(0, sigaction(sig, &sa, NULL));
 	atomic_store(&sig_runs, 0);
+	atomic_store(&sig_skips, 0);
 	atomic_store(&sig_errors, 0);
 }
 
@@ -523,7 +583,8 @@ static void signal_check(struct worker *w, unsigned int n, uint32_t probe)
 	uint32_t id = 0;
 
 	check_workers(w, n);
-	TH_LOG("%lu handler runs", atomic_load(&sig_runs));
+	TH_LOG("%lu handler runs (%lu more returned at once, their thread not having had its share), %lu rounds by worker 0",
+	       atomic_load(&sig_runs), atomic_load(&sig_skips), w[0].iters);
 	ASSERT_EQ(0, atomic_load(&sig_errors));
 	ASSERT_LT(0, atomic_load(&sig_runs));
 	for (unsigned int i = 0; i != n; i++) {
@@ -552,23 +613,57 @@ static struct itimerspec period(long us)
 	return its;
 }
 
-/* Sleep through the signals this thread may take meanwhile. */
-static void sleep_us(long us)
+/* Keeps @sig off the main thread, which only waits: the old mask. */
+static sigset_t block_on_main(int sig)
 {
-	struct timespec ts = { us / 1000000, us % 1000000 * 1000 };
+	sigset_t set, old;
 
-	while (nanosleep(&ts, &ts) && errno == EINTR)
-		;
+	sigemptyset(&set);
+	sigaddset(&set, sig);
+	pthread_sigmask(SIG_BLOCK, &set, &old);
+	return old;
 }
 
-TEST_TIMEOUT(signal_handlers_call_the_shim_pthread_kill, 60)
+/*
+ * Wait until each of the @n workers has done @rounds more rounds and the
+ * handlers have run @runs times in all, or a worker has stopped (it
+ * failed). Counted, not timed: a slow machine takes longer, and a
+ * deadlock stops every count, which the harness catches.
+ */
+static void wait_for_work(struct worker *w, unsigned int n,
+			  unsigned long rounds, unsigned long runs)
+{
+	unsigned long want[NR_WORKERS];
+
+	for (unsigned int i = 0; i != n; i++)
+		want[i] = __atomic_load_n(&w[i].iters, __ATOMIC_RELAXED) +
+			  rounds;
+	for (;;) {
+		bool enough = atomic_load(&sig_runs) >= runs;
+
+		for (unsigned int i = 0; i != n; i++) {
+			if (__atomic_load_n(&w[i].done, __ATOMIC_ACQUIRE))
+				return;
+			if (__atomic_load_n(&w[i].iters, __ATOMIC_RELAXED) <
+			    want[i])
+				enough = false;
+		}
+		if (enough)
+			return;
+		usleep(1000);
+	}
+}
+
+TEST(signal_handlers_call_the_shim_pthread_kill)
 {
 	struct worker w[2] = {};
 	unsigned long sent = 0, rounds = test_iterations(20000);
 	uint32_t probe = 0;
+	sigset_t mask;
 
 	signal_setup(w, 2, SIGUSR1, &probe);
 	start_workers(w, 2, signalled_worker);
+	mask = block_on_main(SIGUSR1);
 	/* As fast as they go, at both workers, until enough have run. */
 	for (unsigned long i = 0; i != rounds; i++) {
 		if (pthread_kill(w[i & 1].thread, SIGUSR1))
@@ -577,16 +672,17 @@ TEST_TIMEOUT(signal_handlers_call_the_shim_pthread_kill, 60)
 		if (!(i % 64))
 			sched_yield();
 	}
-	/* Let each worker finish some rounds with handlers between them. */
-	sleep_us(20000);
+	/* Each worker finishes rounds with the last handlers between them. */
+	wait_for_work(w, 2, 2, 0);
 	atomic_store(&stop, true);
 	join_workers(w, 2);
+	pthread_sigmask(SIG_SETMASK, &mask, NULL);
 	TH_LOG("%lu signals sent", sent);
 	ASSERT_EQ(rounds, sent);
 	signal_check(w, 2, probe);
 }
 
-TEST_TIMEOUT(signal_handlers_call_the_shim_timer, 60)
+TEST(signal_handlers_call_the_shim_timer)
 {
 	struct itimerspec its = period(20);
 	struct sigevent sev = {
@@ -596,37 +692,45 @@ TEST_TIMEOUT(signal_handlers_call_the_shim_timer, 60)
 	struct worker w[1] = {};
 	uint32_t probe = 0;
 	timer_t timer;
+	sigset_t mask;
 
 	signal_setup(w, 1, SIGUSR2, &probe);
 	start_workers(w, 1, signalled_worker);
+	mask = block_on_main(SIGUSR2);
 	while (!__atomic_load_n(&w[0].tid, __ATOMIC_ACQUIRE))
 		sched_yield();
 	/* Every 20 us, at the thread in its ioctl loop. */
 	sev.sigev_notify_thread_id = w[0].tid;
 	ASSERT_EQ(0, timer_create(CLOCK_MONOTONIC, &sev, &timer));
 	ASSERT_EQ(0, timer_settime(timer, 0, &its, NULL));
-	sleep_us(test_iterations(100) * 5000);
+	wait_for_work(w, 1, test_iterations(TIMER_ROUNDS),
+		      test_iterations(TIMER_RUNS));
 	ASSERT_EQ(0, timer_delete(timer));
 	atomic_store(&stop, true);
 	join_workers(w, 1);
+	pthread_sigmask(SIG_SETMASK, &mask, NULL);
 	signal_check(w, 1, probe);
 }
 
-TEST_TIMEOUT(signal_handlers_call_the_shim_process_timer, 60)
+TEST(signal_handlers_call_the_shim_process_timer)
 {
 	struct itimerval itv = { { 0, 100 }, { 0, 100 } };
 	struct worker w[3] = {};
 	uint32_t probe = 0;
+	sigset_t mask;
 
-	/* SIGPROF goes to whichever thread is running: any of them. */
+	/* SIGPROF goes to whichever worker is running: any of them. */
 	signal_setup(w, 3, SIGPROF, &probe);
 	start_workers(w, 3, signalled_worker);
+	mask = block_on_main(SIGPROF);
 	ASSERT_EQ(0, setitimer(ITIMER_PROF, &itv, NULL));
-	sleep_us(test_iterations(100) * 5000);
+	wait_for_work(w, 3, test_iterations(TIMER_ROUNDS),
+		      test_iterations(PROF_RUNS));
 	memset(&itv, 0, sizeof(itv));
 	ASSERT_EQ(0, setitimer(ITIMER_PROF, &itv, NULL));
 	atomic_store(&stop, true);
 	join_workers(w, 3);
+	pthread_sigmask(SIG_SETMASK, &mask, NULL);
 	signal_check(w, 3, probe);
 }
 
@@ -659,12 +763,13 @@ static void *reopening_worker(void *arg)
 	while (!atomic_load(&stop)) {
 		if (reopen_round(w))
 			break;
-		w->iters++;
+		__atomic_add_fetch(&w->iters, 1, __ATOMIC_RELAXED);
 	}
+	__atomic_store_n(&w->done, true, __ATOMIC_RELEASE);
 	return NULL;
 }
 
-TEST_TIMEOUT(signal_handlers_while_the_thread_reopens, 60)
+TEST(signal_handlers_while_the_thread_reopens)
 {
 	struct itimerspec its = period(10);
 	struct sigevent sev = {
@@ -674,18 +779,22 @@ TEST_TIMEOUT(signal_handlers_while_the_thread_reopens, 60)
 	struct worker w[1] = {};
 	uint32_t probe = 0;
 	timer_t timer;
+	sigset_t mask;
 
 	signal_setup(w, 1, SIGUSR2, &probe);
 	start_workers(w, 1, reopening_worker);
+	mask = block_on_main(SIGUSR2);
 	while (!__atomic_load_n(&w[0].tid, __ATOMIC_ACQUIRE))
 		sched_yield();
 	sev.sigev_notify_thread_id = w[0].tid;
 	ASSERT_EQ(0, timer_create(CLOCK_MONOTONIC, &sev, &timer));
 	ASSERT_EQ(0, timer_settime(timer, 0, &its, NULL));
-	sleep_us(test_iterations(100) * 10000);
+	wait_for_work(w, 1, test_iterations(REOPEN_ROUNDS),
+		      test_iterations(TIMER_RUNS));
 	ASSERT_EQ(0, timer_delete(timer));
 	atomic_store(&stop, true);
 	join_workers(w, 1);
+	pthread_sigmask(SIG_SETMASK, &mask, NULL);
 	signal_check(w, 1, probe);
 }
 
@@ -696,27 +805,48 @@ TEST_TIMEOUT(signal_handlers_while_the_thread_reopens, 60)
  * must not turn these calls into ones that allocate or free from inside
  * the handler while the program is in the allocator.
  */
+
+/* What the program did, in memory its parent sees. */
+struct alloc_counts {
+	atomic_ulong rounds, runs, skips, errors;
+};
+
+static struct alloc_counts *alloc_counts;
+
 static void open_close_handler(int sig)
 {
-	int saved = errno, fd = open("/dev/iommu", O_RDWR | O_CLOEXEC), d;
+	int saved = errno, fd, d;
+	uint64_t start;
 
+	/* A storm must not starve the program (see struct handler_gate). */
+	if (!gate_open(&thread_gate, &start)) {
+		atomic_fetch_add(&alloc_counts->skips, 1);
+		errno = saved;
+		return;
+	}
+	fd = open("/dev/iommu", O_RDWR | O_CLOEXEC);
 	if (fd < 0) {
-		atomic_fetch_add(&sig_errors, 1);
+		atomic_fetch_add(&alloc_counts->errors, 1);
 		goto out;
 	}
 	d = dup(fd);
 	if (d < 0 || close(fd) || close(d))
-		atomic_fetch_add(&sig_errors, 1);
+		atomic_fetch_add(&alloc_counts->errors, 1);
 out:
-	atomic_fetch_add(&sig_runs, 1);
+	atomic_fetch_add(&alloc_counts->runs, 1);
+	test_progress();
+	gate_close(&thread_gate, start);
 	errno = saved;
 }
 
 /*
  * The program itself, in a child: a deadlock there would be inside the
  * shim with every signal blocked, which only SIGKILL from outside ends.
+ * Its rounds and its handler's runs are its progress. It goes on until
+ * it has done @rounds and its handler has run @runs times, however the
+ * two compare in speed.
  */
-static void allocating_child(void)
+static void allocating_child(unsigned long rounds, unsigned long runs)
 {
 	struct itimerspec its = period(100);
 	struct sigaction sa = { .sa_handler = open_close_handler };
@@ -724,7 +854,6 @@ static void allocating_child(void)
 		.sigev_notify = SIGEV_THREAD_ID,
 		.sigev_signo = SIGUSR1,
 	};
-	unsigned long rounds = test_iterations(20000);
 	timer_t timer;
 
 	sigemptyset(&sa.sa_mask);
@@ -734,7 +863,8 @@ static void allocating_child(void)
 	    timer_settime(timer, 0, &its, NULL))
 		_exit(2);
 	/* Ordinary work: allocations of every size class. */
-	for (unsigned long i = 0; i != rounds; i++) {
+	for (unsigned long i = 0;
+	     i < rounds || atomic_load(&alloc_counts->runs) < runs; i++) {
 		void *p[8];
 
 		for (unsigned int j = 0; j != 8; j++) {
@@ -745,26 +875,47 @@ static void allocating_child(void)
 		}
 		for (unsigned int j = 0; j != 8; j++)
 			free(p[j]);
+		atomic_fetch_add(&alloc_counts->rounds, 1);
+		test_progress();
 	}
 	timer_delete(timer);
-	_exit(atomic_load(&sig_errors) ? 4 : !atomic_load(&sig_runs) ? 5 : 0);
+	_exit(atomic_load(&alloc_counts->errors) ? 4 :
+	      !atomic_load(&alloc_counts->runs) ? 5 : 0);
 }
 
-TEST_TIMEOUT(signal_handler_opens_while_the_program_allocates, 60)
+TEST(signal_handler_opens_while_the_program_allocates)
 {
+	unsigned long rounds = test_iterations(20000);
+	unsigned long runs = test_iterations(ALLOC_RUNS);
+	int status = 0, rc;
 	pid_t pid;
-	int rc;
 
-	atomic_store(&sig_runs, 0);
-	atomic_store(&sig_errors, 0);
+	alloc_counts = mmap(NULL, sizeof(*alloc_counts),
+			    PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS,
+			    -1, 0);
+	ASSERT_TRUE(alloc_counts != MAP_FAILED);
 	pid = fork_child();
 	ASSERT_LE(0, pid);
 	if (!pid)
-		allocating_child();
-	rc = wait_child(pid, 10);
-	if (rc)
-		TH_LOG("the program %s (status %d)",
-		       rc == WAIT_HUNG ? "hung, and was killed" :
-		       rc < 0 ? "died of a signal" : "saw an error", rc);
+		allocating_child(rounds, runs);
+	/* However long it takes, as long as the counts move. */
+	rc = test_wait_child(pid, &status, WAIT_STALL_S,
+			     TEST_WAIT_PROGRESS_ONLY);
+	TH_LOG("the program did %lu rounds (of at least %lu); its handler ran %lu times (of at least %lu; it returned at once %lu more times), %lu errors",
+	       atomic_load(&alloc_counts->rounds), rounds,
+	       atomic_load(&alloc_counts->runs), runs,
+	       atomic_load(&alloc_counts->skips),
+	       atomic_load(&alloc_counts->errors));
+	if (rc == TEST_WAIT_HUNG)
+		TH_LOG("the program hung: no round and no handler run for %u s; killed",
+		       WAIT_STALL_S * test_timeout_scale());
 	ASSERT_EQ(0, rc);
+	if (!WIFEXITED(status))
+		TH_LOG("the program died of signal %d", WTERMSIG(status));
+	ASSERT_TRUE(WIFEXITED(status));
+	/* 4: a handler's call failed; 5: no handler ran. */
+	ASSERT_EQ(0, WEXITSTATUS(status));
+	ASSERT_LE(rounds, atomic_load(&alloc_counts->rounds));
+	ASSERT_LE(runs, atomic_load(&alloc_counts->runs));
+	munmap(alloc_counts, sizeof(*alloc_counts));
 }

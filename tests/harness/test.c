@@ -4,12 +4,16 @@
  */
 #include "harness/test.h"
 
+#include <dirent.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <fnmatch.h>
 #include <pthread.h>
 #include <setjmp.h>
 #include <signal.h>
 #include <stdarg.h>
+#include <sys/mman.h>
+#include <sys/time.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -29,6 +33,24 @@ static long mem_live_count(void)
 
 enum { EXIT_PASS = 0, EXIT_FAIL = 1, EXIT_SKIP = 4 };
 
+/*
+ * Sanitizers slow a test down several times: its last-resort timeout
+ * stretches with them (hang detection itself needs no stretching: a
+ * deadlock uses no CPU under any of them).
+ */
+#if defined(__has_feature)
+#define TEST_HAS_FEATURE(x) __has_feature(x)
+#else
+#define TEST_HAS_FEATURE(x) 0
+#endif
+#if defined(__SANITIZE_THREAD__) || TEST_HAS_FEATURE(thread_sanitizer)
+#define SANITIZER_SCALE 4
+#elif defined(__SANITIZE_ADDRESS__) || TEST_HAS_FEATURE(address_sanitizer)
+#define SANITIZER_SCALE 2
+#else
+#define SANITIZER_SCALE 1
+#endif
+
 static struct test_case *tests_head;
 static struct test_case **tests_tail = &tests_head;
 
@@ -44,6 +66,12 @@ static struct {
 
 static uint64_t run_seed;
 static const char *prog_name;
+
+/*
+ * The count of test_progress() calls, in memory shared by the harness
+ * and every process of the test it runs.
+ */
+static uint64_t *progress_word;
 
 void test_register(struct test_case *tc)
 {
@@ -80,6 +108,293 @@ uint64_t test_iterations(uint64_t n)
 
 	return scaled ? scaled : 1;
 }
+
+/* ---- hang detection ---- */
+
+void test_progress(void)
+{
+	if (progress_word)
+		__atomic_add_fetch(progress_word, 1, __ATOMIC_RELAXED);
+}
+
+static uint64_t progress_count(void)
+{
+	return progress_word ? __atomic_load_n(progress_word, __ATOMIC_RELAXED) :
+			       0;
+}
+
+unsigned int test_timeout_scale(void)
+{
+	const char *env = getenv("UIOMMUFD_TIMEOUT_SCALE");
+	unsigned long scale = env ? strtoul(env, NULL, 0) : 1;
+
+	return scale ? (scale < 1000000 ? scale : 1000000) : 1;
+}
+
+static uint64_t now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+struct proc {
+	pid_t pid, ppid;
+	uint64_t ticks;
+	bool in_tree;
+};
+
+/*
+ * /proc/@pid/stat: the parent, and the CPU time (clock ticks) of the
+ * process with that of its reaped children (utime, stime, cutime and
+ * cstime: fields 14 to 17, after the parenthesized name).
+ */
+static bool read_proc(pid_t pid, struct proc *p)
+{
+	char path[32], buf[512], *s;
+	long long v[14];
+	ssize_t n;
+	int fd;
+
+	snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return false;
+	n = read(fd, buf, sizeof(buf) - 1);
+	close(fd);
+	if (n <= 0)
+		return false;
+	buf[n] = 0;
+	s = strrchr(buf, ')');
+	if (!s || s[1] != ' ' || !s[2])
+		return false;
+	/* The state, then fields 4 (ppid) to 17. */
+	s += 3;
+	for (int i = 0; i != 14; i++) {
+		char *end;
+
+		v[i] = strtoll(s, &end, 10);
+		if (end == s)
+			return false;
+		s = end;
+	}
+	p->pid = pid;
+	p->ppid = v[0];
+	p->ticks = v[10] + v[11] + v[12] + v[13];
+	p->in_tree = false;
+	return true;
+}
+
+/*
+ * The CPU time (clock ticks) used by @root and every live process below
+ * it, with what their reaped children used; with @kill, SIGKILLs them
+ * all. Reads /proc: a process's children are not listed anywhere else.
+ */
+static uint64_t tree_ticks(pid_t root, bool kill_all)
+{
+	struct proc *procs = NULL;
+	uint64_t ticks = 0;
+	struct dirent *de;
+	size_t n = 0, cap = 0;
+	bool grew;
+	DIR *dir;
+
+	dir = opendir("/proc");
+	if (!dir) {
+		if (kill_all)
+			kill(root, SIGKILL);
+		return 0;
+	}
+	while ((de = readdir(dir))) {
+		char *end;
+		long pid = strtol(de->d_name, &end, 10);
+
+		if (*end || pid <= 0)
+			continue;
+		if (n == cap) {
+			size_t ncap = cap ? 2 * cap : 256;
+			struct proc *np = realloc(procs, ncap * sizeof(*np));
+
+			if (!np)
+				break;
+			procs = np;
+			cap = ncap;
+		}
+		if (read_proc(pid, &procs[n]))
+			n++;
+	}
+	closedir(dir);
+	/* Mark the tree from the root down, a generation per pass. */
+	do {
+		grew = false;
+		for (size_t i = 0; i != n; i++) {
+			struct proc *p = &procs[i];
+
+			if (p->in_tree)
+				continue;
+			if (p->pid == root) {
+				p->in_tree = grew = true;
+				continue;
+			}
+			for (size_t j = 0; j != n; j++) {
+				if (procs[j].in_tree && procs[j].pid == p->ppid) {
+					p->in_tree = grew = true;
+					break;
+				}
+			}
+		}
+	} while (grew);
+	for (size_t i = 0; i != n; i++) {
+		if (!procs[i].in_tree)
+			continue;
+		ticks += procs[i].ticks;
+		if (kill_all)
+			kill(procs[i].pid, SIGKILL);
+	}
+	if (kill_all)
+		kill(root, SIGKILL);
+	free(procs);
+	return ticks;
+}
+
+/* A process tree under watch, and its last sign of life. */
+struct watch {
+	pid_t pid;
+	bool cpu;		/* its CPU time counts as progress */
+	uint64_t progress, ticks, since_ms;
+};
+
+static void watch_start(struct watch *w, pid_t pid, bool cpu)
+{
+	w->pid = pid;
+	w->cpu = cpu;
+	w->progress = progress_count();
+	/* Unknown yet: the first look counts as a sign of life. */
+	w->ticks = 0;
+	w->since_ms = now_ms();
+}
+
+/*
+ * How long, in ms, the tree has gone without progress: no
+ * test_progress() call and (if CPU time counts) less than 1% of a CPU
+ * used since its last sign of life.
+ */
+static uint64_t watch_idle_ms(struct watch *w)
+{
+	uint64_t now = now_ms(), p = progress_count(), t = 0;
+	long hz = sysconf(_SC_CLK_TCK) > 0 ? sysconf(_SC_CLK_TCK) : 100;
+	bool moved = p != w->progress;
+
+	if (!moved && w->cpu) {
+		uint64_t need = (now - w->since_ms) * hz / 100000;
+
+		t = tree_ticks(w->pid, false);
+		/* A descendant reaped by another took its time along. */
+		if (t < w->ticks)
+			w->ticks = t;
+		else if (t - w->ticks >= (need ? need : 1))
+			moved = true;
+	}
+	if (moved) {
+		w->progress = p;
+		if (w->cpu)
+			w->ticks = t ? t : tree_ticks(w->pid, false);
+		w->since_ms = now;
+		return 0;
+	}
+	return now - w->since_ms;
+}
+
+enum { WATCH_ENDED, WATCH_STALLED, WATCH_CAPPED, WATCH_ERROR };
+
+/* Only interrupts the harness's waitpid(), so it can take a look. */
+static void watch_tick(int sig)
+{
+}
+
+/*
+ * Waits for @pid, a child: WATCH_ENDED with its wait status in *@status;
+ * WATCH_STALLED when it went @stall_ms without progress, or
+ * WATCH_CAPPED when it still ran after @cap_ms (0: no cap), each after
+ * killing it and its descendants and reaping it; WATCH_ERROR when
+ * waitpid() failed. The harness (@ticking) blocks in waitpid(), which a
+ * SIGALRM interval timer interrupts for each look; a test cannot have
+ * its timer or its signals taken over, so there it polls.
+ */
+static int watch_wait(pid_t pid, int *status, uint64_t stall_ms,
+		      uint64_t cap_ms, bool cpu, bool ticking)
+{
+	uint64_t start = now_ms(), period = stall_ms / 4, next, nap = 1;
+	int verdict = WATCH_ENDED;
+	struct itimerval itv = {};
+	struct watch w;
+
+	period = period < 50 ? 50 : period > 1000 ? 1000 : period;
+	watch_start(&w, pid, cpu);
+	next = start + period;
+	if (ticking) {
+		itv.it_interval.tv_sec = period / 1000;
+		itv.it_interval.tv_usec = period % 1000 * 1000;
+		itv.it_value = itv.it_interval;
+		setitimer(ITIMER_REAL, &itv, NULL);
+	}
+	for (;;) {
+		pid_t r = waitpid(pid, status, ticking ? 0 : WNOHANG);
+		uint64_t now;
+
+		if (r == pid)
+			break;
+		if (r < 0 && errno != EINTR) {
+			verdict = WATCH_ERROR;
+			break;
+		}
+		now = now_ms();
+		/* Each tick is a look (a tick may come a little early). */
+		if (now >= next || (ticking && r < 0)) {
+			if (watch_idle_ms(&w) >= stall_ms)
+				verdict = WATCH_STALLED;
+			else if (cap_ms && now - start >= cap_ms)
+				verdict = WATCH_CAPPED;
+			if (verdict != WATCH_ENDED) {
+				tree_ticks(pid, true);
+				while (waitpid(pid, status, 0) < 0 &&
+				       errno == EINTR)
+					;
+				break;
+			}
+			next = now + period;
+		}
+		if (!ticking) {
+			/* 1 ms, 2, 4 ... 16: quick for a child that ends soon. */
+			usleep(nap * 1000);
+			nap = nap < 16 ? 2 * nap : 16;
+		}
+	}
+	if (ticking) {
+		memset(&itv, 0, sizeof(itv));
+		setitimer(ITIMER_REAL, &itv, NULL);
+	}
+	return verdict;
+}
+
+int test_wait_child(pid_t pid, int *status, unsigned int stall_s,
+		    unsigned int flags)
+{
+	uint64_t stall_ms = (uint64_t)stall_s * 1000 * test_timeout_scale();
+
+	switch (watch_wait(pid, status, stall_ms, 0,
+			   !(flags & TEST_WAIT_PROGRESS_ONLY), false)) {
+	case WATCH_ENDED:
+		return 0;
+	case WATCH_ERROR:
+		return -1;
+	default:
+		return TEST_WAIT_HUNG;
+	}
+}
+
+/* ---- output ---- */
 
 static void vprint_diag(const char *file, int line, const char *fmt,
 			va_list ap)
@@ -168,12 +483,8 @@ static void run_child(const struct test_case *tc, const void *variant,
 		      const char *name)
 {
 	long live_before;
-	unsigned int scale = 1;
-	const char *env = getenv("UIOMMUFD_TIMEOUT_SCALE");
 
-	if (env)
-		scale = strtoul(env, NULL, 0) ?: 1;
-	alarm(tc->timeout_s * scale);
+	signal(SIGALRM, SIG_DFL);
 	cur.name = name;
 	cur.main_thread = pthread_self();
 	live_before = mem_live_count();
@@ -195,9 +506,14 @@ static void run_child(const struct test_case *tc, const void *variant,
 static int run_one(const struct test_case *tc, const void *variant,
 		   const char *name, unsigned int number)
 {
-	int status;
+	uint64_t scale = test_timeout_scale(), timeout_ms, stall_ms;
+	int status, verdict;
 	pid_t pid;
 
+	timeout_ms = (uint64_t)tc->timeout_s * 1000 * scale;
+	stall_ms = timeout_ms / 4;
+	if (stall_ms > TEST_STALL_WINDOW * 1000 * scale)
+		stall_ms = TEST_STALL_WINDOW * 1000 * scale;
 	fflush(stdout);
 	fflush(stderr);
 	pid = fork();
@@ -209,18 +525,28 @@ static int run_one(const struct test_case *tc, const void *variant,
 	if (!pid)
 		run_child(tc, variant, name);
 
-	while (waitpid(pid, &status, 0) < 0) {
-		if (errno != EINTR) {
-			printf("not ok %u %s # waitpid: %s\n", number, name,
-			       strerror(errno));
-			return 0;
-		}
+	verdict = watch_wait(pid, &status, stall_ms,
+			     timeout_ms * SANITIZER_SCALE, true, true);
+	switch (verdict) {
+	case WATCH_ERROR:
+		printf("not ok %u %s # waitpid: %s\n", number, name,
+		       strerror(errno));
+		return 0;
+	case WATCH_STALLED:
+		printf("not ok %u %s # timed out: no progress for %" PRIu64
+		       " s (hung)\n", number, name, (stall_ms + 999) / 1000);
+		return 0;
+	case WATCH_CAPPED:
+		printf("not ok %u %s # timed out: still running after %" PRIu64
+		       " s (busy without end?)\n", number, name,
+		       timeout_ms * SANITIZER_SCALE / 1000);
+		return 0;
 	}
 	if (WIFSIGNALED(status)) {
 		int sig = WTERMSIG(status);
 
 		printf("not ok %u %s # %s (signal %d)\n", number, name,
-		       sig == SIGALRM ? "timed out" : strsignal(sig), sig);
+		       strsignal(sig), sig);
 		return 0;
 	}
 	switch (WEXITSTATUS(status)) {
@@ -371,6 +697,14 @@ int main(int argc, char **argv)
 		return 0;
 	}
 
+	/* Shared with every test's processes (NULL if it fails: no calls). */
+	progress_word = mmap(NULL, sizeof(*progress_word),
+			     PROT_READ | PROT_WRITE,
+			     MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+	if (progress_word == MAP_FAILED)
+		progress_word = NULL;
+	sigaction(SIGALRM, &(struct sigaction){ .sa_handler = watch_tick },
+		  NULL);
 	setvbuf(stdout, NULL, _IOLBF, 0);
 	printf("TAP version 13\n1..%u\n", for_each_selected(&sel, NULL, NULL));
 	for_each_selected(&sel, run_cb, &totals);

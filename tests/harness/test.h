@@ -12,12 +12,26 @@
  *	TEST_F(fx, name) { ASSERT_EQ(0, use(self->fd, variant->pages)); }
  *
  * Every test (and every variant of a fixture test) runs in its own forked
- * child, so a crash, a timeout or a failed assertion ends only that test.
+ * child, so a crash, a hang or a failed assertion ends only that test.
  * Output is TAP (prove can run a test binary). A test that uses randomness
  * takes its seed from test_seed(), which prints how to replay it.
  *
  * After a test's teardown the harness checks that every allocation the
  * library made during the test was freed again.
+ *
+ * Hangs are judged by progress, not by the clock. A test is hung when,
+ * for its stall window, nothing called test_progress() and its processes
+ * (the test's child and everything it forked) together used less than 1%
+ * of a CPU: a deadlock is reported within the window, however slow the
+ * machine. The harness then kills the test and its processes (SIGKILL)
+ * and reports it as timed out. A test that keeps working is never killed
+ * for being slow, short of its timeout (TEST_TIMEOUT(), default
+ * TEST_DEFAULT_TIMEOUT seconds of wall time): a last resort for a test
+ * that spins without end, not a budget. The stall window is
+ * TEST_STALL_WINDOW seconds, or a quarter of the timeout if shorter.
+ * UIOMMUFD_TIMEOUT_SCALE (a multiplier, default 1; 20 under valgrind)
+ * stretches both; under a sanitizer the timeout is stretched further.
+ * Tests never assert on elapsed time.
  */
 #ifndef UIOMMUFD_TEST_H
 #define UIOMMUFD_TEST_H
@@ -28,6 +42,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/types.h>
 
 struct test_fixture;
 
@@ -55,7 +70,36 @@ void test_register(struct test_case *tc);
 void test_register_variant(struct test_fixture *fixture,
 			   struct test_variant *variant);
 
-#define TEST_DEFAULT_TIMEOUT 300
+#define TEST_DEFAULT_TIMEOUT 1800
+#define TEST_STALL_WINDOW 60
+
+/*
+ * Tells the harness the test moved on, for hang detection (a test's CPU
+ * time counts as progress too, so a busy test need not call it). Cheap
+ * and async-signal-safe: any thread, signal handler or forked process of
+ * the test may call it.
+ */
+void test_progress(void);
+
+/* UIOMMUFD_TIMEOUT_SCALE, at least 1. */
+unsigned int test_timeout_scale(void);
+
+/*
+ * Waits for @pid, a child of the caller, with the hang detection the
+ * harness applies to tests: returns 0 with its wait status in *@status
+ * once it ended; TEST_WAIT_HUNG when for @stall_s seconds (times
+ * UIOMMUFD_TIMEOUT_SCALE) it made no progress, after killing it and
+ * every process it forked with SIGKILL (the one signal that ends a
+ * process hung with every signal blocked) and reaping it; -1 with errno
+ * when waitpid() failed. Progress is a call of test_progress() anywhere
+ * in the test, or 1% of a CPU used by @pid and its descendants; with
+ * TEST_WAIT_PROGRESS_ONLY only the calls count, so a child that spins
+ * without reporting progress is hung too.
+ */
+#define TEST_WAIT_HUNG -2
+#define TEST_WAIT_PROGRESS_ONLY 1u
+int test_wait_child(pid_t pid, int *status, unsigned int stall_s,
+		    unsigned int flags);
 
 /* Seed for this run (UIOMMUFD_SEED or -s to replay); printed on first use. */
 uint64_t test_seed(void);
