@@ -194,6 +194,16 @@ int uiommufd_access_unpin_pages(struct uiommufd_access *access,
  */
 int uiommufd_access_rw(struct uiommufd_access *access, uint64_t iova,
 		       void *data, uint64_t length, unsigned int flags);
+/*
+ * Move the access to IOAS @ioas_id: its unmap callback is first told the
+ * whole IOVA space goes (so it unpins everything), then pins and copies
+ * go to the new IOAS. 0 (also when already there) or a negative errno:
+ * -ENOENT (no such IOAS), -EBUSY (a move already under way), -ENOMEM,
+ * -EADDRINUSE (the new IOAS's maps break the alignment pinning needs).
+ * On failure the access stays where it was. Pins and copies made while
+ * a move is under way fail with -ENOENT.
+ */
+int uiommufd_access_replace(struct uiommufd_access *access, uint32_t ioas_id);
 
 /* One row of the release table: what came in which kernel release. */
 struct uiommufd_release_row {

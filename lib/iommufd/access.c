@@ -54,7 +54,15 @@ uiommufd_access_create(struct uiommufd_ctx *ctx, uint32_t ioas_id,
 		iommufd_object_abort(ctx, &access->obj);
 		goto out_put;
 	}
+	rc = -pthread_rwlock_init(&access->lock, NULL);
+	if (rc) {
+		iopt_access_destroy(iopt_access);
+		iommufd_object_abort(ctx, &access->obj);
+		err_reason(rc, "cannot create the access's lock");
+		goto out_put;
+	}
 	access->iopt_access = iopt_access;
+	access->iopt_unpin = iopt_access;
 	access->ctx = ctx;
 	access->ioas = ioas;
 	access->data = data;
@@ -83,8 +91,92 @@ void iommufd_access_destroy_object(struct iommufd_object *obj)
 	struct uiommufd_access *access =
 		container_of(obj, struct uiommufd_access, obj);
 
-	iopt_access_destroy(access->iopt_access);
+	iopt_access_destroy(access->iopt_unpin);
+	pthread_rwlock_destroy(&access->lock);
 	iommufd_object_drop_users(&access->ioas->obj);
+}
+
+/*
+ * Move @access to IOAS @ioas_id, as the kernel's iommufd_access_replace:
+ * pins stop, the unmap callback is told the whole IOVA space goes (so it
+ * unpins everything from the old IOAS), then pins go to the new one. On
+ * failure nothing changes.
+ */
+int iommufd_access_replace(struct uiommufd_access *access, u32 ioas_id)
+{
+	struct iopt_access *old_ia, *new_ia;
+	struct iommufd_ioas *ioas, *old_ioas;
+	int rc = 0;
+
+	ioas = iommufd_get_ioas(access->ctx, ioas_id);
+	if (IS_ERR(ioas))
+		return PTR_ERR(ioas);
+	pthread_rwlock_wrlock(&access->lock);
+	if (access->moving) {
+		rc = err_reason(-EBUSY, "access %u is already being moved",
+				access->obj.id);
+		goto out_unlock;
+	}
+	if (access->ioas == ioas)
+		goto out_unlock;
+	new_ia = iopt_access_create(&ioas->iopt, &access->iopt_ops,
+				    access->data);
+	if (IS_ERR(new_ia)) {
+		rc = PTR_ERR(new_ia);
+		goto out_unlock;
+	}
+	iommufd_object_hold_users(&ioas->obj);
+	old_ia = access->iopt_unpin;
+	old_ioas = access->ioas;
+	access->iopt_access = NULL;
+	access->moving = true;
+	pthread_rwlock_unlock(&access->lock);
+
+	/* The callback unpins through iopt_unpin, the old IOAS. */
+	if (access->ops.unmap)
+		access->ops.unmap(access->data, 0, U64_MAX);
+
+	pthread_rwlock_wrlock(&access->lock);
+	iopt_access_destroy(old_ia);
+	access->iopt_access = new_ia;
+	access->iopt_unpin = new_ia;
+	access->ioas = ioas;
+	access->moving = false;
+	pthread_rwlock_unlock(&access->lock);
+	iommufd_object_drop_users(&old_ioas->obj);
+	iommufd_put_object(access->ctx, &ioas->obj);
+	return 0;
+
+out_unlock:
+	pthread_rwlock_unlock(&access->lock);
+	iommufd_put_object(access->ctx, &ioas->obj);
+	return rc;
+}
+
+UIOMMUFD_EXPORT int uiommufd_access_replace(struct uiommufd_access *access,
+					    uint32_t ioas_id)
+{
+	int rc;
+
+	err_reason_clear();
+	if (!access)
+		return err_reason(-EINVAL, "no access");
+	api_enter();
+	rc = iommufd_access_replace(access, ioas_id);
+	api_exit();
+	return rc;
+}
+
+/* The access's current pinning side, read-held: NULL while moving. */
+static struct iopt_access *access_lock_pin(struct uiommufd_access *access)
+{
+	pthread_rwlock_rdlock(&access->lock);
+	if (access->iopt_access)
+		return access->iopt_access;
+	pthread_rwlock_unlock(&access->lock);
+	err_reason(-ENOENT, "access %u is being moved to another IOAS",
+		   access->obj.id);
+	return NULL;
 }
 
 UIOMMUFD_EXPORT void uiommufd_access_destroy(struct uiommufd_access *access)
@@ -115,6 +207,7 @@ UIOMMUFD_EXPORT int uiommufd_access_pin_pages(struct uiommufd_access *access,
 					      unsigned int flags)
 {
 	u64 *pfns = out_pfns;
+	struct iopt_access *ia;
 	u64 last, npages;
 	int rc;
 
@@ -133,12 +226,30 @@ UIOMMUFD_EXPORT int uiommufd_access_pin_pages(struct uiommufd_access *access,
 			return -ENOMEM;
 	}
 	api_enter();
-	rc = iopt_access_pin_pages(access->iopt_access, iova, length, pfns,
-				   out_pages, flags & UIOMMUFD_ACCESS_RW_WRITE ?
-					   IOMMUFD_ACCESS_RW_WRITE : 0);
+	ia = access_lock_pin(access);
+	if (ia) {
+		rc = iopt_access_pin_pages(ia, iova, length, pfns, out_pages,
+					   flags & UIOMMUFD_ACCESS_RW_WRITE ?
+						   IOMMUFD_ACCESS_RW_WRITE :
+						   0);
+		pthread_rwlock_unlock(&access->lock);
+	} else {
+		rc = -ENOENT;
+	}
 	api_exit();
 	if (pfns != out_pfns)
 		mem_free(pfns);
+	return rc;
+}
+
+int iommufd_access_unpin_pages(struct uiommufd_access *access, u64 iova,
+			       u64 length)
+{
+	int rc;
+
+	pthread_rwlock_rdlock(&access->lock);
+	rc = iopt_access_unpin_pages(access->iopt_unpin, iova, length);
+	pthread_rwlock_unlock(&access->lock);
 	return rc;
 }
 
@@ -149,8 +260,21 @@ UIOMMUFD_EXPORT int uiommufd_access_unpin_pages(struct uiommufd_access *access,
 
 	err_reason_clear();
 	api_enter();
-	rc = iopt_access_unpin_pages(access->iopt_access, iova, length);
+	rc = iommufd_access_unpin_pages(access, iova, length);
 	api_exit();
+	return rc;
+}
+
+int iommufd_access_rw(struct uiommufd_access *access, u64 iova, void *data,
+		      u64 length, unsigned int iopt_flags)
+{
+	struct iopt_access *ia = access_lock_pin(access);
+	int rc;
+
+	if (!ia)
+		return -ENOENT;
+	rc = iopt_access_rw(ia, iova, data, length, iopt_flags);
+	pthread_rwlock_unlock(&access->lock);
 	return rc;
 }
 
@@ -158,6 +282,7 @@ UIOMMUFD_EXPORT int uiommufd_access_rw(struct uiommufd_access *access,
 				       uint64_t iova, void *data,
 				       uint64_t length, unsigned int flags)
 {
+	struct iopt_access *ia;
 	int rc;
 
 	err_reason_clear();
@@ -165,9 +290,15 @@ UIOMMUFD_EXPORT int uiommufd_access_rw(struct uiommufd_access *access,
 	if (rc)
 		return rc;
 	api_enter();
-	rc = iopt_access_rw(access->iopt_access, iova, data, length,
-			    flags & UIOMMUFD_ACCESS_RW_WRITE ?
-				    IOMMUFD_ACCESS_RW_WRITE : 0);
+	ia = access_lock_pin(access);
+	if (ia) {
+		rc = iopt_access_rw(ia, iova, data, length,
+				    flags & UIOMMUFD_ACCESS_RW_WRITE ?
+					    IOMMUFD_ACCESS_RW_WRITE : 0);
+		pthread_rwlock_unlock(&access->lock);
+	} else {
+		rc = -ENOENT;
+	}
 	api_exit();
 	return rc;
 }

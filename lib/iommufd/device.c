@@ -2,8 +2,14 @@
 /*
  * Devices: bound to a context by their owner, then attached to an IOAS
  * (through a compatible auto HW pagetable, found or made) or directly to
- * a paging HW pagetable. Every device is a mock device for now, and every
- * mock domain suits every mock device.
+ * a HW pagetable, paging or nested, and moved between them by replace.
+ * Every device is a mock device, alone in its group, and a HW pagetable
+ * suits it unless the mock driver's attach would refuse (a device that
+ * cannot track dirty IOVA on a dirty tracking domain).
+ *
+ * Lock order: idev->lock, then an IOAS's mutex. A device holds a users
+ * reference on its HW pagetable and is counted in its num_devices; an
+ * auto HW pagetable goes when the count drops to 0.
  */
 #include <errno.h>
 
@@ -12,28 +18,52 @@
 #include "base/mem.h"
 #include "base/warn.h"
 #include "iommufd/iommufd_private.h"
+#include "iommufd/user_copy.h"
+
+static int device_init(struct iommufd_device *idev, struct uiommufd_ctx *ctx,
+		       u32 dev_flags)
+{
+	int rc = -pthread_mutex_init(&idev->lock, NULL);
+
+	if (rc)
+		return err_reason(rc, "cannot create the device's lock");
+	idev->ctx = ctx;
+	idev->mock.flags = dev_flags;
+	for (unsigned int i = 0; i != MOCK_DEV_CACHE_NUM; i++)
+		atomic_init(&idev->mock.cache[i], IOMMU_TEST_DEV_CACHE_DEFAULT);
+	return 0;
+}
 
 struct iommufd_device *iommufd_device_bind(struct uiommufd_ctx *ctx,
-					   unsigned int flags)
+					   unsigned int flags, u32 dev_flags)
 {
 	struct iommufd_device *idev;
+	int rc;
 
 	if (flags & IOMMUFD_BIND_NO_ID) {
 		/* Only its owner reaches it: no ID, not in the table. */
 		idev = mem_zalloc(sizeof(*idev));
 		if (!idev)
 			return ERR_PTR(-ENOMEM);
+		rc = device_init(idev, ctx, dev_flags);
+		if (rc) {
+			mem_free(idev);
+			return ERR_PTR(rc);
+		}
 		idev->obj.type = IOMMUFD_OBJ_DEVICE;
 		atomic_init(&idev->obj.users, 1);
 		atomic_init(&idev->obj.shortterm, 0);
-		idev->ctx = ctx;
 		idev->no_id = true;
 		return idev;
 	}
 	idev = iommufd_object_alloc(ctx, idev, obj, IOMMUFD_OBJ_DEVICE);
 	if (IS_ERR(idev))
 		return idev;
-	idev->ctx = ctx;
+	rc = device_init(idev, ctx, dev_flags);
+	if (rc) {
+		iommufd_object_abort(ctx, &idev->obj);
+		return ERR_PTR(rc);
+	}
 	/* The owner's reference: IOMMU_DESTROY of the device is EBUSY. */
 	iommufd_object_hold_users(&idev->obj);
 	iommufd_object_finalize(ctx, &idev->obj);
@@ -46,12 +76,12 @@ void iommufd_device_destroy(struct iommufd_object *obj)
 		container_of(obj, struct iommufd_device, obj);
 
 	WARN_ON(idev->hwpt);
+	pthread_mutex_destroy(&idev->lock);
 }
 
 void iommufd_device_unbind(struct iommufd_device *idev)
 {
-	if (idev->hwpt)
-		iommufd_device_detach(idev);
+	iommufd_device_detach(idev);
 	if (idev->no_id) {
 		iommufd_device_destroy(&idev->obj);
 		mem_free(idev);
@@ -60,85 +90,173 @@ void iommufd_device_unbind(struct iommufd_device *idev)
 	iommufd_object_destroy_owned(idev->ctx, &idev->obj);
 }
 
-/* With hwpt->ioas->mutex held. */
-static int do_attach(struct iommufd_device *idev,
-		     struct iommufd_hwpt_paging *hwpt)
+/* What the mock driver's attach refuses: EINVAL, as incompatible. */
+static int check_compatible(struct iommufd_device *idev,
+			    struct iommufd_hw_pagetable *hwpt)
 {
-	if (idev->hwpt)
-		return err_reason(-EINVAL, "device %u is already attached",
-				  idev->obj.id);
-	if (!hwpt->linked)
-		return err_reason(-ENOENT, "HW pagetable %u is going away",
-				  hwpt->obj.id);
-	hwpt->num_devices++;
-	iommufd_object_hold_users(&hwpt->obj);
-	iommufd_object_hold_users(&idev->obj);
-	idev->hwpt = hwpt;
+	struct iommufd_hwpt_paging *paging = to_hwpt_paging(hwpt);
+
+	if (paging && paging->dirty_tracking &&
+	    !iommufd_device_dirty_capable(idev))
+		return err_reason(-EINVAL,
+				  "device %u cannot track dirty IOVA, which HW pagetable %u does",
+				  idev->obj.id, hwpt->obj.id);
 	return 0;
 }
 
-static int attach_ioas(struct iommufd_device *idev, struct iommufd_ioas *ioas,
-		       unsigned int flags, u32 *pt_id)
+/*
+ * Count @idev in @hwpt and take its users reference. A paging one must
+ * be linked: called with its IOAS's mutex held.
+ */
+static int hwpt_add_device(struct iommufd_device *idev,
+			   struct iommufd_hw_pagetable *hwpt)
+{
+	struct iommufd_hwpt_paging *paging = to_hwpt_paging(hwpt);
+	int rc;
+
+	if (paging && !paging->linked)
+		return err_reason(-ENOENT, "HW pagetable %u is going away",
+				  hwpt->obj.id);
+	rc = check_compatible(idev, hwpt);
+	if (rc)
+		return rc;
+	atomic_fetch_add(&hwpt->num_devices, 1);
+	iommufd_object_hold_users(&hwpt->obj);
+	return 0;
+}
+
+/*
+ * Undo hwpt_add_device(): an auto HW pagetable goes with its last device.
+ * Called with no lock held.
+ */
+static void hwpt_remove_device(struct uiommufd_ctx *ctx,
+			       struct iommufd_hw_pagetable *hwpt)
+{
+	struct iommufd_hwpt_paging *paging = to_hwpt_paging(hwpt);
+	bool destroy = false;
+
+	if (!paging) {
+		atomic_fetch_sub(&hwpt->num_devices, 1);
+		iommufd_object_drop_users(&hwpt->obj);
+		return;
+	}
+	pthread_mutex_lock(&paging->ioas->mutex);
+	/*
+	 * Unlink the last device's auto HW pagetable under the mutex, so no
+	 * attach finds it on the way out; that device's reference is
+	 * dropped by the destroy itself. Any other device's is dropped under
+	 * the mutex, so the last one never sees a removal still in flight.
+	 */
+	if (atomic_fetch_sub(&hwpt->num_devices, 1) == 1 &&
+	    paging->auto_domain) {
+		iommufd_hwpt_paging_unlink(paging);
+		destroy = true;
+	} else {
+		iommufd_object_drop_users(&hwpt->obj);
+	}
+	pthread_mutex_unlock(&paging->ioas->mutex);
+	if (destroy)
+		iommufd_object_destroy_owned(ctx, &hwpt->obj);
+}
+
+/*
+ * Add @idev to an auto HW pagetable of @ioas: the first compatible one, or
+ * a new one (of its own under IOMMUFD_ATTACH_NEW_HWPT). It goes in *out
+ * and its ID in *pt_id.
+ */
+static int add_to_ioas(struct iommufd_device *idev, struct iommufd_ioas *ioas,
+		       unsigned int flags, u32 *pt_id,
+		       struct iommufd_hw_pagetable **out)
 {
 	struct iommufd_hwpt_paging *hwpt;
 	int rc;
 
 	pthread_mutex_lock(&ioas->mutex);
 	if (!(flags & IOMMUFD_ATTACH_NEW_HWPT)) {
-		/* Any auto domain will do: mock domains are all alike. */
 		for (hwpt = ioas->hwpt_list; hwpt; hwpt = hwpt->next) {
 			if (!hwpt->auto_domain)
 				continue;
-			rc = do_attach(idev, hwpt);
-			if (!rc)
-				*pt_id = hwpt->obj.id;
+			rc = hwpt_add_device(idev, &hwpt->common);
+			/* EINVAL: incompatible, try the next. */
+			if (rc == -EINVAL)
+				continue;
+			if (!rc) {
+				*pt_id = hwpt->common.obj.id;
+				*out = &hwpt->common;
+			}
 			goto out_unlock;
 		}
 	}
-	hwpt = iommufd_hwpt_paging_alloc(idev->ctx, ioas,
-					 !(flags & IOMMUFD_ATTACH_NEW_HWPT));
+	hwpt = iommufd_hwpt_paging_alloc(idev->ctx, ioas, idev, 0, NULL);
 	if (IS_ERR(hwpt)) {
 		rc = PTR_ERR(hwpt);
 		goto out_unlock;
 	}
-	rc = do_attach(idev, hwpt);
+	hwpt->auto_domain = !(flags & IOMMUFD_ATTACH_NEW_HWPT);
+	rc = hwpt_add_device(idev, &hwpt->common);
 	if (rc) {
 		iommufd_hwpt_paging_unlink(hwpt);
 		pthread_mutex_unlock(&ioas->mutex);
-		iommufd_object_abort_and_destroy(idev->ctx, &hwpt->obj);
+		iommufd_object_abort_and_destroy(idev->ctx, &hwpt->common.obj);
 		return rc;
 	}
-	*pt_id = hwpt->obj.id;
-	iommufd_object_finalize(idev->ctx, &hwpt->obj);
+	*pt_id = hwpt->common.obj.id;
+	*out = &hwpt->common;
+	iommufd_object_finalize(idev->ctx, &hwpt->common.obj);
 out_unlock:
 	pthread_mutex_unlock(&ioas->mutex);
 	return rc;
 }
 
-int iommufd_device_attach(struct iommufd_device *idev, u32 *pt_id,
-			  unsigned int flags)
+/*
+ * Attach (@replace false) or move (@replace true) @idev to *pt_id. The
+ * new HW pagetable is fully set up and counted before the device points
+ * at it, and the old one loses the device only after: no moment detached.
+ */
+static int change_pt(struct iommufd_device *idev, u32 *pt_id,
+		     unsigned int flags, bool replace)
 {
+	struct iommufd_hw_pagetable *old, *hwpt = NULL;
+	struct iommufd_hwpt_paging *paging;
 	struct iommufd_object *pt_obj;
-	struct iommufd_hwpt_paging *hwpt;
 	int rc;
 
+	pthread_mutex_lock(&idev->lock);
+	if (replace && !idev->hwpt) {
+		rc = err_reason(-EINVAL, "device %u is not attached",
+				idev->obj.id);
+		goto out_unlock;
+	}
+	if (!replace && idev->hwpt) {
+		rc = err_reason(-EINVAL, "device %u is already attached",
+				idev->obj.id);
+		goto out_unlock;
+	}
 	pt_obj = iommufd_get_object(idev->ctx, *pt_id,
 				    flags & IOMMUFD_ATTACH_IOAS_ONLY ?
 					    IOMMUFD_OBJ_IOAS :
 					    IOMMUFD_OBJ_ANY);
-	if (IS_ERR(pt_obj))
-		return PTR_ERR(pt_obj);
+	if (IS_ERR(pt_obj)) {
+		rc = PTR_ERR(pt_obj);
+		goto out_unlock;
+	}
 	switch (pt_obj->type) {
 	case IOMMUFD_OBJ_IOAS:
-		rc = attach_ioas(idev,
+		rc = add_to_ioas(idev,
 				 container_of(pt_obj, struct iommufd_ioas, obj),
-				 flags, pt_id);
+				 flags, pt_id, &hwpt);
 		break;
 	case IOMMUFD_OBJ_HWPT_PAGING:
-		hwpt = container_of(pt_obj, struct iommufd_hwpt_paging, obj);
-		pthread_mutex_lock(&hwpt->ioas->mutex);
-		rc = do_attach(idev, hwpt);
-		pthread_mutex_unlock(&hwpt->ioas->mutex);
+		paging = container_of(pt_obj, struct iommufd_hwpt_paging,
+				      common.obj);
+		pthread_mutex_lock(&paging->ioas->mutex);
+		rc = hwpt_add_device(idev, &paging->common);
+		pthread_mutex_unlock(&paging->ioas->mutex);
+		hwpt = &paging->common;
+		break;
+	case IOMMUFD_OBJ_HWPT_NESTED:
+		hwpt = container_of(pt_obj, struct iommufd_hw_pagetable, obj);
+		rc = hwpt_add_device(idev, hwpt);
 		break;
 	default:
 		rc = err_reason(-EINVAL,
@@ -146,33 +264,103 @@ int iommufd_device_attach(struct iommufd_device *idev, u32 *pt_id,
 				*pt_id);
 	}
 	iommufd_put_object(idev->ctx, pt_obj);
+	if (rc)
+		goto out_unlock;
+	old = idev->hwpt;
+	idev->hwpt = hwpt;
+	pthread_mutex_unlock(&idev->lock);
+	/* The device was counted in both; the old one may go now. */
+	if (old) {
+		hwpt_remove_device(idev->ctx, old);
+	} else {
+		/* Pairs with detach: a device attached cannot be destroyed. */
+		iommufd_object_hold_users(&idev->obj);
+	}
+	return 0;
+
+out_unlock:
+	pthread_mutex_unlock(&idev->lock);
 	return rc;
+}
+
+int iommufd_device_attach(struct iommufd_device *idev, u32 *pt_id,
+			  unsigned int flags)
+{
+	return change_pt(idev, pt_id, flags, false);
+}
+
+int iommufd_device_replace(struct iommufd_device *idev, u32 *pt_id)
+{
+	return change_pt(idev, pt_id, 0, true);
 }
 
 void iommufd_device_detach(struct iommufd_device *idev)
 {
-	struct iommufd_hwpt_paging *hwpt = idev->hwpt;
-	struct iommufd_ioas *ioas = hwpt->ioas;
-	bool destroy = false;
+	struct iommufd_hw_pagetable *hwpt;
 
-	pthread_mutex_lock(&ioas->mutex);
+	pthread_mutex_lock(&idev->lock);
+	hwpt = idev->hwpt;
 	idev->hwpt = NULL;
-	hwpt->num_devices--;
-	/*
-	 * An auto HW pagetable goes with its last device. Unlink it now,
-	 * under the mutex, so no attach can find it on the way out; the
-	 * last device's reference is dropped by the destroy itself. Any
-	 * other device's is dropped under the mutex, so the last one never
-	 * sees a detach still in flight.
-	 */
-	if (hwpt->auto_domain && !hwpt->num_devices) {
-		iommufd_hwpt_paging_unlink(hwpt);
-		destroy = true;
-	} else {
-		iommufd_object_drop_users(&hwpt->obj);
-	}
-	pthread_mutex_unlock(&ioas->mutex);
+	pthread_mutex_unlock(&idev->lock);
+	if (!hwpt)
+		return;
+	hwpt_remove_device(idev->ctx, hwpt);
 	iommufd_object_drop_users(&idev->obj);
-	if (destroy)
-		iommufd_object_destroy_owned(idev->ctx, &hwpt->obj);
+}
+
+/* ---- IOMMU_GET_HW_INFO ---- */
+
+int iommufd_get_hw_info(struct iommufd_ucmd *ucmd)
+{
+	struct iommu_hw_info *cmd = ucmd->cmd;
+	struct iommu_test_hw_info info = {
+		.test_reg = IOMMU_HW_INFO_SELFTEST_REGVAL,
+	};
+	struct iommufd_device *idev;
+	u32 copy_len;
+	int rc;
+
+	if (cmd->flags & ~IOMMU_HW_INFO_FLAG_INPUT_TYPE)
+		return err_reason(-EOPNOTSUPP, "unknown flags %#x",
+				  cmd->flags & ~IOMMU_HW_INFO_FLAG_INPUT_TYPE);
+	if (cmd->__reserved[0] || cmd->__reserved[1] || cmd->__reserved[2])
+		return err_reason(-EOPNOTSUPP, "__reserved must be 0");
+	/* Without INPUT_TYPE the field is an output only. */
+	if (!(cmd->flags & IOMMU_HW_INFO_FLAG_INPUT_TYPE))
+		cmd->in_data_type = IOMMU_HW_INFO_TYPE_DEFAULT;
+
+	idev = iommufd_get_device(ucmd->ctx, cmd->dev_id);
+	if (IS_ERR(idev))
+		return PTR_ERR(idev);
+	if (cmd->in_data_type != IOMMU_HW_INFO_TYPE_DEFAULT &&
+	    cmd->in_data_type != IOMMU_HW_INFO_TYPE_SELFTEST) {
+		rc = err_reason(-EOPNOTSUPP,
+				"the mock IOMMU reports only IOMMU_HW_INFO_TYPE_SELFTEST, not type %#x",
+				cmd->in_data_type);
+		goto out_put;
+	}
+	cmd->out_data_type = IOMMU_HW_INFO_TYPE_SELFTEST;
+
+	/* Truncated to the caller's buffer; a longer one zeroed past it. */
+	copy_len = min(cmd->data_len, (u32)sizeof(info));
+	rc = copy_to_user(cmd->data_uptr, &info, copy_len, "the hw info data");
+	if (!rc && copy_len < cmd->data_len)
+		rc = clear_user(cmd->data_uptr + copy_len,
+				cmd->data_len - copy_len, "the hw info data");
+	if (rc)
+		goto out_put;
+	/* The length the IOMMU has, which may exceed the caller's. */
+	cmd->data_len = sizeof(info);
+
+	/* A mock device is no PCI device: no ATS, no PASID controls. */
+	cmd->out_capabilities = IOMMU_HW_CAP_PCI_ATS_NOT_SUPPORTED;
+	if (iommufd_device_dirty_capable(idev))
+		cmd->out_capabilities |= IOMMU_HW_CAP_DIRTY_TRACKING;
+	cmd->out_max_pasid_log2 = 0;
+	if (idev->mock.flags & MOCK_FLAGS_DEVICE_PASID)
+		cmd->out_max_pasid_log2 = MOCK_PASID_WIDTH;
+	rc = iommufd_ucmd_respond(ucmd, sizeof(*cmd));
+out_put:
+	iommufd_put_object(ucmd->ctx, &idev->obj);
+	return rc;
 }

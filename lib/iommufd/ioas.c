@@ -400,3 +400,8 @@ int iommufd_ioas_option(struct iommufd_ucmd *ucmd)
 	iommufd_put_object(ucmd->ctx, &ioas->obj);
 	return rc;
 }
+
+int iommufd_ioas_map_file(struct iommufd_ucmd *ucmd)
+{
+	return err_reason(-EOPNOTSUPP, "IOMMU_IOAS_MAP_FILE: not built yet");
+}

@@ -28,6 +28,7 @@
 #include "iopt/io_pagetable.h"
 #include "iommufd/release.h"
 #include "iopt/pages.h"
+#include "uiommufd/iommufd_test_uapi.h"
 #include "uiommufd/iommufd_uapi.h"
 #include "uiommufd/uiommufd.h"
 
@@ -36,6 +37,7 @@ enum iommufd_object_type {
 	IOMMUFD_OBJ_ANY = IOMMUFD_OBJ_NONE,
 	IOMMUFD_OBJ_DEVICE,
 	IOMMUFD_OBJ_HWPT_PAGING,
+	IOMMUFD_OBJ_HWPT_NESTED,
 	IOMMUFD_OBJ_IOAS,
 	IOMMUFD_OBJ_ACCESS,
 	IOMMUFD_OBJ_SELFTEST,
@@ -221,6 +223,7 @@ int iommufd_ioas_allow_iovas(struct iommufd_ucmd *ucmd);
 int iommufd_ioas_copy(struct iommufd_ucmd *ucmd);
 int iommufd_ioas_iova_ranges(struct iommufd_ucmd *ucmd);
 int iommufd_ioas_map(struct iommufd_ucmd *ucmd);
+int iommufd_ioas_map_file(struct iommufd_ucmd *ucmd);
 int iommufd_ioas_unmap(struct iommufd_ucmd *ucmd);
 int iommufd_ioas_option(struct iommufd_ucmd *ucmd);
 int iommufd_option(struct iommufd_ucmd *ucmd);
@@ -228,38 +231,133 @@ int iommufd_vfio_ioas(struct iommufd_ucmd *ucmd);
 
 /* ---- HW pagetables (hw_pagetable.c) ---- */
 
-struct iommufd_hwpt_paging {
+/*
+ * What devices attach to: a paging HW pagetable (an IO page table kept
+ * mirroring one IOAS) or a nested one (a first stage the device's IOMMU
+ * walks on top of a paging parent's translation).
+ */
+struct iommufd_hw_pagetable {
 	struct iommufd_object obj;
+	/* IOMMU_HWPT_ALLOC_PASID: PASIDs of its devices may attach too. */
+	bool pasid_compat;
+	/*
+	 * Devices attached; guarded by the IOAS's mutex for a paging one
+	 * (an auto one goes with its last device), atomic for any.
+	 */
+	atomic_uint num_devices;
+};
+
+struct iommufd_hwpt_paging {
+	struct iommufd_hw_pagetable common;
 	struct iommufd_ioas *ioas;
 	struct iommu_domain *domain;
 	/* Created for a device attached to an IOAS; goes with its last one. */
 	bool auto_domain;
-	/* Guarded by ioas->mutex: on ioas->hwpt_list, devices attached. */
+	/* IOMMU_HWPT_ALLOC_NEST_PARENT: nested HW pagetables may sit on it. */
+	bool nest_parent;
+	/* IOMMU_HWPT_ALLOC_DIRTY_TRACKING: its domain tracks dirty IOVA. */
+	bool dirty_tracking;
+	/* Guarded by ioas->mutex: on ioas->hwpt_list. */
 	bool linked;
-	unsigned int num_devices;
 	struct iommufd_hwpt_paging *next;	/* in ioas->hwpt_list */
 };
 
+struct iommufd_hwpt_nested {
+	struct iommufd_hw_pagetable common;
+	struct iommufd_hwpt_paging *parent;	/* holds a users reference */
+	struct mock_nested_domain *domain;
+};
+
+static inline struct iommufd_hwpt_paging *
+to_hwpt_paging(struct iommufd_hw_pagetable *hwpt)
+{
+	if (hwpt->obj.type != IOMMUFD_OBJ_HWPT_PAGING)
+		return NULL;
+	return container_of(hwpt, struct iommufd_hwpt_paging, common);
+}
+
+static inline struct iommufd_hwpt_nested *
+to_hwpt_nested(struct iommufd_hw_pagetable *hwpt)
+{
+	if (hwpt->obj.type != IOMMUFD_OBJ_HWPT_NESTED)
+		return NULL;
+	return container_of(hwpt, struct iommufd_hwpt_nested, common);
+}
+
+/* A short-term reference on paging HW pagetable @id: ERR_PTR(-ENOENT). */
+static inline struct iommufd_hwpt_paging *
+iommufd_get_hwpt_paging(struct uiommufd_ctx *ctx, u32 id)
+{
+	struct iommufd_object *obj =
+		iommufd_get_object(ctx, id, IOMMUFD_OBJ_HWPT_PAGING);
+
+	if (IS_ERR(obj))
+		return ERR_CAST(obj);
+	return container_of(obj, struct iommufd_hwpt_paging, common.obj);
+}
+
+struct iommufd_device;
+
 /*
- * A paging HW pagetable on @ioas whose domain mirrors the IOAS; called
- * with ioas->mutex held. Not finalized. ERR_PTR.
+ * A paging HW pagetable on @ioas for @idev (IOMMU_HWPT_ALLOC_* @flags,
+ * @user_cfg the selftest data or NULL) whose domain mirrors the IOAS;
+ * called with ioas->mutex held until it is finalized or aborted. ERR_PTR.
  */
 struct iommufd_hwpt_paging *
 iommufd_hwpt_paging_alloc(struct uiommufd_ctx *ctx, struct iommufd_ioas *ioas,
-			  bool auto_domain);
+			  struct iommufd_device *idev, u32 flags,
+			  const struct iommu_hwpt_selftest *user_cfg);
 /* Stop mirroring the IOAS; with ioas->mutex held. Idempotent. */
 void iommufd_hwpt_paging_unlink(struct iommufd_hwpt_paging *hwpt);
 void iommufd_hwpt_paging_destroy(struct iommufd_object *obj);
+void iommufd_hwpt_nested_destroy(struct iommufd_object *obj);
+
+int iommufd_hwpt_alloc(struct iommufd_ucmd *ucmd);
+int iommufd_hwpt_invalidate(struct iommufd_ucmd *ucmd);
+
+/* ---- dirty tracking (hwpt_dirty.c) ---- */
+
+int iommufd_hwpt_set_dirty_tracking(struct iommufd_ucmd *ucmd);
+int iommufd_hwpt_get_dirty_bitmap(struct iommufd_ucmd *ucmd);
 
 /* ---- devices (device.c) ---- */
+
+/*
+ * What a mock device is, as the test module made it: its flags and the
+ * cache entries a vIOMMU invalidation clears.
+ */
+struct iommufd_mock_dev {
+	u32 flags;		/* MOCK_FLAGS_DEVICE_* */
+	atomic_uint cache[MOCK_DEV_CACHE_NUM];
+};
 
 struct iommufd_device {
 	struct iommufd_object obj;
 	struct uiommufd_ctx *ctx;
-	/* Attached to; changed only by the device's owner. */
-	struct iommufd_hwpt_paging *hwpt;
+	struct iommufd_mock_dev mock;
+	/* Serialises attach, replace and detach; taken before any IOAS's. */
+	pthread_mutex_t lock;
+	/* Attached to (guarded by lock). */
+	struct iommufd_hw_pagetable *hwpt;
 	bool no_id;		/* IOMMUFD_BIND_NO_ID */
 };
+
+static inline struct iommufd_device *iommufd_get_device(struct uiommufd_ctx *ctx,
+							 u32 id)
+{
+	struct iommufd_object *obj =
+		iommufd_get_object(ctx, id, IOMMUFD_OBJ_DEVICE);
+
+	if (IS_ERR(obj))
+		return ERR_CAST(obj);
+	return container_of(obj, struct iommufd_device, obj);
+}
+
+/* Whether the device's IOMMU can track dirty IOVA (not NO_DIRTY). */
+static inline bool iommufd_device_dirty_capable(struct iommufd_device *idev)
+{
+	return !(idev->mock.flags & MOCK_FLAGS_DEVICE_NO_DIRTY);
+}
 
 /* iommufd_device_bind() flags */
 #define IOMMUFD_BIND_NO_ID (1u << 0)	/* no object ID: Linux 6.2's mock
@@ -270,34 +368,63 @@ struct iommufd_device {
 					     its own, kept until destroyed */
 #define IOMMUFD_ATTACH_IOAS_ONLY (1u << 1) /* *pt_id must be an IOAS */
 
-/* A bound device (a mock device for now), published unless NO_ID, owned
- * by the caller (which holds a users reference). ERR_PTR. */
+/*
+ * A bound mock device with MOCK_FLAGS_DEVICE_* @dev_flags, published
+ * unless NO_ID, owned by the caller (which holds a users reference).
+ * ERR_PTR.
+ */
 struct iommufd_device *iommufd_device_bind(struct uiommufd_ctx *ctx,
-					   unsigned int flags);
+					   unsigned int flags, u32 dev_flags);
 /* Unbind: detach if attached, then destroy. Cannot fail. */
 void iommufd_device_unbind(struct iommufd_device *idev);
 /*
- * Attach to *pt_id, an IOAS (a compatible auto HW pagetable is found or
- * made) or a paging HW pagetable; *pt_id becomes the HW pagetable's ID.
+ * Attach to *pt_id: an IOAS (a compatible auto HW pagetable is found or
+ * made) or a HW pagetable, paging or nested; *pt_id becomes the HW
+ * pagetable's ID.
  */
 int iommufd_device_attach(struct iommufd_device *idev, u32 *pt_id,
 			  unsigned int flags);
+/*
+ * Move an attached device to *pt_id (as attach) with no moment detached:
+ * on failure it stays where it was. The old HW pagetable loses the
+ * device (an auto one goes with its last device).
+ */
+int iommufd_device_replace(struct iommufd_device *idev, u32 *pt_id);
 void iommufd_device_detach(struct iommufd_device *idev);
 void iommufd_device_destroy(struct iommufd_object *obj);
+
+int iommufd_get_hw_info(struct iommufd_ucmd *ucmd);
 
 /* ---- accesses (access.c) ---- */
 
 struct uiommufd_access {
 	struct iommufd_object obj;
 	struct uiommufd_ctx *ctx;
+	/*
+	 * Read-held by pin, unpin and rw; written by a move to another IOAS
+	 * around (never across) its unmap callback, which unpins.
+	 */
+	pthread_rwlock_t lock;
 	struct iommufd_ioas *ioas;
+	/* Pins and rw go here; NULL while a move is under way. */
 	struct iopt_access *iopt_access;
+	/* Unpins go here: the old IOAS's until a move completes. */
+	struct iopt_access *iopt_unpin;
+	bool moving;
 	struct uiommufd_access_ops ops;
 	struct iopt_access_ops iopt_ops;
 	void *data;
 };
 
 void iommufd_access_destroy_object(struct iommufd_object *obj);
+/* Move @access to IOAS @ioas_id (uiommufd_access_replace()). */
+int iommufd_access_replace(struct uiommufd_access *access, u32 ioas_id);
+/* As uiommufd_access_unpin_pages(), keeping the caller's reason. */
+int iommufd_access_unpin_pages(struct uiommufd_access *access, u64 iova,
+			       u64 length);
+/* As uiommufd_access_rw() with the engine's IOMMUFD_ACCESS_RW_* flags. */
+int iommufd_access_rw(struct uiommufd_access *access, u64 iova, void *data,
+		      u64 length, unsigned int iopt_flags);
 
 /* ---- test module (selftest.c) ---- */
 

@@ -22,8 +22,10 @@ struct iommufd_object_ops {
 
 static const struct iommufd_object_ops object_ops[IOMMUFD_OBJ_MAX] = {
 	[IOMMUFD_OBJ_DEVICE] = { "device", iommufd_device_destroy },
-	[IOMMUFD_OBJ_HWPT_PAGING] = { "HW pagetable",
+	[IOMMUFD_OBJ_HWPT_PAGING] = { "paging HW pagetable",
 				      iommufd_hwpt_paging_destroy },
+	[IOMMUFD_OBJ_HWPT_NESTED] = { "nested HW pagetable",
+				      iommufd_hwpt_nested_destroy },
 	[IOMMUFD_OBJ_IOAS] = { "IOAS", iommufd_ioas_destroy },
 	[IOMMUFD_OBJ_ACCESS] = { "access", iommufd_access_destroy_object },
 	[IOMMUFD_OBJ_SELFTEST] = { "selftest device",
@@ -435,7 +437,13 @@ int iommufd_ucmd_respond(struct iommufd_ucmd *ucmd, size_t cmd_len)
 
 union ucmd_buffer {
 	struct iommu_destroy destroy;
+	struct iommu_hw_info info;
+	struct iommu_hwpt_alloc hwpt;
+	struct iommu_hwpt_get_dirty_bitmap get_dirty_bitmap;
+	struct iommu_hwpt_invalidate cache;
+	struct iommu_hwpt_set_dirty_tracking set_dirty_tracking;
 	struct iommu_ioas_alloc alloc;
+	struct iommu_ioas_map_file map_file;
 	struct iommu_ioas_allow_iovas allow_iovas;
 	struct iommu_ioas_copy ioas_copy;
 	struct iommu_ioas_iova_ranges iova_ranges;
@@ -468,6 +476,12 @@ struct iommufd_ioctl_op {
 	_Static_assert(sizeof(_struct) <= sizeof(union ucmd_buffer),       \
 		       #_struct " does not fit the command buffer")
 ASSERT_FITS(struct iommu_destroy);
+ASSERT_FITS(struct iommu_hw_info);
+ASSERT_FITS(struct iommu_hwpt_alloc);
+ASSERT_FITS(struct iommu_hwpt_get_dirty_bitmap);
+ASSERT_FITS(struct iommu_hwpt_invalidate);
+ASSERT_FITS(struct iommu_hwpt_set_dirty_tracking);
+ASSERT_FITS(struct iommu_ioas_map_file);
 ASSERT_FITS(struct iommu_ioas_alloc);
 ASSERT_FITS(struct iommu_ioas_allow_iovas);
 ASSERT_FITS(struct iommu_ioas_copy);
@@ -480,6 +494,16 @@ ASSERT_FITS(struct iommu_test_cmd);
 
 static const struct iommufd_ioctl_op ioctl_ops[] = {
 	IOCTL_OP(IOMMU_DESTROY, iommufd_destroy, struct iommu_destroy, id),
+	IOCTL_OP(IOMMU_GET_HW_INFO, iommufd_get_hw_info, struct iommu_hw_info,
+		 __reserved),
+	IOCTL_OP(IOMMU_HWPT_ALLOC, iommufd_hwpt_alloc, struct iommu_hwpt_alloc,
+		 __reserved),
+	IOCTL_OP(IOMMU_HWPT_GET_DIRTY_BITMAP, iommufd_hwpt_get_dirty_bitmap,
+		 struct iommu_hwpt_get_dirty_bitmap, data),
+	IOCTL_OP(IOMMU_HWPT_INVALIDATE, iommufd_hwpt_invalidate,
+		 struct iommu_hwpt_invalidate, __reserved),
+	IOCTL_OP(IOMMU_HWPT_SET_DIRTY_TRACKING, iommufd_hwpt_set_dirty_tracking,
+		 struct iommu_hwpt_set_dirty_tracking, __reserved),
 	IOCTL_OP(IOMMU_IOAS_ALLOC, iommufd_ioas_alloc_ioctl,
 		 struct iommu_ioas_alloc, out_ioas_id),
 	IOCTL_OP(IOMMU_IOAS_ALLOW_IOVAS, iommufd_ioas_allow_iovas,
@@ -490,6 +514,8 @@ static const struct iommufd_ioctl_op ioctl_ops[] = {
 		 struct iommu_ioas_iova_ranges, out_iova_alignment),
 	IOCTL_OP(IOMMU_IOAS_MAP, iommufd_ioas_map, struct iommu_ioas_map,
 		 iova),
+	IOCTL_OP(IOMMU_IOAS_MAP_FILE, iommufd_ioas_map_file,
+		 struct iommu_ioas_map_file, iova),
 	IOCTL_OP(IOMMU_IOAS_UNMAP, iommufd_ioas_unmap,
 		 struct iommu_ioas_unmap, length),
 	IOCTL_OP(IOMMU_OPTION, iommufd_option, struct iommu_option, val64),

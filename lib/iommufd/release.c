@@ -115,6 +115,32 @@ static const struct release_row table[] = {
 	     V(7, 2), after_6_2),
 	FLAG(IOMMUFD_FLAGS_IOAS_COPY, "IOMMU_IOAS_COPY", MOCK_FLAGS_ACCESS_SYZ,
 	     V(7, 2), "the test module's src_iova encoding; after 6.2"),
+
+	/* HW pagetables, nesting, dirty tracking, replace, file mappings */
+	CMD_NOTE(IOMMU_HWPT_ALLOC, V(7, 2), after_6_2),
+	CMD_NOTE(IOMMU_GET_HW_INFO, V(7, 2), after_6_2),
+	CMD_NOTE(IOMMU_HWPT_SET_DIRTY_TRACKING, V(7, 2), after_6_2),
+	CMD_NOTE(IOMMU_HWPT_GET_DIRTY_BITMAP, V(7, 2), after_6_2),
+	CMD_NOTE(IOMMU_HWPT_INVALIDATE, V(7, 2),
+		 "on nested HW pagetables; after 6.2"),
+	CMD_NOTE(IOMMU_IOAS_MAP_FILE, V(7, 2),
+		 "memfds and dma-bufs; after 6.2"),
+	FLAG(IOMMUFD_FLAGS_HWPT_ALLOC, "IOMMU_HWPT_ALLOC",
+	     IOMMU_HWPT_ALLOC_NEST_PARENT | IOMMU_HWPT_ALLOC_DIRTY_TRACKING |
+		     IOMMU_HWPT_FAULT_ID_VALID | IOMMU_HWPT_ALLOC_PASID,
+	     V(7, 2),
+	     "each came after 6.2; FAULT_ID_VALID names a fault queue, which none is until fault queues exist (ENOENT)"),
+	FLAG(IOMMUFD_FLAGS_TEST_MOCK_DEVICE, "MOCK_DOMAIN_FLAGS",
+	     MOCK_FLAGS_DEVICE_NO_DIRTY | MOCK_FLAGS_DEVICE_PASID, V(7, 2),
+	     after_6_2),
+	TEST_OP(IOMMU_TEST_OP_MOCK_DOMAIN_REPLACE, V(7, 2)),
+	TEST_OP(IOMMU_TEST_OP_ACCESS_REPLACE_IOAS, V(7, 2)),
+	TEST_OP(IOMMU_TEST_OP_MOCK_DOMAIN_FLAGS, V(7, 2)),
+	TEST_OP(IOMMU_TEST_OP_DIRTY, V(7, 2)),
+	TEST_OP(IOMMU_TEST_OP_MD_CHECK_IOTLB, V(7, 2)),
+	TEST_OP(IOMMU_TEST_OP_DEV_CHECK_CACHE, V(7, 2)),
+	TEST_OP(IOMMU_TEST_OP_DMABUF_GET, V(7, 2)),
+	TEST_OP(IOMMU_TEST_OP_DMABUF_REVOKE, V(7, 2)),
 };
 
 static pthread_once_t resolve_once = PTHREAD_ONCE_INIT;

@@ -223,3 +223,39 @@ int check_zeroed_user(u64 uptr, size_t len)
 	}
 	return 0;
 }
+
+int copy_struct_from_user(void *dst, size_t ksize, u64 uptr, size_t usize,
+			  const char *what)
+{
+	size_t n = min(ksize, usize);
+	int rc;
+
+	if (usize > ksize) {
+		rc = check_zeroed_user(uptr + ksize, usize - ksize);
+		if (rc < 0)
+			return rc;
+		if (rc)
+			return err_reason(-E2BIG,
+					  "%s: bytes past the %zu the library knows are not zero",
+					  what, ksize);
+	}
+	/* A shorter struct reads as zero past its end. */
+	memset((char *)dst + n, 0, ksize - n);
+	return copy_from_user(dst, uptr, n, what);
+}
+
+int clear_user(u64 uptr, size_t len, const char *what)
+{
+	static const unsigned char zeroes[256];
+
+	while (len) {
+		size_t n = min(len, sizeof(zeroes));
+		int rc = copy_to_user(uptr, zeroes, n, what);
+
+		if (rc)
+			return rc;
+		uptr += n;
+		len -= n;
+	}
+	return 0;
+}

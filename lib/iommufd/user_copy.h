@@ -33,4 +33,16 @@ int copy_to_user(u64 uptr, const void *src, size_t len, const char *what);
  */
 int check_zeroed_user(u64 uptr, size_t len);
 
+/*
+ * The extensible-struct rules of the kernel's copy_struct_from_user():
+ * @usize bytes at @uptr into a @ksize-byte @dst. A longer user struct
+ * must be zero past @ksize (else -E2BIG); a shorter one reads as zero
+ * past its end. 0, -E2BIG or -EFAULT, with a reason naming @what.
+ */
+int copy_struct_from_user(void *dst, size_t ksize, u64 uptr, size_t usize,
+			  const char *what);
+
+/* Zero @len bytes at @uptr, as clear_user(): 0 or -EFAULT. */
+int clear_user(u64 uptr, size_t len, const char *what);
+
 #endif

@@ -441,7 +441,7 @@ static u64 domain_id(struct snap *s, struct iommu_domain *domain)
 		return 0;
 	index_store_for_each(&s->ctx->objects, id, obj) {
 		if (obj->type == IOMMUFD_OBJ_HWPT_PAGING &&
-		    container_of(obj, struct iommufd_hwpt_paging, obj)->domain ==
+		    container_of(obj, struct iommufd_hwpt_paging, common.obj)->domain ==
 			    domain)
 			return id;
 	}
@@ -712,7 +712,7 @@ static void snap_hwpt(struct snap *s, struct iommufd_hwpt_paging *hwpt,
 		 (unsigned long long)id);
 	snap_add(s, hwpt->auto_domain, "hwpt %llu auto", (unsigned long long)id);
 	snap_add(s, hwpt->linked, "hwpt %llu linked", (unsigned long long)id);
-	snap_add(s, hwpt->num_devices, "hwpt %llu devices",
+	snap_add(s, atomic_load(&hwpt->common.num_devices), "hwpt %llu devices",
 		 (unsigned long long)id);
 	ASSERT_TRUE(is_mock_domain(hwpt->domain));
 	mock_domain_get_stats(hwpt->domain, &st);
@@ -811,11 +811,12 @@ static void snap_obj(struct snap *s, u64 id, void *entry)
 		ioas = container_of(obj, struct iommufd_ioas, obj);
 		snap_iopt(s, &ioas->iopt, id);
 		for (hwpt = ioas->hwpt_list; hwpt; hwpt = hwpt->next)
-			snap_add(s, hwpt->obj.id, "ioas %llu hwpt_list %u",
+			snap_add(s, hwpt->common.obj.id, "ioas %llu hwpt_list %u",
 				 (unsigned long long)id, i++);
 		break;
 	case IOMMUFD_OBJ_HWPT_PAGING:
-		snap_hwpt(s, container_of(obj, struct iommufd_hwpt_paging, obj),
+		snap_hwpt(s,
+			  container_of(obj, struct iommufd_hwpt_paging, common.obj),
 			  id);
 		break;
 	case IOMMUFD_OBJ_DEVICE:
@@ -1188,7 +1189,7 @@ TEST(fail_nth_snapshot_mirrors)
 	ASSERT_EQ(IOMMUFD_OBJ_DEVICE, stdev->idev->obj.type);
 	ASSERT_NONNULL(stdev->idev->hwpt);
 	ASSERT_EQ(w->hwpt1, stdev->idev->hwpt->obj.id);
-	ASSERT_FALSE(stdev->idev->hwpt->auto_domain);
+	ASSERT_FALSE(to_hwpt_paging(stdev->idev->hwpt)->auto_domain);
 	world_teardown(w);
 }
 

@@ -798,7 +798,16 @@ TEST(request_below_base)
 	uiommufd_ctx_close(ctx);
 }
 
-/* 0x89..0x9f: no command in the v6.2 table. The size is read first. */
+/* Commands from 0x89 on that uiommufd answers, as 7.2, so far. */
+static bool nr_built(unsigned int nr)
+{
+	return (nr >= 0x89 && nr <= 0x8d) || nr == 0x8f;
+}
+
+/*
+ * 0x89..0x9f: no command in the table (those not built yet, and the
+ * holes). The size is read first.
+ */
 TEST(request_holes)
 {
 	struct uiommufd_ctx *ctx = uiommufd_ctx_open(0);
@@ -807,6 +816,8 @@ TEST(request_holes)
 
 	ASSERT_NE(NULL, ctx);
 	for (unsigned int nr = 0x89; nr <= 0x9f; nr++) {
+		if (nr_built(nr))
+			continue;
 		EXPECT_FAILS(ENOTTY,
 			     uiommufd_ioctl(ctx, _IO(IOMMUFD_TYPE, nr), arg),
 			     "hole", nr);
