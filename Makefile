@@ -187,6 +187,7 @@ check-run: tests
 		sh tests/run-tests.sh $(TEST_BINS) \
 		tests/harness/check-harness.sh tests/abi/check-exports.sh \
 		tests/e2e/check-run.sh tests/e2e/check-release.sh \
+		tests/e2e/check-trace.sh tests/e2e/check-hwpt.sh \
 		tests/install/check-install.sh
 
 bench-run: benches

@@ -333,18 +333,26 @@ SHIM_EXPORT int __openat64_2(int dirfd, const char *path, int flags)
 
 /* ---- ioctl ---- */
 
-/* After a successful CREATE_ACCESS: follow the new descriptor too. */
-static void follow_new_access(const void *arg)
+/*
+ * After a test command that made a library descriptor (CREATE_ACCESS's,
+ * or DMABUF_GET's, which is the command's result @rc): follow it too.
+ */
+static void follow_new_file(const void *arg, int rc)
 {
 	const struct iommu_test_cmd *cmd = arg;
 	struct shim_file *file;
+	int fd;
 
-	if (cmd->op != IOMMU_TEST_OP_CREATE_ACCESS)
+	if (cmd->op == IOMMU_TEST_OP_CREATE_ACCESS)
+		fd = cmd->create_access.out_access_fd;
+	else if (cmd->op == IOMMU_TEST_OP_DMABUF_GET)
+		fd = rc;
+	else
 		return;
 	file = shim_file_new(SHIM_ACCESS);
 	if (!file)
 		return;	/* still closed right by the library's fd check */
-	fd_map_install(cmd->create_access.out_access_fd, file);
+	fd_map_install(fd, file);
 	shim_file_put(file);
 }
 
@@ -374,10 +382,13 @@ SHIM_EXPORT int ioctl(int fd, unsigned long request, ...)
 	cmd = request;
 	shim_block_signals(&old);
 	ctx = shim_file_ctx(file);
+	/* The inputs, before the command overwrites its in-out fields. */
+	if (trace_enabled())
+		trace_ioctl_enter(cmd, arg);
 	rc = ctx ? uiommufd_ioctl(ctx, cmd, arg) : -1;
 	err = errno;
-	if (!rc && cmd == IOMMU_TEST_CMD)
-		follow_new_access(arg);
+	if (rc >= 0 && cmd == IOMMU_TEST_CMD)
+		follow_new_file(arg, rc);
 	if (trace_enabled())
 		trace_ioctl(fd, cmd, arg, rc, err);
 	shim_restore_signals(&old);

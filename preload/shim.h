@@ -104,7 +104,7 @@ void real_init(void);
 
 enum shim_kind {
 	SHIM_IOMMUFD,	/* /dev/iommu or /dev/vfio/vfio: a context */
-	SHIM_ACCESS,	/* a test-module access descriptor (the library's) */
+	SHIM_ACCESS,	/* the library's: a test-module access or dma-buf */
 	SHIM_FAILNTH,	/* /proc/.../fail-nth of one thread */
 	SHIM_DEBUGFS,	/* a file or directory of the emulated debugfs */
 };
@@ -237,6 +237,13 @@ int debugfs_copy_out(void *dst, const void *src, size_t len);
 bool trace_enabled(void);
 void trace_init(void);
 void trace_printf(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+/*
+ * The inputs of an ioctl, copied right before it runs on this thread:
+ * some fields are both input and output (HWPT_INVALIDATE's entry_num,
+ * GET_HW_INFO's data_len), so the trace_ioctl() that follows shows them
+ * as IN->OUT.
+ */
+void trace_ioctl_enter(unsigned long request, const void *arg);
 /* One ioctl on a context, decoded after it ran. */
 void trace_ioctl(int fd, unsigned long request, const void *arg, int rc,
 		 int err);

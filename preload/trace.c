@@ -5,12 +5,17 @@
  * interleave by line:
  *	IOMMU_IOAS_MAP(3, {size=40 flags=0x7 ioas_id=1 ...}) = 0
  *	IOMMU_DESTROY(3, {size=8 id=9}) = -1 ENOENT (no object with ID 9)
- * The struct is read after the call, so outputs show their new values; it
- * is read with process_vm_readv, so a bad pointer cannot crash the trace.
+ * The struct is read after the call, so outputs show their new values;
+ * fields that are input and output both show IN->OUT when the shim also
+ * handed over a copy from before the call (trace_ioctl_enter). Memory is
+ * read with process_vm_readv, so a bad pointer cannot crash the trace;
+ * what a command points at (nested domain data, hardware info, selftest
+ * invalidation entries) is shown where the trace can read it.
  */
 #include <errno.h>
 #include <fcntl.h>
 #include <stddef.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/uio.h>
@@ -84,22 +89,297 @@ void trace_printf(const char *fmt, ...)
 	real.write(trace_fd, line, n);
 }
 
+/* ---- building a line ---- */
+
+struct line {
+	char *buf;
+	size_t room;
+	size_t len;
+};
+
+/* Appends; a line that runs out of room keeps what fitted. */
+static void __attribute__((format(printf, 2, 3)))
+put(struct line *l, const char *fmt, ...)
+{
+	va_list ap;
+	int n;
+
+	if (l->len + 1 >= l->room)
+		return;
+	va_start(ap, fmt);
+	n = vsnprintf(l->buf + l->len, l->room - l->len, fmt, ap);
+	va_end(ap);
+	if (n < 0)
+		return;
+	if ((size_t)n >= l->room - l->len)
+		l->len = l->room - 1;
+	else
+		l->len += n;
+}
+
+/* Read the caller's memory without trusting the pointer. */
+static size_t peek(const void *uptr, void *buf, size_t len)
+{
+	struct iovec local = { buf, len };
+	struct iovec remote = { (void *)uptr, len };
+	ssize_t n = process_vm_readv(getpid(), &local, 1, &remote, 1, 0);
+
+	return n < 0 ? 0 : n;
+}
+
+/* ---- fields ---- */
+
+struct name {
+	unsigned long long value;
+	const char *name;
+};
+
+enum field_kind {
+	FK_NUM,		/* decimal below 10, hex from there */
+	FK_DEC,		/* signed decimal: descriptors */
+	FK_FLAGS,	/* bit names joined by |, unknown bits in hex */
+	FK_ENUM,	/* the value's name, else as FK_NUM */
+};
+
 struct field {
 	const char *name;
 	unsigned short offset;
 	unsigned char size;
+	unsigned char kind;
+	bool inout;	/* shown as IN->OUT when the command changed it */
+	const struct name *names;
 };
 
+#define offsetofend(type, member)                                           \
+	(offsetof(type, member) + sizeof(((type *)0)->member))
 #define F(type, member)                                                     \
 	{ #member, offsetof(type, member), sizeof(((type *)0)->member) }
-#define TF(member)                                                          \
-	{ #member, offsetof(struct iommu_test_cmd, member),                 \
-	  sizeof(((struct iommu_test_cmd *)0)->member) }
+#define FN(type, member, kind, names)                                       \
+	{ #member, offsetof(type, member), sizeof(((type *)0)->member),     \
+	  kind, false, names }
+#define FIO(type, member)                                                   \
+	{ #member, offsetof(type, member), sizeof(((type *)0)->member),     \
+	  FK_NUM, true, NULL }
+#define TF(member) F(struct iommu_test_cmd, member)
+#define TFN(member, kind, names) FN(struct iommu_test_cmd, member, kind, names)
+#define TFIO(member) FIO(struct iommu_test_cmd, member)
+
+static unsigned long long field_value(const unsigned char *cmd,
+				      const struct field *f)
+{
+	unsigned long long v = 0;
+
+	memcpy(&v, cmd + f->offset, f->size);	/* little endian */
+	return v;
+}
+
+static void put_number(struct line *l, unsigned long long v)
+{
+	put(l, v < 10 ? "%llu" : "%#llx", v);
+}
+
+static void put_value(struct line *l, const struct field *f,
+		      unsigned long long v)
+{
+	const struct name *n;
+	const char *sep = "";
+
+	switch (f->kind) {
+	case FK_DEC:
+		/* Sign-extend from the field's width. */
+		if (f->size < sizeof(v) && (v >> (f->size * 8 - 1)) & 1)
+			v |= ~0ULL << (f->size * 8);
+		put(l, "%lld", (long long)v);
+		return;
+	case FK_FLAGS:
+		if (!v) {
+			put(l, "0");
+			return;
+		}
+		for (n = f->names; n && n->name; n++) {
+			if ((v & n->value) != n->value)
+				continue;
+			put(l, "%s%s", sep, n->name);
+			sep = "|";
+			v &= ~n->value;
+		}
+		if (v)
+			put(l, "%s%#llx", sep, v);
+		return;
+	case FK_ENUM:
+		for (n = f->names; n && n->name; n++) {
+			if (n->value == v) {
+				put(l, "%s", n->name);
+				return;
+			}
+		}
+		break;
+	}
+	put_number(l, v);
+}
+
+/* What the program passed, copied before the call (trace_ioctl_enter). */
+struct snapshot {
+	unsigned long request;
+	const void *arg;
+	size_t have;
+	unsigned char cmd[128] __attribute__((aligned(8)));
+};
+
+static __thread struct snapshot before;
+
+/* One call being decoded: the struct as it is after the call. */
+struct call {
+	const unsigned char *cmd;
+	size_t have;
+	const struct snapshot *before;	/* or NULL */
+	int rc;
+};
+
+/* @f of the struct the program passed, when the trace has it. */
+static bool value_before(const struct call *c, const struct field *f,
+			 unsigned long long *v)
+{
+	if (!c->before || f->offset + f->size > c->before->have)
+		return false;
+	*v = field_value(c->before->cmd, f);
+	return true;
+}
+
+static void put_field(struct line *l, const struct call *c,
+		      const struct field *f)
+{
+	unsigned long long v = field_value(c->cmd, f), in;
+
+	/* Fields are spaced apart, but not from their opening brace. */
+	put(l, "%s%s=", l->buf[l->len - 1] == '{' ? "" : " ", f->name);
+	if (f->inout && value_before(c, f, &in) && in != v) {
+		put_value(l, f, in);
+		put(l, "->");
+	}
+	put_value(l, f, v);
+}
+
+/* The fields that fit in what the caller's size covers, in order. */
+static void put_fields(struct line *l, const struct call *c,
+		       const struct field *f)
+{
+	for (; f && f->name; f++) {
+		if (f->offset + f->size > c->have)
+			break;
+		put_field(l, c, f);
+	}
+}
+
+/* Memory the command points at, as {a=1 b=2}, or {?} if unreadable. */
+static void put_pointed(struct line *l, const char *prefix, uint64_t uptr,
+			size_t len, const struct field *fields)
+{
+	unsigned char data[16] __attribute__((aligned(8)));
+	struct call d = { .cmd = data };
+
+	if (len > sizeof(data))
+		len = sizeof(data);
+	d.have = peek((const void *)(uintptr_t)uptr, data, len);
+	put(l, "%s{", prefix);
+	if (d.have)
+		put_fields(l, &d, fields);
+	else
+		put(l, "?");
+	put(l, "}");
+}
+
+/* ---- names ---- */
+
+static const struct name hwpt_alloc_flags[] = {
+	{ IOMMU_HWPT_ALLOC_NEST_PARENT, "NEST_PARENT" },
+	{ IOMMU_HWPT_ALLOC_DIRTY_TRACKING, "DIRTY_TRACKING" },
+	{ IOMMU_HWPT_FAULT_ID_VALID, "FAULT_ID_VALID" },
+	{ IOMMU_HWPT_ALLOC_PASID, "PASID" },
+	{}
+};
+static const struct name hwpt_data_types[] = {
+	{ IOMMU_HWPT_DATA_NONE, "NONE" },
+	{ IOMMU_HWPT_DATA_VTD_S1, "VTD_S1" },
+	{ IOMMU_HWPT_DATA_ARM_SMMUV3, "ARM_SMMUV3" },
+	{ IOMMU_HWPT_DATA_AMD_GUEST, "AMD_GUEST" },
+	{ IOMMU_HWPT_DATA_SELFTEST, "SELFTEST" },
+	{}
+};
+static const struct name mock_pagetable_types[] = {
+	{ MOCK_IOMMUPT_DEFAULT, "DEFAULT" },
+	{ MOCK_IOMMUPT_HUGE, "HUGE" },
+	{}
+};
+static const struct name hw_info_flags[] = {
+	{ IOMMU_HW_INFO_FLAG_INPUT_TYPE, "INPUT_TYPE" },
+	{}
+};
+/* Type 0 asks for the default and answers "no data". */
+static const struct name hw_info_in_types[] = {
+	{ IOMMU_HW_INFO_TYPE_DEFAULT, "DEFAULT" },
+	{ IOMMU_HW_INFO_TYPE_INTEL_VTD, "INTEL_VTD" },
+	{ IOMMU_HW_INFO_TYPE_ARM_SMMUV3, "ARM_SMMUV3" },
+	{ IOMMU_HW_INFO_TYPE_TEGRA241_CMDQV, "TEGRA241_CMDQV" },
+	{ IOMMU_HW_INFO_TYPE_AMD, "AMD" },
+	{ IOMMU_HW_INFO_TYPE_SELFTEST, "SELFTEST" },
+	{}
+};
+static const struct name hw_info_out_types[] = {
+	{ IOMMU_HW_INFO_TYPE_NONE, "NONE" },
+	{ IOMMU_HW_INFO_TYPE_INTEL_VTD, "INTEL_VTD" },
+	{ IOMMU_HW_INFO_TYPE_ARM_SMMUV3, "ARM_SMMUV3" },
+	{ IOMMU_HW_INFO_TYPE_TEGRA241_CMDQV, "TEGRA241_CMDQV" },
+	{ IOMMU_HW_INFO_TYPE_AMD, "AMD" },
+	{ IOMMU_HW_INFO_TYPE_SELFTEST, "SELFTEST" },
+	{}
+};
+static const struct name hw_capabilities[] = {
+	{ IOMMU_HW_CAP_DIRTY_TRACKING, "DIRTY_TRACKING" },
+	{ IOMMU_HW_CAP_PCI_PASID_EXEC, "PCI_PASID_EXEC" },
+	{ IOMMU_HW_CAP_PCI_PASID_PRIV, "PCI_PASID_PRIV" },
+	{ IOMMU_HW_CAP_PCI_ATS_NOT_SUPPORTED, "PCI_ATS_NOT_SUPPORTED" },
+	{}
+};
+static const struct name dirty_tracking_flags[] = {
+	{ IOMMU_HWPT_DIRTY_TRACKING_ENABLE, "ENABLE" },
+	{}
+};
+static const struct name dirty_bitmap_flags[] = {
+	{ IOMMU_HWPT_GET_DIRTY_BITMAP_NO_CLEAR, "NO_CLEAR" },
+	{}
+};
+static const struct name invalidate_data_types[] = {
+	{ IOMMU_HWPT_INVALIDATE_DATA_VTD_S1, "VTD_S1" },
+	{ IOMMU_VIOMMU_INVALIDATE_DATA_ARM_SMMUV3, "ARM_SMMUV3" },
+	{ IOMMU_HWPT_INVALIDATE_DATA_SELFTEST, "SELFTEST" },
+	{ IOMMU_HWPT_INVALIDATE_DATA_SELFTEST_INVALID, "SELFTEST_INVALID" },
+	{}
+};
+static const struct name invalidate_selftest_flags[] = {
+	{ IOMMU_TEST_INVALIDATE_FLAG_ALL, "ALL" },
+	{}
+};
+static const struct name map_flags[] = {
+	{ IOMMU_IOAS_MAP_FIXED_IOVA, "FIXED_IOVA" },
+	{ IOMMU_IOAS_MAP_WRITEABLE, "WRITEABLE" },
+	{ IOMMU_IOAS_MAP_READABLE, "READABLE" },
+	{}
+};
+static const struct name mock_dev_flags[] = {
+	{ MOCK_FLAGS_DEVICE_NO_DIRTY, "NO_DIRTY" },
+	{ MOCK_FLAGS_DEVICE_PASID, "PASID" },
+	{}
+};
+
+/* ---- commands ---- */
 
 struct command {
 	unsigned long request;
 	const char *name;
 	const struct field *fields;
+	/* What the struct points at or holds beyond plain fields. */
+	void (*extra)(struct line *l, const struct call *c);
 };
 
 static const struct field destroy_fields[] = {
@@ -151,6 +431,161 @@ static const struct field vfio_ioas_fields[] = {
 	F(struct iommu_vfio_ioas, op), {}
 };
 
+/* Linux 7.2, ABI part 1 */
+
+static const struct field hwpt_alloc_fields[] = {
+	FN(struct iommu_hwpt_alloc, flags, FK_FLAGS, hwpt_alloc_flags),
+	F(struct iommu_hwpt_alloc, dev_id),
+	F(struct iommu_hwpt_alloc, pt_id),
+	F(struct iommu_hwpt_alloc, out_hwpt_id),
+	FN(struct iommu_hwpt_alloc, data_type, FK_ENUM, hwpt_data_types),
+	F(struct iommu_hwpt_alloc, data_len),
+	F(struct iommu_hwpt_alloc, data_uptr),
+	F(struct iommu_hwpt_alloc, fault_id), {}
+};
+
+/* The selftest driver's nested domain data, as far as data_len covers. */
+static void hwpt_alloc_extra(struct line *l, const struct call *c)
+{
+	static const struct field sel[] = {
+		F(struct iommu_hwpt_selftest, iotlb),
+		FN(struct iommu_hwpt_selftest, pagetable_type, FK_ENUM,
+		   mock_pagetable_types), {}
+	};
+	const struct iommu_hwpt_alloc *cmd = (const void *)c->cmd;
+
+	if (c->have < offsetofend(struct iommu_hwpt_alloc, data_uptr) ||
+	    cmd->data_type != IOMMU_HWPT_DATA_SELFTEST || !cmd->data_len)
+		return;
+	put_pointed(l, " data=", cmd->data_uptr, cmd->data_len, sel);
+}
+
+#define HW_INFO_DATA_LEN 2
+static const struct field hw_info_fields[] = {
+	FN(struct iommu_hw_info, flags, FK_FLAGS, hw_info_flags),
+	F(struct iommu_hw_info, dev_id),
+	[HW_INFO_DATA_LEN] = FIO(struct iommu_hw_info, data_len),
+	F(struct iommu_hw_info, data_uptr), {}
+};
+
+/*
+ * The type word is in_data_type until the command succeeds, then
+ * out_data_type; the output fields follow it, then the selftest driver's
+ * data as far as both lengths cover (the rest of the buffer is zeroed).
+ */
+static void hw_info_extra(struct line *l, const struct call *c)
+{
+	static const struct field in_type =
+		FN(struct iommu_hw_info, in_data_type, FK_ENUM,
+		   hw_info_in_types);
+	static const struct field out_type =
+		FN(struct iommu_hw_info, out_data_type, FK_ENUM,
+		   hw_info_out_types);
+	static const struct field outs[] = {
+		F(struct iommu_hw_info, out_max_pasid_log2),
+		FN(struct iommu_hw_info, out_capabilities, FK_FLAGS,
+		   hw_capabilities), {}
+	};
+	static const struct field sel[] = {
+		F(struct iommu_test_hw_info, flags),
+		F(struct iommu_test_hw_info, test_reg), {}
+	};
+	const struct iommu_hw_info *cmd = (const void *)c->cmd;
+	unsigned long long in, len;
+
+	if (c->have < offsetof(struct iommu_hw_info, out_max_pasid_log2))
+		return;
+	if (cmd->flags & IOMMU_HW_INFO_FLAG_INPUT_TYPE) {
+		if (c->rc < 0) {
+			put_field(l, c, &in_type);
+		} else if (value_before(c, &in_type, &in)) {
+			put(l, " %s=", in_type.name);
+			put_value(l, &in_type, in);
+		}
+	}
+	if (c->rc >= 0)
+		put_field(l, c, &out_type);
+	put_fields(l, c, outs);
+	if (c->rc < 0 || cmd->out_data_type != IOMMU_HW_INFO_TYPE_SELFTEST)
+		return;
+	/* Only min(passed, returned) bytes are the driver's. */
+	len = cmd->data_len;
+	if (value_before(c, &hw_info_fields[HW_INFO_DATA_LEN], &in) &&
+	    in < len)
+		len = in;
+	if (len)
+		put_pointed(l, " data=", cmd->data_uptr, len, sel);
+}
+
+static const struct field set_dirty_tracking_fields[] = {
+	FN(struct iommu_hwpt_set_dirty_tracking, flags, FK_FLAGS,
+	   dirty_tracking_flags),
+	F(struct iommu_hwpt_set_dirty_tracking, hwpt_id), {}
+};
+static const struct field get_dirty_bitmap_fields[] = {
+	F(struct iommu_hwpt_get_dirty_bitmap, hwpt_id),
+	FN(struct iommu_hwpt_get_dirty_bitmap, flags, FK_FLAGS,
+	   dirty_bitmap_flags),
+	F(struct iommu_hwpt_get_dirty_bitmap, iova),
+	F(struct iommu_hwpt_get_dirty_bitmap, length),
+	F(struct iommu_hwpt_get_dirty_bitmap, page_size),
+	F(struct iommu_hwpt_get_dirty_bitmap, data), {}
+};
+#define INVALIDATE_ENTRY_NUM 4
+static const struct field invalidate_fields[] = {
+	F(struct iommu_hwpt_invalidate, hwpt_id),
+	F(struct iommu_hwpt_invalidate, data_uptr),
+	FN(struct iommu_hwpt_invalidate, data_type, FK_ENUM,
+	   invalidate_data_types),
+	F(struct iommu_hwpt_invalidate, entry_len),
+	[INVALIDATE_ENTRY_NUM] = FIO(struct iommu_hwpt_invalidate, entry_num),
+	{}
+};
+
+/* Entries shown of an invalidation; a batch can be long. */
+#define TRACE_ENTRIES 4
+
+/*
+ * The selftest entries the program passed: entry_num comes back as the
+ * number handled, so the count passed is the one copied before the call.
+ */
+static void invalidate_extra(struct line *l, const struct call *c)
+{
+	static const struct field sel[] = {
+		FN(struct iommu_hwpt_invalidate_selftest, flags, FK_FLAGS,
+		   invalidate_selftest_flags),
+		F(struct iommu_hwpt_invalidate_selftest, iotlb_id), {}
+	};
+	const struct iommu_hwpt_invalidate *cmd = (const void *)c->cmd;
+	unsigned long long num;
+
+	if (c->have < offsetofend(struct iommu_hwpt_invalidate, entry_num) ||
+	    cmd->data_type != IOMMU_HWPT_INVALIDATE_DATA_SELFTEST ||
+	    !cmd->entry_len)
+		return;
+	if (!value_before(c, &invalidate_fields[INVALIDATE_ENTRY_NUM], &num))
+		num = cmd->entry_num;
+	if (!num)
+		return;
+	put(l, " entries=[");
+	for (unsigned int i = 0; i != num && i != TRACE_ENTRIES; i++)
+		put_pointed(l, i ? " " : "",
+			    cmd->data_uptr + (uint64_t)i * cmd->entry_len,
+			    cmd->entry_len, sel);
+	if (num > TRACE_ENTRIES)
+		put(l, " +%llu", num - TRACE_ENTRIES);
+	put(l, "]");
+}
+
+static const struct field map_file_fields[] = {
+	FN(struct iommu_ioas_map_file, flags, FK_FLAGS, map_flags),
+	F(struct iommu_ioas_map_file, ioas_id),
+	FN(struct iommu_ioas_map_file, fd, FK_DEC, NULL),
+	F(struct iommu_ioas_map_file, start),
+	F(struct iommu_ioas_map_file, length),
+	FIO(struct iommu_ioas_map_file, iova), {}
+};
+
 static const struct command commands[] = {
 	{ IOMMU_DESTROY, "IOMMU_DESTROY", destroy_fields },
 	{ IOMMU_IOAS_ALLOC, "IOMMU_IOAS_ALLOC", ioas_alloc_fields },
@@ -163,8 +598,21 @@ static const struct command commands[] = {
 	{ IOMMU_IOAS_UNMAP, "IOMMU_IOAS_UNMAP", unmap_fields },
 	{ IOMMU_OPTION, "IOMMU_OPTION", option_fields },
 	{ IOMMU_VFIO_IOAS, "IOMMU_VFIO_IOAS", vfio_ioas_fields },
+	{ IOMMU_HWPT_ALLOC, "IOMMU_HWPT_ALLOC", hwpt_alloc_fields,
+	  hwpt_alloc_extra },
+	{ IOMMU_GET_HW_INFO, "IOMMU_GET_HW_INFO", hw_info_fields,
+	  hw_info_extra },
+	{ IOMMU_HWPT_SET_DIRTY_TRACKING, "IOMMU_HWPT_SET_DIRTY_TRACKING",
+	  set_dirty_tracking_fields },
+	{ IOMMU_HWPT_GET_DIRTY_BITMAP, "IOMMU_HWPT_GET_DIRTY_BITMAP",
+	  get_dirty_bitmap_fields },
+	{ IOMMU_HWPT_INVALIDATE, "IOMMU_HWPT_INVALIDATE", invalidate_fields,
+	  invalidate_extra },
+	{ IOMMU_IOAS_MAP_FILE, "IOMMU_IOAS_MAP_FILE", map_file_fields },
 	{ IOMMU_TEST_CMD, "IOMMU_TEST_CMD", NULL },
 };
+
+/* ---- test command ops ---- */
 
 static const struct field add_reserved_fields[] = {
 	TF(add_reserved.start), TF(add_reserved.length), {}
@@ -197,6 +645,35 @@ static const struct field access_rw_fields[] = {
 static const struct field memory_limit_fields[] = {
 	TF(memory_limit.limit), {}
 };
+/* pt_id in, the ID attached (an auto HWPT's for an IOAS) out */
+static const struct field mock_domain_replace_fields[] = {
+	TFIO(mock_domain_replace.pt_id), {}
+};
+static const struct field access_replace_ioas_fields[] = {
+	TF(access_replace_ioas.ioas_id), {}
+};
+static const struct field mock_domain_flags_fields[] = {
+	TF(mock_domain_flags.out_stdev_id), TF(mock_domain_flags.out_hwpt_id),
+	TF(mock_domain_flags.out_idev_id),
+	TFN(mock_domain_flags.dev_flags, FK_FLAGS, mock_dev_flags), {}
+};
+static const struct field dirty_fields[] = {
+	TF(dirty.flags), TF(dirty.iova), TF(dirty.length),
+	TF(dirty.page_size), TF(dirty.uptr), TF(dirty.out_nr_dirty), {}
+};
+static const struct field check_iotlb_fields[] = {
+	TF(check_iotlb.id), TF(check_iotlb.iotlb), {}
+};
+static const struct field check_dev_cache_fields[] = {
+	TF(check_dev_cache.id), TF(check_dev_cache.cache), {}
+};
+static const struct field dmabuf_get_fields[] = {
+	TF(dmabuf_get.length), TF(dmabuf_get.open_flags), {}
+};
+static const struct field dmabuf_revoke_fields[] = {
+	TFN(dmabuf_revoke.dmabuf_fd, FK_DEC, NULL),
+	TF(dmabuf_revoke.revoked), {}
+};
 
 struct test_op {
 	const char *name;
@@ -217,93 +694,105 @@ static const struct test_op test_ops[] = {
 	[IOMMU_TEST_OP_ACCESS_RW] = { "ACCESS_RW", access_rw_fields },
 	[IOMMU_TEST_OP_SET_TEMP_MEMORY_LIMIT] = { "SET_TEMP_MEMORY_LIMIT",
 						  memory_limit_fields },
+	[IOMMU_TEST_OP_MOCK_DOMAIN_REPLACE] = { "MOCK_DOMAIN_REPLACE",
+						mock_domain_replace_fields },
+	[IOMMU_TEST_OP_ACCESS_REPLACE_IOAS] = { "ACCESS_REPLACE_IOAS",
+						access_replace_ioas_fields },
+	[IOMMU_TEST_OP_MOCK_DOMAIN_FLAGS] = { "MOCK_DOMAIN_FLAGS",
+					      mock_domain_flags_fields },
+	[IOMMU_TEST_OP_DIRTY] = { "DIRTY", dirty_fields },
+	[IOMMU_TEST_OP_MD_CHECK_IOTLB] = { "MD_CHECK_IOTLB",
+					   check_iotlb_fields },
+	[IOMMU_TEST_OP_DEV_CHECK_CACHE] = { "DEV_CHECK_CACHE",
+					    check_dev_cache_fields },
+	[IOMMU_TEST_OP_DMABUF_GET] = { "DMABUF_GET", dmabuf_get_fields },
+	[IOMMU_TEST_OP_DMABUF_REVOKE] = { "DMABUF_REVOKE",
+					  dmabuf_revoke_fields },
 };
 
-/* Read the caller's struct without trusting the pointer. */
-static size_t peek(const void *uptr, void *buf, size_t len)
-{
-	struct iovec local = { buf, len };
-	struct iovec remote = { (void *)uptr, len };
-	ssize_t n = process_vm_readv(getpid(), &local, 1, &remote, 1, 0);
+/* ---- the call ---- */
 
-	return n < 0 ? 0 : n;
+static const struct command *find_command(unsigned long request)
+{
+	for (size_t i = 0; i != sizeof(commands) / sizeof(commands[0]); i++) {
+		if (commands[i].request == request)
+			return &commands[i];
+	}
+	return NULL;
 }
 
-static int put_fields(char *out, size_t room, const unsigned char *cmd,
-		      size_t have, const struct field *f)
+/* Bytes of the struct that its own size word covers. */
+static size_t read_struct(const void *arg, unsigned char *cmd, size_t room,
+			  u_int32_t *size)
 {
-	int len = 0;
+	size_t have = peek(arg, cmd, room);
 
-	for (; f && f->name; f++) {
-		unsigned long long v = 0;
-		int n;
+	if (have < 4)
+		return have;
+	memcpy(size, cmd, 4);
+	return *size < have ? *size : have;
+}
 
-		if (f->offset + f->size > have)
-			break;
-		memcpy(&v, cmd + f->offset, f->size);	/* little endian */
-		n = snprintf(out + len, room - len,
-			     v < 10 ? " %s=%llu" : " %s=%#llx", f->name, v);
-		if (n < 0 || (size_t)n >= room - len)
-			break;
-		len += n;
-	}
-	return len;
+void trace_ioctl_enter(unsigned long request, const void *arg)
+{
+	u_int32_t size;
+
+	before.request = 0;
+	if (!find_command(request))
+		return;
+	before.have = read_struct(arg, before.cmd, sizeof(before.cmd), &size);
+	before.request = request;
+	before.arg = arg;
 }
 
 void trace_ioctl(int fd, unsigned long request, const void *arg, int rc,
 		 int err)
 {
-	const struct field *fields = NULL;
-	const char *name = NULL, *reason;
-	unsigned char cmd[128];
-	char args[640];
-	size_t have;
-	int len;
+	const struct command *command = find_command(request);
+	const struct field *fields = command ? command->fields : NULL;
+	unsigned char cmd[128] __attribute__((aligned(8)));
+	char args[768];
+	struct line l = { args, sizeof(args) };
+	struct call c = { .cmd = cmd, .rc = rc };
+	const char *reason;
+	u_int32_t size;
 
-	for (size_t i = 0; i != sizeof(commands) / sizeof(commands[0]); i++) {
-		if (commands[i].request == request) {
-			name = commands[i].name;
-			fields = commands[i].fields;
-		}
+	if (before.request == request && before.arg == arg)
+		c.before = &before;
+	before.request = 0;
+	if (!command) {
+		trace_printf("ioctl(%d, %#lx, %p) = %d%s%s\n", fd, request, arg,
+			     rc, rc < 0 ? " " : "",
+			     rc < 0 ? strerrorname_np(err) ?: "?" : "");
+		return;
 	}
-	have = peek(arg, cmd, sizeof(cmd));
-	if (have >= 4) {
-		u_int32_t size;
-
-		memcpy(&size, cmd, 4);
-		if (size < have)
-			have = size;
-		len = snprintf(args, sizeof(args), "{size=%u", size);
-	} else {
-		len = snprintf(args, sizeof(args), "{?");
-	}
-	if (request == IOMMU_TEST_CMD && have >= 12) {
+	c.have = read_struct(arg, cmd, sizeof(cmd), &size);
+	if (c.have >= 4)
+		put(&l, "{size=%u", size);
+	else
+		put(&l, "{?");
+	if (request == IOMMU_TEST_CMD && c.have >= 12) {
 		const struct iommu_test_cmd *t = (const void *)cmd;
 
 		if (t->op < sizeof(test_ops) / sizeof(test_ops[0]) &&
 		    test_ops[t->op].name) {
-			len += snprintf(args + len, sizeof(args) - len,
-					" op=%s id=%u", test_ops[t->op].name,
-					t->id);
+			put(&l, " op=%s id=%u", test_ops[t->op].name, t->id);
 			fields = test_ops[t->op].fields;
 		} else {
-			len += snprintf(args + len, sizeof(args) - len,
-					" op=%u id=%u", t->op, t->id);
+			put(&l, " op=%u id=%u", t->op, t->id);
 		}
 	}
-	len += put_fields(args + len, sizeof(args) - len, cmd, have, fields);
-	snprintf(args + len, sizeof(args) - len, "}");
+	put_fields(&l, &c, fields);
+	if (command->extra)
+		command->extra(&l, &c);
+	put(&l, "}");
 
-	if (!name) {
-		trace_printf("ioctl(%d, %#lx, %p) = %d%s%s\n", fd, request, arg,
-			     rc, rc ? " " : "", rc ? strerrorname_np(err) : "");
-		return;
-	}
-	if (!rc) {
-		trace_printf("%s(%d, %s) = 0\n", name, fd, args);
+	/* DMABUF_GET answers with a descriptor. */
+	if (rc >= 0) {
+		trace_printf("%s(%d, %s) = %d\n", command->name, fd, args, rc);
 		return;
 	}
 	reason = uiommufd_last_reason();
-	trace_printf("%s(%d, %s) = -1 %s (%s)\n", name, fd, args,
+	trace_printf("%s(%d, %s) = -1 %s (%s)\n", command->name, fd, args,
 		     strerrorname_np(err) ?: "?", reason ? reason : "no reason");
 }

@@ -198,7 +198,7 @@ int uiommufd_access_rw(struct uiommufd_access *access, uint64_t iova,
  * Move the access to IOAS @ioas_id: its unmap callback is first told the
  * whole IOVA space goes (so it unpins everything), then pins and copies
  * go to the new IOAS. 0 (also when already there) or a negative errno:
- * -ENOENT (no such IOAS), -EBUSY (a move already under way), -ENOMEM,
+ * -ENOENT (no such IOAS, or a move already under way), -ENOMEM,
  * -EADDRINUSE (the new IOAS's maps break the alignment pinning needs).
  * On failure the access stays where it was. Pins and copies made while
  * a move is under way fail with -ENOENT.

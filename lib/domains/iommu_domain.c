@@ -142,3 +142,192 @@ void iommu_domain_free(struct iommu_domain *domain)
 	if (domain)
 		domain->ops->free(domain);
 }
+
+/* ---- dirty tracking ---- */
+
+/* Set bits [first, last] of @bits a word at a time. */
+static void bits_set_range(u64 *bits, u64 first, u64 last)
+{
+	u64 word = first / 64, last_word = last / 64;
+	u64 head = ~0ULL << (first % 64);
+	u64 tail = ~0ULL >> (63 - last % 64);
+
+	if (word == last_word) {
+		bits[word] |= head & tail;
+		return;
+	}
+	bits[word++] |= head;
+	for (; word != last_word; word++)
+		bits[word] = ~0ULL;
+	bits[last_word] |= tail;
+}
+
+static void carry_to(struct iommu_dirty_bitmap *dirty, u64 last)
+{
+	if (!dirty->carry || last > dirty->carry_last)
+		dirty->carry_last = last;
+	dirty->carry = true;
+}
+
+/*
+ * Domains report only IOVA of entries that overlap the range they were
+ * asked about, which lies inside the window, so whatever lies past @last
+ * is of the one entry that straddles it: the carry is one range from
+ * last + 1 on.
+ */
+void iommu_dirty_bitmap_record(struct iommu_dirty_bitmap *dirty, u64 iova,
+			       u64 length)
+{
+	u64 last = iova + (length - 1);
+
+	if (last > dirty->last) {
+		carry_to(dirty, last);
+		if (iova > dirty->last)
+			return;
+		last = dirty->last;
+	}
+	if (iova < dirty->iova) {
+		if (last < dirty->iova)
+			return;
+		iova = dirty->iova;
+	}
+	dirty->records++;
+	if (!dirty->bits)
+		return;
+	bits_set_range(dirty->bits, (iova - dirty->iova) >> dirty->pgshift,
+		       (last - dirty->iova) >> dirty->pgshift);
+}
+
+/* Bit i of the result: bit 2i or bit 2i + 1 of @x (the upper half 0). */
+static u64 fold_pairs(u64 x)
+{
+	x = (x | x >> 1) & 0x5555555555555555ULL;
+	x = (x | x >> 1) & 0x3333333333333333ULL;
+	x = (x | x >> 2) & 0x0f0f0f0f0f0f0f0fULL;
+	x = (x | x >> 4) & 0x00ff00ff00ff00ffULL;
+	x = (x | x >> 8) & 0x0000ffff0000ffffULL;
+	return (x | x >> 16) & 0x00000000ffffffffULL;
+}
+
+/* Each run of set bits of @word as a record of its own. */
+static void record_runs(struct iommu_dirty_bitmap *dirty, u64 iova, u64 word,
+			unsigned int ushift)
+{
+	while (word) {
+		unsigned int start = __builtin_ctzll(word);
+		u64 rest = ~(word >> start);
+		unsigned int n = rest ? (unsigned int)__builtin_ctzll(rest) :
+					64 - start;
+
+		iommu_dirty_bitmap_record(dirty, iova + ((u64)start << ushift),
+					  (u64)n << ushift);
+		word &= start + n == 64 ? 0 : ~0ULL << (start + n);
+	}
+}
+
+/*
+ * When the window starts on a bit's boundary (the engine's always do) and
+ * ends on a unit's, with pgshift >= ushift no unit straddles a bit or the
+ * window's end, and a unit's bit is (unit's offset in the window) >>
+ * pgshift: units fold onto bits 2^k at a time (k = pgshift - ushift),
+ * aligned, since the word's start and the window's are both multiples of
+ * the smaller of 64 units and a bit. Anything else goes run by run.
+ */
+void iommu_dirty_bitmap_record_word(struct iommu_dirty_bitmap *dirty, u64 iova,
+				    u64 word, unsigned int ushift)
+{
+	unsigned int k, off;
+	u64 inside, before, bit;
+
+	if (!word)
+		return;
+	if (dirty->pgshift < ushift ||
+	    (dirty->iova & ((1ULL << dirty->pgshift) - 1)) ||
+	    ((dirty->last + 1) & ((1ULL << ushift) - 1))) {
+		record_runs(dirty, iova, word, ushift);
+		return;
+	}
+	/* Units past the window: the carry, as record() keeps it. */
+	if (dirty->last - iova < (64ULL << ushift) - 1 ||
+	    iova > dirty->last) {
+		inside = iova > dirty->last ? 0 :
+			 (dirty->last - iova + 1) >> ushift;
+		if (word >> inside) {
+			unsigned int top = 63 - __builtin_clzll(word);
+
+			carry_to(dirty,
+				 iova + ((u64)(top + 1) << ushift) - 1);
+		}
+		word &= ~(~0ULL << inside);
+	}
+	/* Units before it are dropped. */
+	if (iova < dirty->iova) {
+		before = (dirty->iova - iova) >> ushift;
+		if (before >= 64)
+			return;
+		word >>= before;
+		iova = dirty->iova;
+	}
+	if (!word)
+		return;
+	dirty->records++;
+	if (!dirty->bits)
+		return;
+	k = dirty->pgshift - ushift;
+	bit = (iova - dirty->iova) >> dirty->pgshift;
+	if (k >= 6) {
+		dirty->bits[bit / 64] |= 1ULL << (bit % 64);
+		return;
+	}
+	/* All dirty (inside a huge entry, say) folds to all ones. */
+	if (word == ~0ULL)
+		word = ~0ULL >> (64 - (64 >> k));
+	else
+		for (unsigned int i = 0; i != k; i++)
+			word = fold_pairs(word);
+	off = bit % 64;
+	dirty->bits[bit / 64] |= word << off;
+	/* The folded word holds 64 >> k bits; some may reach the next word. */
+	if (off && word >> (64 - off))
+		dirty->bits[bit / 64 + 1] |= word >> (64 - off);
+}
+
+static int iommu_check_dirty_ops(struct iommu_domain *domain)
+{
+	if (!domain->dirty_ops)
+		return err_reason(-EOPNOTSUPP,
+				  "the IO page table cannot track dirty IOVA");
+	return 0;
+}
+
+int iommu_set_dirty_tracking(struct iommu_domain *domain, bool enable)
+{
+	int rc = iommu_check_dirty_ops(domain);
+
+	if (rc)
+		return rc;
+	return domain->dirty_ops->set_dirty_tracking(domain, enable);
+}
+
+int iommu_read_and_clear_dirty(struct iommu_domain *domain, u64 iova,
+			       u64 size, unsigned int flags,
+			       struct iommu_dirty_bitmap *dirty)
+{
+	struct iommu_dirty_bitmap none = { .last = U64_MAX };
+	int rc = iommu_check_dirty_ops(domain);
+	u64 last;
+
+	if (rc)
+		return rc;
+	if (flags & ~IOMMU_DIRTY_NO_CLEAR)
+		return err_reason(-EINVAL, "unknown dirty read flags %#x",
+				  flags & ~IOMMU_DIRTY_NO_CLEAR);
+	if (check_range_last(iova, size, &last))
+		return err_reason(-EINVAL,
+				  "dirty read of iova %#llx length %#llx: empty or wraps",
+				  (unsigned long long)iova,
+				  (unsigned long long)size);
+	return domain->dirty_ops->read_and_clear_dirty(domain, iova, size,
+						       flags,
+						       dirty ? dirty : &none);
+}

@@ -21,6 +21,54 @@
 
 struct iommu_domain;
 
+/* read_and_clear_dirty() flags, the kernel's value. */
+#define IOMMU_DIRTY_NO_CLEAR (1 << 0)
+
+/*
+ * Where a domain reports dirty IOVA: a window of a bitmap whose bit i
+ * stands for the (1 << pgshift) bytes at iova + (i << pgshift). Records
+ * are clipped to [iova, last]; what a record reaches past @last is kept in
+ * @carry_last, so that an IO page table entry cleared while one window is
+ * read still reaches the next window. @bits NULL records nothing (a read
+ * that only clears).
+ */
+struct iommu_dirty_bitmap {
+	u64 iova;
+	u64 last;
+	unsigned int pgshift;
+	u64 *bits;
+	u64 records;		/* records that fell inside the window */
+	bool carry;		/* records reached past @last ... */
+	u64 carry_last;		/* ... up to here */
+};
+
+/* Set the bits covering [iova, iova + length - 1]; @length > 0, no wrap. */
+void iommu_dirty_bitmap_record(struct iommu_dirty_bitmap *dirty, u64 iova,
+			       u64 length);
+/*
+ * The bulk form for a domain that keeps a dirty bit per unit of
+ * (1 << ushift) bytes: bit j of @word says whether the unit at
+ * iova + (j << ushift) is dirty. @iova is aligned to 64 units and the 64
+ * units do not wrap. A word goes in a few shifts and masks, not a call
+ * per run, when the bitmap's bits are at least a unit.
+ */
+void iommu_dirty_bitmap_record_word(struct iommu_dirty_bitmap *dirty, u64 iova,
+				    u64 word, unsigned int ushift);
+
+struct iommu_dirty_ops {
+	/* Start or stop the hardware setting dirty bits. 0 or errno. */
+	int (*set_dirty_tracking)(struct iommu_domain *domain, bool enable);
+	/*
+	 * Report every dirty IO page table entry that overlaps
+	 * [iova, iova + size) to @dirty, each with its whole length, and make
+	 * it clean unless @flags has IOMMU_DIRTY_NO_CLEAR. The core has
+	 * checked the range and the flags; never allocates.
+	 */
+	int (*read_and_clear_dirty)(struct iommu_domain *domain, u64 iova,
+				    u64 size, unsigned int flags,
+				    struct iommu_dirty_bitmap *dirty);
+};
+
 struct iova_range {
 	u64 start;
 	u64 last;
@@ -59,6 +107,8 @@ struct iommu_domain {
 	/* IOVA the device behind this domain must never have mapped. */
 	const struct iova_range *reserved;
 	unsigned int nr_reserved;
+	/* NULL when the domain cannot track dirty IOVA. */
+	const struct iommu_dirty_ops *dirty_ops;
 };
 
 /* The smallest IO page size: the alignment every map and unmap needs. */
@@ -85,5 +135,15 @@ u64 iommu_iova_to_phys(struct iommu_domain *domain, u64 iova);
 u64 iommu_iova_to_phys_run(struct iommu_domain *domain, u64 iova, u64 max,
 			   u64 *paddr);
 void iommu_domain_free(struct iommu_domain *domain);
+
+/*
+ * Dirty tracking through the checked core: -EOPNOTSUPP (with a reason) for
+ * a domain without dirty ops; read_and_clear also -EINVAL for unknown
+ * flags, a zero size or a range that wraps. A NULL @dirty only clears.
+ */
+int iommu_set_dirty_tracking(struct iommu_domain *domain, bool enable);
+int iommu_read_and_clear_dirty(struct iommu_domain *domain, u64 iova,
+			       u64 size, unsigned int flags,
+			       struct iommu_dirty_bitmap *dirty);
 
 #endif

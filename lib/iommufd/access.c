@@ -108,14 +108,18 @@ int iommufd_access_replace(struct uiommufd_access *access, u32 ioas_id)
 	struct iommufd_ioas *ioas, *old_ioas;
 	int rc = 0;
 
-	ioas = iommufd_get_ioas(access->ctx, ioas_id);
-	if (IS_ERR(ioas))
-		return PTR_ERR(ioas);
 	pthread_rwlock_wrlock(&access->lock);
+	/* As the kernel's: mid-move the access is on no IOAS. */
 	if (access->moving) {
-		rc = err_reason(-EBUSY, "access %u is already being moved",
-				access->obj.id);
-		goto out_unlock;
+		pthread_rwlock_unlock(&access->lock);
+		return err_reason(-ENOENT,
+				  "access %u is being moved to another IOAS",
+				  access->obj.id);
+	}
+	ioas = iommufd_get_ioas(access->ctx, ioas_id);
+	if (IS_ERR(ioas)) {
+		pthread_rwlock_unlock(&access->lock);
+		return PTR_ERR(ioas);
 	}
 	if (access->ioas == ioas)
 		goto out_unlock;

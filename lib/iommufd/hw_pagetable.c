@@ -20,12 +20,6 @@
 #include "iommufd/iommufd_private.h"
 #include "iommufd/user_copy.h"
 
-/* XXX until the mock domain's dirty support lands */
-#ifndef MOCK_DOMAIN_DIRTY_TRACKING
-#define MOCK_DOMAIN_DIRTY_TRACKING (1u << 30)
-#define MOCK_DOMAIN_IOMMUPT_HUGE (1u << 29)
-#endif
-
 /* The kernel's bound on one invalidation call. */
 #define HWPT_INVALIDATE_ENTRY_NUM_MAX (1u << 19)
 

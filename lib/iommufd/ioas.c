@@ -401,7 +401,46 @@ int iommufd_ioas_option(struct iommufd_ucmd *ucmd)
 	return rc;
 }
 
+/*
+ * The kernel's order: flags, then U64_MAX values (start is not one of
+ * them), then the protection, which MAP_FILE always needs, then the IOAS.
+ */
 int iommufd_ioas_map_file(struct iommufd_ucmd *ucmd)
 {
-	return err_reason(-EOPNOTSUPP, "IOMMU_IOAS_MAP_FILE: not built yet");
+	struct iommu_ioas_map_file *cmd = ucmd->cmd;
+	unsigned int flags = 0;
+	struct iommufd_ioas *ioas;
+	u64 iova = cmd->iova;
+	int rc;
+
+	rc = iommufd_check_flags(ucmd->ctx, cmd->flags, IOMMUFD_FLAGS_IOAS_MAP);
+	if (rc)
+		return rc;
+	rc = check_u64_args(cmd->iova, cmd->length, 0);
+	if (rc)
+		return rc;
+	if (!(cmd->flags &
+	      (IOMMU_IOAS_MAP_WRITEABLE | IOMMU_IOAS_MAP_READABLE)))
+		return err_reason(-EINVAL,
+				  "flags %#x have neither READABLE nor WRITEABLE",
+				  cmd->flags);
+	ioas = iommufd_get_ioas(ucmd->ctx, cmd->ioas_id);
+	if (IS_ERR(ioas))
+		return PTR_ERR(ioas);
+
+	if (!(cmd->flags & IOMMU_IOAS_MAP_FIXED_IOVA))
+		flags = IOPT_ALLOC_IOVA;
+	rc = iopt_map_file_pages(&ioas->iopt, &iova, cmd->fd, cmd->start,
+				 cmd->length, conv_iommu_prot(cmd->flags),
+				 flags, iommufd_ctx_account_mode(ucmd->ctx));
+	if (rc)
+		goto out_put;
+	cmd->iova = iova;
+	rc = iommufd_ucmd_respond(ucmd, sizeof(*cmd));
+	/* A caller that cannot learn the IOVA gets nothing mapped. */
+	if (rc)
+		iopt_unmap_iova(&ioas->iopt, iova, cmd->length, NULL);
+out_put:
+	iommufd_put_object(ucmd->ctx, &ioas->obj);
+	return rc;
 }

@@ -192,7 +192,7 @@ static int test_md_check_map(struct iommufd_ucmd *ucmd, u32 hwpt_id, u64 iova,
 	struct iommufd_hwpt_paging *hwpt;
 	struct iommufd_object *obj;
 	u64 pfns[CHECK_CHUNK_PAGES];
-	u64 end;
+	u64 end, step;
 	int rc = 0;
 
 	if (iova % MOCK_PAGE_SIZE || length % MOCK_PAGE_SIZE ||
@@ -209,6 +209,14 @@ static int test_md_check_map(struct iommufd_ucmd *ucmd, u32 hwpt_id, u64 iova,
 				hwpt_id);
 		goto out_put;
 	}
+	/* The step is the domain's smallest IO page (4 KiB in a huge one). */
+	step = iommu_domain_min_pgsize(hwpt->domain);
+	if (iova % step || length % step || uptr % step) {
+		rc = err_reason(-EINVAL,
+				"iova, length and uptr must be multiples of %#llx, HW pagetable %u's IO page",
+				(unsigned long long)step, hwpt_id);
+		goto out_put;
+	}
 	while (length) {
 		u64 page = uptr & PAGE_MASK;
 		u64 npages = min((u64)CHECK_CHUNK_PAGES,
@@ -217,8 +225,8 @@ static int test_md_check_map(struct iommufd_ucmd *ucmd, u32 hwpt_id, u64 iova,
 		u64 got_pages = iommufd_test_identify_prefix(page, npages, pfns, &rc);
 		u64 chunk_end = page + got_pages * PAGE_SIZE;
 
-		for (; length && uptr < chunk_end; iova += MOCK_PAGE_SIZE,
-		       uptr += MOCK_PAGE_SIZE, length -= MOCK_PAGE_SIZE) {
+		for (; length && uptr < chunk_end;
+		     iova += step, uptr += step, length -= step) {
 			u64 pfn = pfns[(uptr - page) / PAGE_SIZE];
 			u64 want = PFN_PHYS(pfn) + uptr % PAGE_SIZE;
 			u64 got = mock_domain_lookup(hwpt->domain, iova, NULL);

@@ -21,7 +21,9 @@
 #include "base/warn.h"
 #include "iopt/access.h"
 #include "iopt/iova_space.h"
+#include "iopt/dmabuf.h"
 #include "iopt/pages.h"
+#include "iopt/pfn_dmabuf.h"
 
 /* One slice of a pages object to become an area. */
 struct iopt_pages_elm {
@@ -320,9 +322,10 @@ static int iopt_map_pages(struct io_pagetable *iopt,
 	return rc;
 }
 
+/* @pages maps @length bytes from byte @first_offset of its page 0. */
 static int iopt_map_new_pages(struct io_pagetable *iopt, u64 *iova,
-			      struct iopt_pages *pages, u64 length,
-			      int iommu_prot, unsigned int flags,
+			      struct iopt_pages *pages, u64 first_offset,
+			      u64 length, int iommu_prot, unsigned int flags,
 			      int account_mode)
 {
 	struct iopt_pages_list list = {};
@@ -330,9 +333,11 @@ static int iopt_map_new_pages(struct io_pagetable *iopt, u64 *iova,
 
 	if (IS_ERR(pages))
 		return PTR_ERR(pages);
-	pages->account_mode = account_mode;
+	/* dma-buf pages pin nothing and keep their mode, NONE. */
+	if (!pages->dmabuf)
+		pages->account_mode = account_mode;
 	pages->memlock_limit = iopt->memlock_limit;
-	rc = pages_list_add(&list, pages, pages->source->first_offset, length);
+	rc = pages_list_add(&list, pages, first_offset, length);
 	if (rc) {
 		iopt_put_pages(pages);
 		return rc;
@@ -349,17 +354,46 @@ int iopt_map_user_pages(struct io_pagetable *iopt, u64 *iova, u64 uptr,
 	return iopt_map_new_pages(iopt, iova,
 				  iopt_alloc_user_pages(uptr, length,
 							iommu_prot & IOMMU_WRITE),
-				  length, iommu_prot, flags, account_mode);
+				  uptr % PAGE_SIZE, length, iommu_prot, flags,
+				  account_mode);
 }
 
+/*
+ * As the kernel: the range is checked first, then @fd is looked up as a
+ * dma-buf, and anything else is taken as a file.
+ */
 int iopt_map_file_pages(struct io_pagetable *iopt, u64 *iova, int fd,
 			u64 start, u64 length, int iommu_prot,
 			unsigned int flags, int account_mode)
 {
-	return iopt_map_new_pages(iopt, iova,
-				  iopt_alloc_file_pages(fd, start, length,
-							iommu_prot & IOMMU_WRITE),
-				  length, iommu_prot, flags, account_mode);
+	bool writable = iommu_prot & IOMMU_WRITE;
+	struct err_reason_saved saved;
+	struct iopt_dmabuf *dmabuf;
+	struct iopt_pages *pages;
+	u64 last;
+
+	if (!length)
+		return err_reason(-EINVAL, "zero length at file offset %#llx",
+				  (unsigned long long)start);
+	if (check_range_last(start, length, &last))
+		return err_reason(-EOVERFLOW,
+				  "file offset %#llx + length %#llx wraps past the top",
+				  (unsigned long long)start,
+				  (unsigned long long)length);
+	err_reason_save(&saved);
+	dmabuf = iopt_dmabuf_get_fd(fd);
+	if (!IS_ERR(dmabuf)) {
+		pages = iopt_alloc_dmabuf_pages(dmabuf, start, length, writable);
+		iopt_dmabuf_put(dmabuf);
+	} else if (PTR_ERR(dmabuf) == -EINVAL) {
+		/* Not a dma-buf is no failure: a file, then. */
+		err_reason_restore(&saved);
+		pages = iopt_alloc_file_pages(fd, start, length, writable);
+	} else {
+		return PTR_ERR(dmabuf);
+	}
+	return iopt_map_new_pages(iopt, iova, pages, start % PAGE_SIZE, length,
+				  iommu_prot, flags, account_mode);
 }
 
 /* References to the pages behind a fully mapped [iova, iova + length). */
@@ -608,7 +642,14 @@ static int iopt_fill_domain(struct io_pagetable *iopt,
 		struct iopt_pages *pages = area->pages;
 
 		pthread_mutex_lock(&pages->mutex);
-		rc = iopt_area_fill_domain(area, domain);
+		/* Tracked first, so a revocation meanwhile unmaps it too. */
+		rc = pages->dmabuf ?
+			     iopt_dmabuf_track_domain(pages, area, domain) : 0;
+		if (!rc) {
+			rc = iopt_area_fill_domain(area, domain);
+			if (rc && pages->dmabuf)
+				iopt_dmabuf_untrack_domain(pages, area, domain);
+		}
 		if (rc) {
 			pthread_mutex_unlock(&pages->mutex);
 			failed = area;
@@ -639,9 +680,11 @@ static int iopt_fill_domain(struct io_pagetable *iopt,
 					     &pages->domains_itree);
 			area->storage_domain = NULL;
 			iopt_area_unfill_domain(area, pages, domain);
-		} else {
+		} else if (!iopt_dmabuf_revoked(pages)) {
 			iopt_area_unmap_domain(area, domain);
 		}
+		if (pages->dmabuf)
+			iopt_dmabuf_untrack_domain(pages, area, domain);
 		pthread_mutex_unlock(&pages->mutex);
 	}
 	return rc;
@@ -669,8 +712,15 @@ static void iopt_unfill_domain(struct io_pagetable *iopt,
 			WARN_ON(!area->storage_domain);
 			if (area->storage_domain == domain)
 				area->storage_domain = storage;
+			/* Under the mutex: a revocation may unmap it. */
+			if (pages->dmabuf) {
+				if (!pages->dmabuf->revoked)
+					iopt_area_unmap_domain(area, domain);
+				iopt_dmabuf_untrack_domain(pages, area, domain);
+			}
 			pthread_mutex_unlock(&pages->mutex);
-			iopt_area_unmap_domain(area, domain);
+			if (!pages->dmabuf)
+				iopt_area_unmap_domain(area, domain);
 		}
 		return;
 	}
@@ -683,6 +733,8 @@ static void iopt_unfill_domain(struct io_pagetable *iopt,
 		WARN_ON(area->storage_domain != domain);
 		area->storage_domain = NULL;
 		iopt_area_unfill_domain(area, pages, domain);
+		if (pages->dmabuf)
+			iopt_dmabuf_untrack_domain(pages, area, domain);
 #ifdef UIOMMUFD_DEBUG
 		iopt_pages_check(pages);
 #endif
@@ -819,6 +871,11 @@ static int iopt_area_split(struct iopt_area *area, u64 iova)
 		return 0;
 	if (!pages || area->prevent_access)
 		return err_reason(-EBUSY, "the mapping at %#llx is busy",
+				  (unsigned long long)start_iova);
+	/* As the kernel, which would have to split the tracking too. */
+	if (pages->dmabuf)
+		return err_reason(-EOPNOTSUPP,
+				  "cannot cut the mapping at %#llx: it maps a dma-buf",
 				  (unsigned long long)start_iova);
 	if (!is_aligned(new_start, iopt->iova_alignment) ||
 	    !is_aligned(iopt_area_start_byte(area, new_start),

@@ -27,6 +27,7 @@
 #include "base/warn.h"
 #include "iopt/accounting.h"
 #include "iopt/pfn_batch.h"
+#include "iopt/pfn_dmabuf.h"
 
 /* Destroy paths fall back to this much stack when allocation fails. */
 #define BATCH_BACKUP_SIZE 32
@@ -184,15 +185,6 @@ static void area_unmap_domain_range(struct iopt_area *area,
 	iommu_unmap_nofail(domain, start_iova,
 			   iopt_area_index_to_iova_last(area, last_index) -
 				   start_iova + 1);
-}
-
-static struct iopt_area *pages_find_domain_area(struct iopt_pages *pages,
-						u64 index)
-{
-	struct interval_tree_node *node;
-
-	node = interval_tree_iter_first(&pages->domains_itree, index, index);
-	return node ? container_of(node, struct iopt_area, pages_node) : NULL;
 }
 
 u64 iopt_area_domain_pfn_run(struct iommu_domain *domain,
@@ -497,6 +489,8 @@ static void pfn_reader_unpin(struct pfn_reader *pfns)
 	struct iopt_pages *pages = pfns->pages;
 	struct interval_tree_double_span_iter span;
 
+	if (pages->dmabuf)
+		return;	/* nothing was pinned */
 	interval_tree_for_each_double_span(&span, &pages->access_itree,
 					   &pages->domains_itree, start, last) {
 		if (span.is_used)
@@ -528,7 +522,7 @@ static int pfn_reader_fill_span(struct pfn_reader *pfns)
 		 * As much as the first area found here holds; if it ends
 		 * before the span does, the next call finds the next area.
 		 */
-		area = pages_find_domain_area(pfns->pages, start_index);
+		area = iopt_pages_find_domain_area(pfns->pages, start_index);
 		if (WARN_ON(!area || !area->storage_domain))
 			return -EINVAL;
 		batch_from_domain(&pfns->batch, area->storage_domain, area,
@@ -537,6 +531,11 @@ static int pfn_reader_fill_span(struct pfn_reader *pfns)
 		return 0;
 	}
 
+	if (pfns->pages->dmabuf) {
+		iopt_dmabuf_batch_fill(pfns->pages, &pfns->batch, start_index,
+				       span->last);
+		return 0;
+	}
 	if (start_index >= pfns->user.upfns_end) {
 		rc = pfn_reader_user_pin(&pfns->user, pfns->pages, start_index,
 					 span->last);
@@ -689,16 +688,14 @@ void iopt_pages_for_each_live(void (*fn)(struct iopt_pages *pages, void *arg),
 	pthread_mutex_unlock(&registry_lock);
 }
 
-static struct iopt_pages *pages_from_source(struct pfn_source *src,
-					    bool writable)
+struct iopt_pages *iopt_pages_alloc(struct pfn_source *src, u64 npages,
+				    bool writable)
 {
 	struct iopt_pages *pages;
 
-	if (IS_ERR(src))
-		return (void *)src;
 	pages = mem_zalloc(sizeof(*pages));
 	if (!pages)
-		goto err_source;
+		return ERR_PTR(-ENOMEM);
 #ifdef UIOMMUFD_DEBUG
 	/* Debug bookkeeping stays out of fault injection and leak counts. */
 	index_store_init_untracked(&pages->dbg_pfns);
@@ -706,7 +703,7 @@ static struct iopt_pages *pages_from_source(struct pfn_source *src,
 	pages->refcount = 1;
 	pthread_mutex_init(&pages->mutex, NULL);
 	pages->source = src;
-	pages->npages = src->npages;
+	pages->npages = npages;
 	pages->writable = writable;
 	/* The mapping's owner sets the mode; USER is the safe default. */
 	pages->account_mode = IOPT_PAGES_ACCOUNT_USER;
@@ -716,10 +713,19 @@ static struct iopt_pages *pages_from_source(struct pfn_source *src,
 	pages->domains_itree = RB_ROOT_CACHED_INIT;
 	registry_add(pages);
 	return pages;
+}
 
-err_source:
-	pfn_source_destroy(src);
-	return ERR_PTR(-ENOMEM);
+static struct iopt_pages *pages_from_source(struct pfn_source *src,
+					    bool writable)
+{
+	struct iopt_pages *pages;
+
+	if (IS_ERR(src))
+		return (void *)src;
+	pages = iopt_pages_alloc(src, src->npages, writable);
+	if (IS_ERR(pages))
+		pfn_source_destroy(src);
+	return pages;
 }
 
 struct iopt_pages *iopt_alloc_user_pages(u64 uptr, u64 length, bool writable)
@@ -737,7 +743,11 @@ struct iopt_pages *iopt_alloc_file_pages(int fd, u64 start, u64 length,
 					 bool writable)
 {
 	struct iopt_pages *pages;
+	int rc;
 
+	rc = pfn_source_file_pinnable(fd, start, length);
+	if (rc)
+		return ERR_PTR(rc);
 	pages = pages_from_source(pfn_source_file_create(fd, start, length,
 							 writable),
 				  writable);
@@ -760,7 +770,10 @@ static void pages_release(struct iopt_pages *pages)
 	WARN_ON(!index_store_empty(&pages->pinned_pfns));
 	registry_del(pages);
 	index_store_destroy(&pages->pinned_pfns);
-	pfn_source_destroy(pages->source);
+	if (pages->dmabuf)
+		iopt_pages_dmabuf_release(pages);
+	else if (pages->source)
+		pfn_source_destroy(pages->source);
 	pthread_mutex_destroy(&pages->mutex);
 #ifdef UIOMMUFD_DEBUG
 	WARN_ON(!index_store_empty(&pages->dbg_pfns));
@@ -848,6 +861,11 @@ static void area_unfill_domain_upto(struct iopt_area *area,
 	u64 backup[BATCH_BACKUP_SIZE];
 	struct pfn_batch batch;
 
+	/* Pinned by nobody: only the IOVA goes. */
+	if (pages->dmabuf) {
+		area_unmap_domain_range(area, domain, start_index, last_index);
+		return;
+	}
 	/*
 	 * Nothing still DMA mapped may be unpinned, so unmap before unpin;
 	 * spans another area's domain or an access holds are unmapped but
@@ -894,6 +912,9 @@ void iopt_area_unmap_domain(struct iopt_area *area,
 void iopt_area_unfill_domain(struct iopt_area *area, struct iopt_pages *pages,
 			     struct iommu_domain *domain)
 {
+	/* The revocation unmapped it already. */
+	if (iopt_dmabuf_revoked(pages))
+		return;
 	area_unfill_domain_upto(area, pages, domain,
 				iopt_area_last_index(area));
 }
@@ -908,6 +929,8 @@ int iopt_area_fill_domain(struct iopt_area *area, struct iommu_domain *domain)
 	struct pfn_reader pfns;
 	int rc;
 
+	if (iopt_dmabuf_revoked(pages))
+		return 0;
 	rc = pfn_reader_first(&pfns, pages, iopt_area_index(area),
 			      iopt_area_last_index(area));
 	if (rc)
@@ -951,10 +974,18 @@ int iopt_area_fill_domains(struct iopt_area *area, struct iopt_pages *pages)
 		return 0;
 
 	pthread_mutex_lock(&pages->mutex);
+	if (pages->dmabuf) {
+		rc = iopt_dmabuf_track_all_domains(area, pages);
+		if (rc)
+			goto out_unlock;
+		/* Revoked memory maps nowhere, but the area is filled. */
+		if (pages->dmabuf->revoked)
+			goto out_filled;
+	}
 	rc = pfn_reader_first(&pfns, pages, iopt_area_index(area),
 			      iopt_area_last_index(area));
 	if (rc)
-		goto out_unlock;
+		goto out_untrack;
 
 	/* Each PFN is read once and written to every domain. */
 	while (!pfn_reader_done(&pfns)) {
@@ -974,10 +1005,11 @@ int iopt_area_fill_domains(struct iopt_area *area, struct iopt_pages *pages)
 	rc = pages_update_pinned(pages);
 	if (rc)
 		goto out_unmap;
-
+	pfn_reader_destroy(&pfns);
+out_filled:
 	area->storage_domain = index_store_load(&iopt->domains, 0);
 	interval_tree_insert(&area->pages_node, &pages->domains_itree);
-	goto out_destroy;
+	goto out_unlock;
 
 out_unmap:
 	pfn_reader_release_pins(&pfns);
@@ -1000,8 +1032,10 @@ out_unmap:
 						   end_index);
 		}
 	}
-out_destroy:
 	pfn_reader_destroy(&pfns);
+out_untrack:
+	if (pages->dmabuf)
+		iopt_dmabuf_untrack_all_domains(area, pages);
 out_unlock:
 #ifdef UIOMMUFD_DEBUG
 	iopt_pages_check(pages);
@@ -1021,13 +1055,16 @@ void iopt_area_unfill_domains(struct iopt_area *area, struct iopt_pages *pages)
 		goto out_unlock;
 
 	index_store_for_each(&iopt->domains, index, domain)
-		if (domain != area->storage_domain)
+		if (domain != area->storage_domain &&
+		    !iopt_dmabuf_revoked(pages))
 			area_unmap_domain_range(area, domain,
 						iopt_area_index(area),
 						iopt_area_last_index(area));
 
 	interval_tree_remove(&area->pages_node, &pages->domains_itree);
 	iopt_area_unfill_domain(area, pages, area->storage_domain);
+	if (pages->dmabuf)
+		iopt_dmabuf_untrack_all_domains(area, pages);
 	area->storage_domain = NULL;
 out_unlock:
 #ifdef UIOMMUFD_DEBUG
@@ -1087,12 +1124,11 @@ static void pages_unfill_index_store(struct iopt_pages *pages,
 	pages_update_unpinned(pages);
 }
 
-/* PFNs of [start, last] from the domains holding them. */
-static int pfns_from_domains(struct iopt_pages *pages, u64 start_index,
-			     u64 last_index, u64 *out)
+int iopt_pages_domain_pfns(struct iopt_pages *pages, u64 start_index,
+			   u64 last_index, u64 *out)
 {
 	while (start_index <= last_index) {
-		struct iopt_area *area = pages_find_domain_area(pages,
+		struct iopt_area *area = iopt_pages_find_domain_area(pages,
 								start_index);
 		u64 last;
 
@@ -1137,7 +1173,7 @@ static int pages_fill_index_store(struct iopt_pages *pages, u64 start_index,
 			continue;
 		}
 		if (span.is_used == 2) {
-			rc = pfns_from_domains(pages, span.start, span.last,
+			rc = iopt_pages_domain_pfns(pages, span.start, span.last,
 					       cur);
 			if (!rc)
 				rc = pfns_to_index_store(&pages->pinned_pfns,
@@ -1199,6 +1235,9 @@ int iopt_area_add_access(struct iopt_area *area, u64 start_index,
 	if ((flags & IOMMUFD_ACCESS_RW_WRITE) && !pages->writable)
 		return err_reason(-EPERM,
 				  "write access to pages mapped read-only");
+	if (pages->dmabuf)
+		return err_reason(-EINVAL,
+				  "a dma-buf's memory cannot be pinned by an access");
 	if (WARN_ON(start_index < iopt_area_index(area) ||
 		    last_index > iopt_area_last_index(area) ||
 		    start_index > last_index))
@@ -1316,6 +1355,9 @@ int iopt_pages_rw_access(struct iopt_pages *pages, u64 start_byte, void *data,
 	if (write && !pages->writable)
 		return err_reason(-EPERM,
 				  "write access to pages mapped read-only");
+	if (pages->dmabuf)
+		return err_reason(-EINVAL,
+				  "a dma-buf's memory cannot be read or written by an access");
 	if (check_range_last(start_byte, length, &last_byte) ||
 	    PHYS_PFN(last_byte) >= pages->npages)
 		return err_reason(-EINVAL,
@@ -1325,114 +1367,4 @@ int iopt_pages_rw_access(struct iopt_pages *pages, u64 start_byte, void *data,
 	return pages_rw_pinned(pages, PHYS_PFN(start_byte),
 			       PHYS_PFN(last_byte), start_byte % PAGE_SIZE,
 			       data, length, write);
-}
-
-/* ---- invariants ------------------------------------------------------------- */
-
-#ifdef UIOMMUFD_DEBUG
-static int count_present(void *arg, u64 index, void *const *slots,
-			 unsigned int n)
-{
-	u64 *count = arg;
-
-	for (unsigned int i = 0; i != n; i++)
-		*count += slots[i] != NULL;
-	return 0;
-}
-
-/* Pinned indices recorded in [first, last]; sparse, never per index. */
-static u64 dbg_count_range(struct iopt_pages *pages, u64 first, u64 last)
-{
-	u64 count = 0;
-
-	index_store_walk_chunks(&pages->dbg_pfns, first, last, count_present,
-				&count);
-	return count;
-}
-#endif
-
-/*
- * The tiers agree with the trees and with what was really pinned: every
- * index an access or a filled area covers is pinned once, nothing else is;
- * the index store holds exactly the accessed indices; where a domain holds
- * an accessed index too, both give the same PFN.
- */
-void iopt_pages_check(struct iopt_pages *pages)
-{
-#ifdef UIOMMUFD_DEBUG
-	struct interval_tree_double_span_iter span;
-	struct interval_tree_span_iter aspan;
-	struct interval_tree_node *node;
-	u64 held = 0;
-
-	WARN_ON(pages->npinned > pages->npages);
-	WARN_ON(pages->last_npinned != pages->npinned);
-	if (!pages->npages)
-		return;
-
-	interval_tree_for_each_double_span(&span, &pages->access_itree,
-					   &pages->domains_itree, 0,
-					   pages->npages - 1) {
-		u64 n = span.last - span.start + 1;
-
-		if (span.is_used) {
-			WARN_ON(dbg_count_range(pages, span.start, span.last) !=
-				n);
-			held += n;
-		} else {
-			WARN_ON(dbg_count_range(pages, span.start, span.last));
-		}
-	}
-	WARN_ON(held != pages->npinned);
-
-	interval_tree_for_each_span(&aspan, &pages->access_itree, 0,
-				    pages->npages - 1) {
-		u64 index = aspan.start;
-
-		if (aspan.is_hole) {
-			WARN_ON(index_store_find(&pages->pinned_pfns, &index,
-						 aspan.last));
-			continue;
-		}
-		for (; index <= aspan.last; index++) {
-			void *entry = index_store_load(&pages->pinned_pfns,
-						       index);
-			struct iopt_area *area;
-			u64 pfn;
-
-			if (WARN_ON(!index_store_is_value(entry)))
-				break;
-			WARN_ON(entry != index_store_load(&pages->dbg_pfns,
-							  index));
-			area = pages_find_domain_area(pages, index);
-			if (!area)
-				continue;
-			if (WARN_ON(pfns_from_domains(pages, index, index,
-						      &pfn)))
-				break;
-			WARN_ON(pfn != index_store_value(entry));
-		}
-	}
-	if (pages->npages != U64_MAX) {
-		u64 index = pages->npages;
-
-		WARN_ON(index_store_find(&pages->pinned_pfns, &index,
-					 U64_MAX));
-	}
-
-	interval_tree_for_each(node, &pages->domains_itree, 0, U64_MAX) {
-		struct iopt_area *area =
-			container_of(node, struct iopt_area, pages_node);
-
-		/* (area->pages belongs to the IOAS's lock: not read here.) */
-		WARN_ON(!area->storage_domain);
-		WARN_ON(node->last >= pages->npages);
-	}
-	interval_tree_for_each(node, &pages->access_itree, 0, U64_MAX) {
-		struct iopt_pages_access *access =
-			container_of(node, struct iopt_pages_access, node);
-
-		WARN_ON(!access->users || node->last >= pages->npages);
-	}
-#endif
 }

@@ -46,10 +46,14 @@ enum iopt_account_mode {
 /* Test only: take the pinning path even for a single page. */
 #define IOMMUFD_ACCESS_RW_SLOW_PATH (1 << 2)
 
+struct iopt_pages_dmabuf;
+
 struct iopt_pages {
 	u64 refcount;
 	pthread_mutex_t mutex;
+	/* Where the PFNs come from: a source, or a dma-buf (pfn_dmabuf.h). */
 	struct pfn_source *source;
+	struct iopt_pages_dmabuf *dmabuf;
 	u64 npages;
 	/*
 	 * Where byte 0 of page 0 lives in the origin: the user address, or
@@ -91,8 +95,20 @@ struct iopt_pages_access {
  * (pages->source->first_offset).
  */
 struct iopt_pages *iopt_alloc_user_pages(u64 uptr, u64 length, bool writable);
+/*
+ * A file range as IOMMU_IOAS_MAP_FILE takes it: the kernel pins only shmem
+ * (memfd, tmpfs) and hugetlbfs files, and only pages the file covers; it
+ * finds out when it first pins, this at once (-EINVAL). Then as
+ * pfn_source_file_create().
+ */
 struct iopt_pages *iopt_alloc_file_pages(int fd, u64 start, u64 length,
 					 bool writable);
+/*
+ * A pages object of @npages over @src (NULL: a dma-buf's, which sets
+ * pages->dmabuf under the mutex); ERR_PTR(-ENOMEM), @src untouched.
+ */
+struct iopt_pages *iopt_pages_alloc(struct pfn_source *src, u64 npages,
+				    bool writable);
 void iopt_get_pages(struct iopt_pages *pages);
 /* Drop a reference; the last one releases everything. Cannot fail. */
 void iopt_put_pages(struct iopt_pages *pages);
@@ -142,6 +158,24 @@ int iopt_pages_rw_access(struct iopt_pages *pages, u64 start_byte, void *data,
 u64 iopt_area_domain_pfn_run(struct iommu_domain *domain,
 			     struct iopt_area *area, u64 index, u64 last_index,
 			     u64 *pfn);
+
+/* Engine internal: the area filled into domains that covers @index. */
+static inline struct iopt_area *
+iopt_pages_find_domain_area(struct iopt_pages *pages, u64 index)
+{
+	struct interval_tree_node *node;
+
+	node = interval_tree_iter_first(&pages->domains_itree, index, index);
+	return node ? container_of(node, struct iopt_area, pages_node) : NULL;
+}
+
+/*
+ * Engine internal: the PFNs of [start_index, last_index], every one held
+ * by a filled area, read back from the domains into @out. 0, or -EINVAL
+ * (a WARN) for an index no area covers.
+ */
+int iopt_pages_domain_pfns(struct iopt_pages *pages, u64 start_index,
+			   u64 last_index, u64 *out);
 
 /* Process-wide list of live pages objects, for pin counting. */
 void iopt_pages_for_each_live(void (*fn)(struct iopt_pages *pages, void *arg),

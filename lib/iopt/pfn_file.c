@@ -11,12 +11,16 @@
  * gets the same PFNs (stat's st_dev can differ, btrfs subvolumes say).
  * Without a kernel pin, a file truncated under a pin can still lose pages:
  * rw on them then faults, as MAP_SHARED access past the end does.
+ *
+ * hugetlbfs maps whole huge pages only, so there the window covers the
+ * huge pages around the range.
  */
 #include <errno.h>
 #include <fcntl.h>
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
+#include <sys/vfs.h>
 #include <unistd.h>
 
 #include "base/process.h"
@@ -25,14 +29,22 @@
 #include "base/fault_inject.h"
 #include "base/mem.h"
 #include "base/overflow.h"
+#include "base/warn.h"
 #include "iopt/pfn_identity.h"
 #include "iopt/proc_maps.h"
+
+/* statfs(2)'s f_type of the file systems the kernel pins files of. */
+#define PFN_TMPFS_MAGIC 0x01021994
+#define PFN_HUGETLBFS_MAGIC 0x958458f6
 
 struct pfn_file_source {
 	struct pfn_source src;
 	/* The file's pages [pgoff, pgoff + src.npages), mapped MAP_SHARED. */
 	char *window;
 	u64 pgoff;
+	/* The mapping holding the window: more on hugetlbfs. */
+	char *map_base;
+	u64 map_len;
 	/* Held for the source's lifetime. */
 	u32 file_id;
 };
@@ -112,7 +124,7 @@ static void file_destroy(struct pfn_source *src)
 {
 	struct pfn_file_source *fsrc = to_file(src);
 
-	munmap(fsrc->window, src->npages << PAGE_SHIFT);
+	munmap(fsrc->map_base, fsrc->map_len);
 	pfn_file_id_put(fsrc->file_id, 1);
 	mem_free(fsrc);
 }
@@ -192,18 +204,38 @@ static int mmap_errno(int err)
 	}
 }
 
+/* What a mapping of the file must be aligned to: a huge page on hugetlbfs. */
+static u64 map_alignment(int fd)
+{
+	struct statfs sfs;
+	struct stat st;
+
+	if (fstatfs(fd, &sfs) ||
+	    (unsigned long)sfs.f_type != PFN_HUGETLBFS_MAGIC ||
+	    fstat(fd, &st) || st.st_blksize <= (blksize_t)PAGE_SIZE ||
+	    !is_power_of_2(st.st_blksize))
+		return PAGE_SIZE;
+	return st.st_blksize;
+}
+
 static int map_window(struct pfn_file_source *fsrc, int fd, bool writable)
 {
-	u64 len = fsrc->src.npages << PAGE_SHIFT;
+	u64 align = map_alignment(fd), first = fsrc->pgoff << PAGE_SHIFT;
+	u64 off = align_down(first, align);
+	u64 end = first + (fsrc->src.npages << PAGE_SHIFT);
 	int prot = PROT_READ | (writable ? PROT_WRITE : 0);
-	void *window;
+	void *base;
 
-	window = mmap(NULL, len, prot, MAP_SHARED, fd,
-		      (off_t)(fsrc->pgoff << PAGE_SHIFT));
-	if (window == MAP_FAILED)
+	/* Offsets stop at 16 TiB (checked), so this cannot wrap. */
+	if (WARN_ON(check_align_up_overflow(end, align, &end)))
+		return -EINVAL;
+	base = mmap(NULL, end - off, prot, MAP_SHARED, fd, (off_t)off);
+	if (base == MAP_FAILED)
 		return err_reason(mmap_errno(errno), "cannot map fd %d: %s", fd,
 				  strerror(errno));
-	fsrc->window = window;
+	fsrc->map_base = base;
+	fsrc->map_len = end - off;
+	fsrc->window = (char *)base + (first - off);
 	return 0;
 }
 
@@ -257,8 +289,44 @@ struct pfn_source *pfn_source_file_create(int fd, u64 start, u64 length,
 	return &fsrc->src;
 
 err_unmap:
-	munmap(fsrc->window, fsrc->src.npages << PAGE_SHIFT);
+	munmap(fsrc->map_base, fsrc->map_len);
 err_free:
 	mem_free(fsrc);
 	return ERR_PTR(rc);
+}
+
+/*
+ * What memfd_pin_folios(), behind the kernel's IOMMU_IOAS_MAP_FILE, pins:
+ * a regular shmem or hugetlbfs file, and only whole pages inside it (the
+ * end of the range's last page must lie before the end of the file).
+ */
+int pfn_source_file_pinnable(int fd, u64 start, u64 length)
+{
+	int flags = fd < 0 ? -1 : fcntl(fd, F_GETFL);
+	struct statfs sfs;
+	struct stat st;
+	u64 last;
+
+	if (flags < 0 || (flags & O_PATH))
+		return err_reason(-EBADF, "fd %d is not an open descriptor%s",
+				  fd, flags < 0 ? "" : " (O_PATH)");
+	if (fstat(fd, &st) || fstatfs(fd, &sfs))
+		return err_reason(-EBADF, "fd %d: %s", fd, strerror(errno));
+	if (!S_ISREG(st.st_mode) ||
+	    ((unsigned long)sfs.f_type != PFN_TMPFS_MAGIC &&
+	     (unsigned long)sfs.f_type != PFN_HUGETLBFS_MAGIC))
+		return err_reason(-EINVAL,
+				  "fd %d is not a memfd, shmem or hugetlbfs file, the only files the kernel maps",
+				  fd);
+	if (!length || check_range_last(start, length, &last))
+		return err_reason(-EINVAL, "bad file range %#llx + %#llx",
+				  (unsigned long long)start,
+				  (unsigned long long)length);
+	last = align_down(last, PAGE_SIZE) + PAGE_SIZE - 1;
+	if (last >= (u64)st.st_size)
+		return err_reason(-EINVAL,
+				  "the file's %#llx bytes end before %#llx, the last byte of the range's last page (the kernel pins whole pages)",
+				  (unsigned long long)st.st_size,
+				  (unsigned long long)last);
+	return 0;
 }

@@ -131,6 +131,15 @@ struct pfn_source *pfn_source_user_create(u64 uptr, u64 length);
 struct pfn_source *pfn_source_file_create(int fd, u64 start, u64 length,
 					  bool writable);
 
+/*
+ * Whether the kernel's IOMMU_IOAS_MAP_FILE could pin bytes [start, start +
+ * length) of @fd: a shmem (memfd, tmpfs) or hugetlbfs regular file that
+ * holds every page the range touches, whole. The kernel finds out at its
+ * first pin; uiommufd asks before it maps. 0, -EBADF (bad or O_PATH fd) or
+ * -EINVAL, with a reason.
+ */
+int pfn_source_file_pinnable(int fd, u64 start, u64 length);
+
 static inline void pfn_source_destroy(struct pfn_source *src)
 {
 	src->ops->destroy(src);

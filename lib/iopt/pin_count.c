@@ -83,7 +83,8 @@ static void count_pages(struct iopt_pages *pages, void *arg)
 	struct count_ctx *ctx = arg;
 
 	pthread_mutex_lock(&pages->mutex);
-	if (pages->npages)
+	/* A dma-buf's memory is mapped, never pinned. */
+	if (pages->npages && !pages->dmabuf)
 		interval_tree_for_each_double_span(&span,
 						   &pages->access_itree,
 						   &pages->domains_itree, 0,

@@ -64,10 +64,14 @@ fi
 # ---- what each release answers ----
 
 # Both releases: 0x80-0x88 and the test command are there (size 0 is
-# below their minimum), 0x89-0x94 are not (ENOTTY, whatever the size);
-# test ops 1-9 work, 10-23 are not there.
+# below their minimum) and test ops 1-9 work. Under 6.2, 0x89-0x94 are
+# not there (ENOTTY, whatever the size) nor are ops 10-23; under 7.2 the
+# commands and ops built so far answer as the kernel's would given zeroed
+# arguments (no such object, length 0, ...), the others as under 6.2.
+# common PART: the lines both releases print.
 common() {
-	cat <<'EOF'
+	case $1 in
+	head) cat <<'EOF'
 IOMMU_DESTROY (0x80), size 0: EINVAL
 IOMMU_IOAS_ALLOC (0x81), size 0: EINVAL
 IOMMU_IOAS_ALLOW_IOVAS (0x82), size 0: EINVAL
@@ -77,6 +81,31 @@ IOMMU_IOAS_MAP (0x85), size 0: EINVAL
 IOMMU_IOAS_UNMAP (0x86), size 0: EINVAL
 IOMMU_OPTION (0x87), size 0: EINVAL
 IOMMU_VFIO_IOAS (0x88), size 0: EINVAL
+EOF
+	;;
+	mid) cat <<'EOF'
+IOMMU_TEST_CMD (0xa0), size 0: EINVAL
+test op 1 (ADD_RESERVED): ok
+test op 2 (MOCK_DOMAIN): ok
+test op 3 (MD_CHECK_MAP): ok
+test op 4 (MD_CHECK_REFS): ok
+test op 5 (CREATE_ACCESS): ok
+test op 6 (DESTROY_ACCESS_PAGES): ok
+test op 7 (ACCESS_PAGES): ok
+test op 8 (ACCESS_RW): ok
+test op 9 (SET_TEMP_MEMORY_LIMIT): ok
+EOF
+	;;
+	tail) cat <<'EOF'
+IOMMU_TEST_CMD of 51 bytes: EINVAL
+EOF
+	;;
+	esac
+}
+
+probes_6_2() {
+	common head
+	cat <<'EOF'
 IOMMU_HWPT_ALLOC (0x89), size 0: ENOTTY
 IOMMU_HWPT_ALLOC, size 48: ENOTTY
 IOMMU_GET_HW_INFO (0x8a), size 0: ENOTTY
@@ -101,16 +130,9 @@ IOMMU_VEVENTQ_ALLOC (0x93), size 0: ENOTTY
 IOMMU_VEVENTQ_ALLOC, size 32: ENOTTY
 IOMMU_HW_QUEUE_ALLOC (0x94), size 0: ENOTTY
 IOMMU_HW_QUEUE_ALLOC, size 40: ENOTTY
-IOMMU_TEST_CMD (0xa0), size 0: EINVAL
-test op 1 (ADD_RESERVED): ok
-test op 2 (MOCK_DOMAIN): ok
-test op 3 (MD_CHECK_MAP): ok
-test op 4 (MD_CHECK_REFS): ok
-test op 5 (CREATE_ACCESS): ok
-test op 6 (DESTROY_ACCESS_PAGES): ok
-test op 7 (ACCESS_PAGES): ok
-test op 8 (ACCESS_RW): ok
-test op 9 (SET_TEMP_MEMORY_LIMIT): ok
+EOF
+	common mid
+	cat <<'EOF'
 test op 10: EOPNOTSUPP
 test op 11: EOPNOTSUPP
 test op 12: EOPNOTSUPP
@@ -126,8 +148,57 @@ test op 21: EOPNOTSUPP
 test op 22: EOPNOTSUPP
 test op 23: EOPNOTSUPP
 test op 24: EOPNOTSUPP
-IOMMU_TEST_CMD of 51 bytes: EINVAL
 EOF
+	common tail
+}
+
+probes_7_2() {
+	common head
+	cat <<'EOF'
+IOMMU_HWPT_ALLOC (0x89), size 0: EINVAL
+IOMMU_HWPT_ALLOC, size 48: ENOENT
+IOMMU_GET_HW_INFO (0x8a), size 0: EINVAL
+IOMMU_GET_HW_INFO, size 40: ENOENT
+IOMMU_HWPT_SET_DIRTY_TRACKING (0x8b), size 0: EINVAL
+IOMMU_HWPT_SET_DIRTY_TRACKING, size 16: ENOENT
+IOMMU_HWPT_GET_DIRTY_BITMAP (0x8c), size 0: EINVAL
+IOMMU_HWPT_GET_DIRTY_BITMAP, size 48: ENOENT
+IOMMU_HWPT_INVALIDATE (0x8d), size 0: EINVAL
+IOMMU_HWPT_INVALIDATE, size 32: ENOENT
+IOMMU_FAULT_QUEUE_ALLOC (0x8e), size 0: ENOTTY
+IOMMU_FAULT_QUEUE_ALLOC, size 16: ENOTTY
+IOMMU_IOAS_MAP_FILE (0x8f), size 0: EINVAL
+IOMMU_IOAS_MAP_FILE, size 40: EINVAL
+IOMMU_VIOMMU_ALLOC (0x90), size 0: ENOTTY
+IOMMU_VIOMMU_ALLOC, size 40: ENOTTY
+IOMMU_VDEVICE_ALLOC (0x91), size 0: ENOTTY
+IOMMU_VDEVICE_ALLOC, size 24: ENOTTY
+IOMMU_IOAS_CHANGE_PROCESS (0x92), size 0: ENOTTY
+IOMMU_IOAS_CHANGE_PROCESS, size 8: ENOTTY
+IOMMU_VEVENTQ_ALLOC (0x93), size 0: ENOTTY
+IOMMU_VEVENTQ_ALLOC, size 32: ENOTTY
+IOMMU_HW_QUEUE_ALLOC (0x94), size 0: ENOTTY
+IOMMU_HW_QUEUE_ALLOC, size 40: ENOTTY
+EOF
+	common mid
+	cat <<'EOF'
+test op 10: ENOENT
+test op 11: errno 77
+test op 12: ok
+test op 13: EINVAL
+test op 14: ENOENT
+test op 15: EOPNOTSUPP
+test op 16: ENOENT
+test op 17: EOPNOTSUPP
+test op 18: EOPNOTSUPP
+test op 19: EOPNOTSUPP
+test op 20: EOPNOTSUPP
+test op 21: EOPNOTSUPP
+test op 22: EINVAL
+test op 23: EINVAL
+test op 24: EOPNOTSUPP
+EOF
+	common tail
 }
 
 # Linux 6.2: the 56-byte test command (from 52; the 72-byte one reads as
@@ -135,7 +206,7 @@ EOF
 # and destroyed by the caller, no out_idev_id, MOCK_DOMAIN only on an
 # IOAS, no SYZ flag, and IOAS_COPY makes a copy without protection.
 expect_6_2() {
-	common
+	probes_6_2
 	cat <<'EOF'
 IOMMU_TEST_CMD of 52 bytes: ok
 IOMMU_TEST_CMD of 56 bytes: ok
@@ -173,7 +244,7 @@ EOF
 # on a HW pagetable, SYZ reaching the area it names, and IOAS_COPY
 # without protection EINVAL before any IOAS is looked up.
 expect_7_2() {
-	common
+	probes_7_2
 	cat <<'EOF'
 IOMMU_TEST_CMD of 52 bytes: EINVAL
 IOMMU_TEST_CMD of 56 bytes: EINVAL

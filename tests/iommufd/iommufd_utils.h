@@ -374,6 +374,159 @@ static inline int test_set_temp_memory_limit(struct uiommufd_ctx *ctx,
 }
 
 /* Anonymous read-write memory, populated; NULL on failure. */
+/* ---- Linux 7.2: HW pagetables, devices, replace ---- */
+
+/* MOCK_DOMAIN_FLAGS: as test_mock_domain() for a device with @dev_flags. */
+static inline int test_mock_domain_flags(struct uiommufd_ctx *ctx,
+					 uint32_t pt_id, uint32_t dev_flags,
+					 uint32_t *stdev_id, uint32_t *hwpt_id,
+					 uint32_t *idev_id)
+{
+	struct iommu_test_cmd cmd;
+	int rc;
+
+	test_cmd_init(&cmd, IOMMU_TEST_OP_MOCK_DOMAIN_FLAGS, pt_id);
+	cmd.mock_domain_flags.dev_flags = dev_flags;
+	rc = test_cmd(ctx, &cmd);
+	if (rc)
+		return rc;
+	if (stdev_id)
+		*stdev_id = cmd.mock_domain_flags.out_stdev_id;
+	if (hwpt_id)
+		*hwpt_id = cmd.mock_domain_flags.out_hwpt_id;
+	if (idev_id)
+		*idev_id = cmd.mock_domain_flags.out_idev_id;
+	return 0;
+}
+
+/* MOCK_DOMAIN_REPLACE: *pt_id in, the HW pagetable attached out. */
+static inline int test_mock_domain_replace(struct uiommufd_ctx *ctx,
+					   uint32_t stdev_id, uint32_t *pt_id)
+{
+	struct iommu_test_cmd cmd;
+	int rc;
+
+	test_cmd_init(&cmd, IOMMU_TEST_OP_MOCK_DOMAIN_REPLACE, stdev_id);
+	cmd.mock_domain_replace.pt_id = *pt_id;
+	rc = test_cmd(ctx, &cmd);
+	if (!rc)
+		*pt_id = cmd.mock_domain_replace.pt_id;
+	return rc;
+}
+
+static inline int test_access_replace_ioas(struct uiommufd_ctx *ctx,
+					   int access_fd, uint32_t ioas_id)
+{
+	struct iommu_test_cmd cmd;
+
+	test_cmd_init(&cmd, IOMMU_TEST_OP_ACCESS_REPLACE_IOAS, access_fd);
+	cmd.access_replace_ioas.ioas_id = ioas_id;
+	return test_cmd(ctx, &cmd);
+}
+
+static inline int test_check_iotlb(struct uiommufd_ctx *ctx, uint32_t hwpt_id,
+				   uint32_t iotlb_id, uint32_t iotlb)
+{
+	struct iommu_test_cmd cmd;
+
+	test_cmd_init(&cmd, IOMMU_TEST_OP_MD_CHECK_IOTLB, hwpt_id);
+	cmd.check_iotlb.id = iotlb_id;
+	cmd.check_iotlb.iotlb = iotlb;
+	return test_cmd(ctx, &cmd);
+}
+
+static inline int test_check_dev_cache(struct uiommufd_ctx *ctx,
+				       uint32_t idev_id, uint32_t cache_id,
+				       uint32_t cache)
+{
+	struct iommu_test_cmd cmd;
+
+	test_cmd_init(&cmd, IOMMU_TEST_OP_DEV_CHECK_CACHE, idev_id);
+	cmd.check_dev_cache.id = cache_id;
+	cmd.check_dev_cache.cache = cache;
+	return test_cmd(ctx, &cmd);
+}
+
+/*
+ * IOMMU_HWPT_ALLOC of @dev_id on @pt_id with @flags and, when @data is
+ * not NULL, @data_len bytes of IOMMU_HWPT_DATA_SELFTEST.
+ */
+static inline int hwpt_alloc(struct uiommufd_ctx *ctx, uint32_t dev_id,
+			     uint32_t pt_id, uint32_t flags, const void *data,
+			     uint32_t data_len, uint32_t *out_hwpt_id)
+{
+	struct iommu_hwpt_alloc cmd;
+	int rc;
+
+	memset(&cmd, 0, sizeof(cmd));
+	cmd.size = sizeof(cmd);
+	cmd.flags = flags;
+	cmd.dev_id = dev_id;
+	cmd.pt_id = pt_id;
+	if (data) {
+		cmd.data_type = IOMMU_HWPT_DATA_SELFTEST;
+		cmd.data_len = data_len;
+		cmd.data_uptr = (uintptr_t)data;
+	}
+	rc = uiommufd_ioctl(ctx, IOMMU_HWPT_ALLOC, &cmd);
+	if (!rc && out_hwpt_id)
+		*out_hwpt_id = cmd.out_hwpt_id;
+	return rc;
+}
+
+/* A nested HW pagetable on @parent_id with every IOTLB entry @iotlb. */
+static inline int hwpt_alloc_nested(struct uiommufd_ctx *ctx, uint32_t dev_id,
+				    uint32_t parent_id, uint32_t iotlb,
+				    uint32_t *out_hwpt_id)
+{
+	struct iommu_hwpt_selftest data = { .iotlb = iotlb };
+
+	return hwpt_alloc(ctx, dev_id, parent_id, 0, &data, sizeof(data),
+			  out_hwpt_id);
+}
+
+/*
+ * IOMMU_HWPT_INVALIDATE of @hwpt_id with *entry_num entries of @entry_len
+ * bytes at @entries; *entry_num comes back as the number handled.
+ */
+static inline int hwpt_invalidate(struct uiommufd_ctx *ctx, uint32_t hwpt_id,
+				  uint32_t data_type, const void *entries,
+				  uint32_t entry_len, uint32_t *entry_num)
+{
+	struct iommu_hwpt_invalidate cmd;
+	int rc;
+
+	memset(&cmd, 0, sizeof(cmd));
+	cmd.size = sizeof(cmd);
+	cmd.hwpt_id = hwpt_id;
+	cmd.data_type = data_type;
+	cmd.data_uptr = (uintptr_t)entries;
+	cmd.entry_len = entry_len;
+	cmd.entry_num = *entry_num;
+	rc = uiommufd_ioctl(ctx, IOMMU_HWPT_INVALIDATE, &cmd);
+	*entry_num = cmd.entry_num;
+	return rc;
+}
+
+/* IOMMU_GET_HW_INFO of @dev_id into @data (@data_len bytes). */
+static inline int get_hw_info(struct uiommufd_ctx *ctx, uint32_t dev_id,
+			      void *data, uint32_t data_len,
+			      struct iommu_hw_info *out)
+{
+	struct iommu_hw_info cmd;
+	int rc;
+
+	memset(&cmd, 0, sizeof(cmd));
+	cmd.size = sizeof(cmd);
+	cmd.dev_id = dev_id;
+	cmd.data_len = data_len;
+	cmd.data_uptr = (uintptr_t)data;
+	rc = uiommufd_ioctl(ctx, IOMMU_GET_HW_INFO, &cmd);
+	if (out)
+		*out = cmd;
+	return rc;
+}
+
 static inline void *test_buffer(size_t length)
 {
 	void *buf = mmap(NULL, length, PROT_READ | PROT_WRITE,
@@ -384,5 +537,55 @@ static inline void *test_buffer(size_t length)
 
 /* An address that is never mapped: EFAULT bait. */
 #define BAD_PTR ((void *)(uintptr_t)0x10)
+
+/* ---- HW pagetable and replace suites (test_hwpt.c, test_replace.c) ---- */
+
+/* Whether the last failing call on this thread recorded a reason. */
+static inline bool hwt_has_reason(void)
+{
+	const char *why = uiommufd_last_reason();
+
+	return why && why[0];
+}
+
+/*
+ * The ID the next object of @ctx gets (IDs are the lowest free): an IOAS
+ * is made to see it and destroyed again. 0 if that failed. A failed
+ * command that left an object behind, even one never published, moves it.
+ */
+static inline uint32_t hwt_next_id(struct uiommufd_ctx *ctx)
+{
+	uint32_t id = 0;
+
+	if (ioas_alloc(ctx, &id))
+		return 0;
+	if (ioctl_destroy(ctx, id))
+		return 0;
+	return id;
+}
+
+/*
+ * @call fails with @err and says why (uiommufd_last_reason(), read before
+ * any other call into the library); the reason is logged on a mismatch.
+ */
+#define _HWT_FAILS(err, call, fatal)                                       \
+	do {                                                               \
+		int _rc, _errno;                                           \
+		bool _why;                                                 \
+		errno = 0;                                                 \
+		_rc = (call);                                              \
+		_errno = errno;                                            \
+		_why = hwt_has_reason();                                   \
+		if (_rc != -1 || _errno != (err))                          \
+			TH_LOG("%s: rc %d errno %d (%s), want errno %d",   \
+			       #call, _rc, _errno,                         \
+			       _why ? uiommufd_last_reason() : "no reason", \
+			       (err));                                     \
+		_TEST_CMP(-1, _rc, ==, fatal);                             \
+		_TEST_CMP((err), _errno, ==, fatal);                       \
+		_TEST_BOOL(_why, true, fatal);                             \
+	} while (0)
+#define ASSERT_FAILS_WHY(err, call) _HWT_FAILS(err, call, true)
+#define EXPECT_FAILS_WHY(err, call) _HWT_FAILS(err, call, false)
 
 #endif

@@ -18,6 +18,14 @@
  * devices on an IOAS share its auto HW pagetable; under 6.2 (the 56-byte
  * command, or 72 bytes with a zero tail) each device has a HW pagetable of
  * its own, so ioas1 has two distinct domains. Most sweeps run under both.
+ *
+ * The commands and test ops Linux added after 6.2 (HW pagetables paging
+ * and nested, their invalidation, GET_HW_INFO, devices with flags,
+ * replacing a device's HW pagetable or an access's IOAS) run under 7.2
+ * only, in worlds that may also hold a NEST_PARENT HW pagetable with a
+ * nested one on it and a device made with flags; the snapshot sees
+ * every nested HW pagetable (its parent, its IOTLB) and every device's
+ * mock state (flags, cache, what it is attached to).
  */
 #include <fcntl.h>
 #include <stdarg.h>
@@ -25,6 +33,7 @@
 #include "base/fault_inject.h"
 #include "base/mem.h"
 #include "domains/mock_domain.h"
+#include "domains/mock_nested.h"
 #include "iommufd/fd_table.h"
 #include "iommufd/iommufd_private.h"
 #include "iommufd/iommufd_utils.h"
@@ -62,6 +71,10 @@ enum {
 	W_IOAS2_DOM = 1 << 5,	/* ioas2: mock device */
 	W_RICH = 0x3f,
 	W_NODOM = W_ACCESS | W_PUBACC | W_IOAS2,
+	/* 7.2 only, with W_DOM1: */
+	W_HWPT = 1 << 6,	/* ioas1: NEST_PARENT HWPT, nested on it */
+	W_FLAGS_DEV = 1 << 7,	/* ioas1: NO_DIRTY|PASID device */
+	W_RICH72 = W_RICH | W_HWPT | W_FLAGS_DEV,
 };
 
 /* An access API user: its pins, unpinned by its unmap callback. */
@@ -82,6 +95,8 @@ struct world {
 	u32 stdev1, hwpt1, idev1;	/* W_DOM1; 6.2 reports no idev */
 	u32 stdev2, hwpt2;		/* W_DOM2; 7.2: hwpt2 is hwpt1 */
 	u32 stdev3, hwpt3;		/* W_IOAS2_DOM */
+	u32 hwpt_p, hwpt_n;		/* W_HWPT: the parent, the nested */
+	u32 stdev4, idev4;		/* W_FLAGS_DEV */
 	u64 iova_b;			/* where ioas1 got buf_b[0, 8) */
 	u64 iova2_b;			/* where ioas2 got buf_b[8, 24) */
 	int afd;
@@ -282,6 +297,25 @@ static void world_build(struct world *w, unsigned int flags,
 	else if (flags & W_IOAS2_DOM)
 		ASSERT_EQ(0, test_mock_domain(w->ctx, w->ioas2, &w->stdev3,
 					      &w->hwpt3, NULL));
+	if (flags & (W_HWPT | W_FLAGS_DEV)) {
+		ASSERT_FALSE(w->v6_2);
+		ASSERT_TRUE(flags & W_DOM1);
+	}
+	/* Made last: the parent is filled with every area of ioas1. */
+	if (flags & W_HWPT) {
+		ASSERT_EQ(0, hwpt_alloc(w->ctx, w->idev1, w->ioas1,
+					IOMMU_HWPT_ALLOC_NEST_PARENT, NULL, 0,
+					&w->hwpt_p));
+		ASSERT_EQ(0, hwpt_alloc_nested(w->ctx, w->idev1, w->hwpt_p,
+					       IOMMU_TEST_IOTLB_DEFAULT,
+					       &w->hwpt_n));
+	}
+	if (flags & W_FLAGS_DEV)
+		ASSERT_EQ(0, test_mock_domain_flags(
+				     w->ctx, w->ioas1,
+				     MOCK_FLAGS_DEVICE_NO_DIRTY |
+					     MOCK_FLAGS_DEVICE_PASID,
+				     &w->stdev4, NULL, &w->idev4));
 }
 
 static void pin_counts(u8 *buf, u64 npages, u64 *counts)
@@ -711,6 +745,12 @@ static void snap_hwpt(struct snap *s, struct iommufd_hwpt_paging *hwpt,
 	snap_add(s, hwpt->ioas->obj.id, "hwpt %llu ioas",
 		 (unsigned long long)id);
 	snap_add(s, hwpt->auto_domain, "hwpt %llu auto", (unsigned long long)id);
+	snap_add(s, hwpt->nest_parent, "hwpt %llu nest_parent",
+		 (unsigned long long)id);
+	snap_add(s, hwpt->dirty_tracking, "hwpt %llu dirty_tracking",
+		 (unsigned long long)id);
+	snap_add(s, hwpt->common.pasid_compat, "hwpt %llu pasid_compat",
+		 (unsigned long long)id);
 	snap_add(s, hwpt->linked, "hwpt %llu linked", (unsigned long long)id);
 	snap_add(s, atomic_load(&hwpt->common.num_devices), "hwpt %llu devices",
 		 (unsigned long long)id);
@@ -787,6 +827,46 @@ static void snap_access(struct snap *s, struct uiommufd_access *access,
 		snap_staccess(s, access, id);
 }
 
+/* A nested HW pagetable: its parent and its mock IOTLB. */
+static void snap_nested(struct snap *s, struct iommufd_hwpt_nested *hwpt,
+			u64 id)
+{
+	struct iommufd_hwpt_paging *parent = hwpt->parent;
+
+	ASSERT_EQ(IOMMUFD_OBJ_HWPT_PAGING, parent->common.obj.type);
+	ASSERT_EQ(parent->domain, mock_nested_parent(hwpt->domain));
+	snap_add(s, parent->common.obj.id, "nested %llu parent",
+		 (unsigned long long)id);
+	snap_add(s, atomic_load(&hwpt->common.num_devices),
+		 "nested %llu devices", (unsigned long long)id);
+	snap_add(s, hwpt->common.pasid_compat, "nested %llu pasid_compat",
+		 (unsigned long long)id);
+	for (unsigned int i = 0; i != MOCK_NESTED_DOMAIN_IOTLB_NUM; i++)
+		snap_add(s, mock_nested_iotlb(hwpt->domain, i),
+			 "nested %llu iotlb %u", (unsigned long long)id, i);
+}
+
+/*
+ * A device: what it is attached to and its mock state (flags, cache), as
+ * @what @id (a device in the table, or under 6.2 the selftest object of
+ * a device with no ID of its own).
+ */
+static void snap_device(struct snap *s, struct iommufd_device *idev,
+			const char *what, u64 id)
+{
+	ASSERT_EQ(s->ctx, idev->ctx);
+	snap_add(s, idev->hwpt ? idev->hwpt->obj.id : 0, "%s %llu hwpt", what,
+		 (unsigned long long)id);
+	snap_add(s, idev->hwpt ? idev->hwpt->obj.type : 0,
+		 "%s %llu hwpt type", what, (unsigned long long)id);
+	snap_add(s, idev->mock.flags, "%s %llu mock flags", what,
+		 (unsigned long long)id);
+	for (unsigned int i = 0; i != MOCK_DEV_CACHE_NUM; i++)
+		snap_add(s, atomic_load(&idev->mock.cache[i]),
+			 "%s %llu mock cache %u", what,
+			 (unsigned long long)id, i);
+}
+
 static void snap_obj(struct snap *s, u64 id, void *entry)
 {
 	struct iommufd_object *obj = entry;
@@ -819,11 +899,16 @@ static void snap_obj(struct snap *s, u64 id, void *entry)
 			  container_of(obj, struct iommufd_hwpt_paging, common.obj),
 			  id);
 		break;
+	case IOMMUFD_OBJ_HWPT_NESTED:
+		snap_nested(s,
+			    container_of(obj, struct iommufd_hwpt_nested,
+					 common.obj),
+			    id);
+		break;
 	case IOMMUFD_OBJ_DEVICE:
 		idev = container_of(obj, struct iommufd_device, obj);
-		ASSERT_EQ(s->ctx, idev->ctx);
-		snap_add(s, idev->hwpt ? idev->hwpt->obj.id : 0,
-			 "device %llu hwpt", (unsigned long long)id);
+		ASSERT_FALSE(idev->no_id);
+		snap_device(s, idev, "device", id);
 		break;
 	case IOMMUFD_OBJ_ACCESS:
 		snap_access(s, container_of(obj, struct uiommufd_access, obj),
@@ -834,6 +919,9 @@ static void snap_obj(struct snap *s, u64 id, void *entry)
 		ASSERT_EQ(IOMMUFD_OBJ_DEVICE, stdev->idev->obj.type);
 		snap_add(s, stdev->idev->obj.id, "stdev %llu device",
 			 (unsigned long long)id);
+		/* 6.2's device is not in the table: seen from here. */
+		if (stdev->idev->no_id)
+			snap_device(s, stdev->idev, "stdev", id);
 		break;
 	default:
 		ASSERT_EQ(0, obj->type);
@@ -1890,3 +1978,450 @@ SWEEP_BOTH(fd_close_access, .world = W_RICH, .kind = NEVER_FAILS,
 	   .run = run_fd_close)
 SWEEP_BOTH(fd_close_access_no_domain, .world = W_NODOM,
 	   .kind = NEVER_FAILS, .run = run_fd_close)
+
+/* ---- Linux 7.2: HW pagetables, devices with flags, replace ---- */
+
+/* The snapshot sees what the 7.2 commands change, and only that. */
+TEST(fail_nth_snapshot_sees_7_2_state)
+{
+	struct iommu_hwpt_invalidate_selftest inv = { .iotlb_id = 1 };
+	struct world *w = &sweep_worlds[0];
+	struct snap a = {}, b = {};
+	u32 num = 1, pt;
+
+	bufs_init();
+	world_build(w, W_RICH72, UIOMMUFD_KERNEL_7_2);
+	snap_take(w, &a);
+	ASSERT_EQ(0, hwpt_invalidate(w->ctx, w->hwpt_n,
+				     IOMMU_HWPT_INVALIDATE_DATA_SELFTEST, &inv,
+				     sizeof(inv), &num));
+	snap_take(w, &b);
+	/* One IOTLB entry of the nested HW pagetable. */
+	if (snap_cmp(&a, &b, "invalidate", 0, true) != 1)
+		snap_cmp(&a, &b, "invalidate", 0, false);
+	ASSERT_EQ(1, snap_cmp(&a, &b, "invalidate", 0, true));
+	pt = w->hwpt_n;
+	ASSERT_EQ(0, test_mock_domain_replace(w->ctx, w->stdev4, &pt));
+	snap_take(w, &a);
+	/*
+	 * The device's HW pagetable and its type; the nested one's and the
+	 * shared auto one's device counts and users.
+	 */
+	if (snap_cmp(&b, &a, "replace", 0, true) != 6)
+		snap_cmp(&b, &a, "replace", 0, false);
+	ASSERT_EQ(6, snap_cmp(&b, &a, "replace", 0, true));
+	snap_free(&a);
+	snap_free(&b);
+	world_teardown(w);
+}
+
+/* HWPT_ALLOC of a paging HW pagetable on ioas1, every area filled in. */
+static int hwpt_alloc_on_ioas1(struct world *w, u32 flags,
+			       const struct iommu_hwpt_selftest *data)
+{
+	u32 id = 0;
+	int rc = rc_of(hwpt_alloc(w->ctx, w->idev1, w->ioas1, flags, data,
+				  data ? sizeof(*data) : 0, &id));
+
+	w->out[0] = id;
+	return rc;
+}
+
+static int run_hwpt_alloc_paging(struct world *w)
+{
+	return hwpt_alloc_on_ioas1(w, 0, NULL);
+}
+
+static int run_hwpt_alloc_nest_parent(struct world *w)
+{
+	return hwpt_alloc_on_ioas1(w, IOMMU_HWPT_ALLOC_NEST_PARENT, NULL);
+}
+
+static int run_hwpt_alloc_dirty(struct world *w)
+{
+	return hwpt_alloc_on_ioas1(w, IOMMU_HWPT_ALLOC_DIRTY_TRACKING, NULL);
+}
+
+static int run_hwpt_alloc_pasid(struct world *w)
+{
+	return hwpt_alloc_on_ioas1(w, IOMMU_HWPT_ALLOC_PASID, NULL);
+}
+
+static int run_hwpt_alloc_all_flags(struct world *w)
+{
+	return hwpt_alloc_on_ioas1(w, IOMMU_HWPT_ALLOC_NEST_PARENT |
+					      IOMMU_HWPT_ALLOC_DIRTY_TRACKING |
+					      IOMMU_HWPT_ALLOC_PASID,
+				   NULL);
+}
+
+static int run_hwpt_alloc_data(struct world *w)
+{
+	static const struct iommu_hwpt_selftest data = {
+		.iotlb = 1,
+		.pagetable_type = MOCK_IOMMUPT_DEFAULT,
+	};
+
+	return hwpt_alloc_on_ioas1(w, IOMMU_HWPT_ALLOC_NEST_PARENT, &data);
+}
+
+static int run_hwpt_alloc_huge(struct world *w)
+{
+	static const struct iommu_hwpt_selftest data = {
+		.pagetable_type = MOCK_IOMMUPT_HUGE,
+	};
+
+	return hwpt_alloc_on_ioas1(w, 0, &data);
+}
+
+/* It mirrors ioas1: a0 and a1, and buf_b where a5 went. */
+static void check_hwpt_alloc(struct world *w)
+{
+	ASSERT_NE(0, w->out[0]);
+	ASSERT_EQ(0, test_check_map(w->ctx, w->out[0], IOVA1, P(48), buf_a));
+	ASSERT_EQ(0, test_check_map(w->ctx, w->out[0], w->iova_b, P(8),
+				    buf_b));
+}
+
+SWEEP(hwpt_alloc_paging, .world = W_RICH, .allocates = true,
+      .run = run_hwpt_alloc_paging, .check = check_hwpt_alloc)
+SWEEP(hwpt_alloc_nest_parent, .world = W_RICH72, .allocates = true,
+      .run = run_hwpt_alloc_nest_parent, .check = check_hwpt_alloc)
+SWEEP(hwpt_alloc_dirty_tracking, .world = W_RICH, .allocates = true,
+      .run = run_hwpt_alloc_dirty, .check = check_hwpt_alloc)
+SWEEP(hwpt_alloc_pasid, .world = W_RICH, .allocates = true,
+      .run = run_hwpt_alloc_pasid, .check = check_hwpt_alloc)
+SWEEP(hwpt_alloc_all_flags, .world = W_RICH72, .allocates = true,
+      .run = run_hwpt_alloc_all_flags, .check = check_hwpt_alloc)
+SWEEP(hwpt_alloc_with_data, .world = W_RICH, .allocates = true,
+      .run = run_hwpt_alloc_data, .check = check_hwpt_alloc)
+SWEEP(hwpt_alloc_huge, .world = W_RICH, .allocates = true,
+      .run = run_hwpt_alloc_huge, .check = check_hwpt_alloc)
+SWEEP(hwpt_alloc_paging_temp_limit_16, .world = W_RICH72, .allocates = true,
+      .prepare = set_temp_limit_16, .run = run_hwpt_alloc_paging,
+      .check = check_hwpt_alloc, .cleanup = restore_temp_limit)
+
+#define IOTLB_SWEEP 0x1234abcd
+
+static int run_hwpt_alloc_nested(struct world *w)
+{
+	u32 id = 0;
+	int rc = rc_of(hwpt_alloc_nested(w->ctx, w->idev1, w->hwpt_p,
+					 IOTLB_SWEEP, &id));
+
+	w->out[0] = id;
+	return rc;
+}
+
+static void check_hwpt_alloc_nested(struct world *w)
+{
+	for (u32 i = 0; i != MOCK_NESTED_DOMAIN_IOTLB_NUM; i++)
+		ASSERT_EQ(0, test_check_iotlb(w->ctx, w->out[0], i,
+					      IOTLB_SWEEP));
+	EXPECT_ERRNO(EBUSY, ioctl_destroy(w->ctx, w->hwpt_p));
+}
+
+/* A nested one for the NO_DIRTY device, with PASID. */
+static int run_hwpt_alloc_nested_pasid(struct world *w)
+{
+	struct iommu_hwpt_selftest data = { .iotlb = IOTLB_SWEEP };
+	u32 id = 0;
+	int rc = rc_of(hwpt_alloc(w->ctx, w->idev4, w->hwpt_p,
+				  IOMMU_HWPT_ALLOC_PASID, &data, sizeof(data),
+				  &id));
+
+	w->out[0] = id;
+	return rc;
+}
+
+SWEEP(hwpt_alloc_nested, .world = W_RICH72, .allocates = true,
+      .run = run_hwpt_alloc_nested, .check = check_hwpt_alloc_nested)
+SWEEP(hwpt_alloc_nested_pasid, .world = W_RICH72, .allocates = true,
+      .run = run_hwpt_alloc_nested_pasid, .check = check_hwpt_alloc_nested)
+
+/* Entries 1 and 3, then everything: the IOTLB ends all zero. */
+static int run_hwpt_invalidate(struct world *w)
+{
+	const struct iommu_hwpt_invalidate_selftest inv[] = {
+		{ .iotlb_id = 1 },
+		{ .iotlb_id = 3 },
+		{ .flags = IOMMU_TEST_INVALIDATE_FLAG_ALL },
+	};
+	u32 num = ARRAY_SIZE(inv);
+	int rc = rc_of(hwpt_invalidate(w->ctx, w->hwpt_n,
+				       IOMMU_HWPT_INVALIDATE_DATA_SELFTEST,
+				       inv, sizeof(inv[0]), &num));
+
+	w->out[0] = num;
+	return rc;
+}
+
+static int run_hwpt_invalidate_one(struct world *w)
+{
+	const struct iommu_hwpt_invalidate_selftest inv = { .iotlb_id = 2 };
+	u32 num = 1;
+	int rc = rc_of(hwpt_invalidate(w->ctx, w->hwpt_n,
+				       IOMMU_HWPT_INVALIDATE_DATA_SELFTEST,
+				       &inv, sizeof(inv), &num));
+
+	w->out[0] = num;
+	return rc;
+}
+
+static void check_hwpt_invalidate(struct world *w)
+{
+	ASSERT_EQ(3, w->out[0]);
+	for (u32 i = 0; i != MOCK_NESTED_DOMAIN_IOTLB_NUM; i++)
+		ASSERT_EQ(0, test_check_iotlb(w->ctx, w->hwpt_n, i, 0));
+}
+
+static void check_hwpt_invalidate_one(struct world *w)
+{
+	ASSERT_EQ(1, w->out[0]);
+	ASSERT_EQ(0, test_check_iotlb(w->ctx, w->hwpt_n, 2, 0));
+	ASSERT_EQ(0, test_check_iotlb(w->ctx, w->hwpt_n, 1,
+				      IOMMU_TEST_IOTLB_DEFAULT));
+}
+
+SWEEP(hwpt_invalidate, .world = W_RICH72, .run = run_hwpt_invalidate,
+      .check = check_hwpt_invalidate)
+SWEEP(hwpt_invalidate_one, .world = W_RICH72, .run = run_hwpt_invalidate_one,
+      .check = check_hwpt_invalidate_one)
+
+/* The NO_DIRTY|PASID device's info, into a buffer longer than it. */
+static int run_get_hw_info(struct world *w)
+{
+	struct iommu_hw_info info;
+	int rc;
+
+	memset(w->data, 0xff, 64);
+	rc = rc_of(get_hw_info(w->ctx, w->idev4, w->data, 64, &info));
+	w->out[0] = info.data_len;
+	w->out[1] = info.out_data_type;
+	w->out[2] = info.out_capabilities;
+	w->out[3] = info.out_max_pasid_log2;
+	return rc;
+}
+
+static void check_get_hw_info(struct world *w)
+{
+	const struct iommu_test_hw_info *info = (const void *)w->data;
+
+	ASSERT_EQ(sizeof(*info), w->out[0]);
+	ASSERT_EQ(IOMMU_HW_INFO_TYPE_SELFTEST, w->out[1]);
+	ASSERT_EQ(IOMMU_HW_CAP_PCI_ATS_NOT_SUPPORTED, w->out[2]);
+	ASSERT_EQ(MOCK_PASID_WIDTH, w->out[3]);
+	ASSERT_EQ(IOMMU_HW_INFO_SELFTEST_REGVAL, info->test_reg);
+	for (unsigned int i = sizeof(*info); i != 64; i++)
+		ASSERT_EQ(0, w->data[i]);
+}
+
+SWEEP(get_hw_info, .world = W_RICH72, .read_only = true,
+      .run = run_get_hw_info, .check = check_get_hw_info)
+
+static int mock_domain_flags_on(struct world *w, u32 pt_id, u32 dev_flags)
+{
+	u32 stdev = 0, hwpt = 0, idev = 0;
+	int rc = rc_of(test_mock_domain_flags(w->ctx, pt_id, dev_flags, &stdev,
+					      &hwpt, &idev));
+
+	w->out[0] = stdev;
+	w->out[1] = hwpt;
+	w->out[2] = idev;
+	return rc;
+}
+
+/* Onto ioas1's auto HW pagetable, which a NO_DIRTY device may share. */
+static int run_mock_domain_flags_shared(struct world *w)
+{
+	return mock_domain_flags_on(w, w->ioas1,
+				    MOCK_FLAGS_DEVICE_NO_DIRTY |
+					    MOCK_FLAGS_DEVICE_PASID);
+}
+
+static void check_mock_domain_flags_shared(struct world *w)
+{
+	ASSERT_EQ(w->hwpt1, w->out[1]);
+	for (u32 i = 0; i != MOCK_DEV_CACHE_NUM; i++)
+		ASSERT_EQ(0,
+			  test_check_dev_cache(w->ctx, w->out[2], i,
+					       IOMMU_TEST_DEV_CACHE_DEFAULT));
+}
+
+/* ioas2's first domain: a new auto HW pagetable, every area filled. */
+static int run_mock_domain_flags_new(struct world *w)
+{
+	return mock_domain_flags_on(w, w->ioas2, MOCK_FLAGS_DEVICE_PASID);
+}
+
+static void check_mock_domain_flags_new(struct world *w)
+{
+	ASSERT_EQ(0, test_check_map(w->ctx, w->out[1], IOVA2, P(24), buf_a));
+}
+
+/* Onto the nested HW pagetable, which a NO_DIRTY device may use. */
+static int run_mock_domain_flags_nested(struct world *w)
+{
+	return mock_domain_flags_on(w, w->hwpt_n, MOCK_FLAGS_DEVICE_NO_DIRTY);
+}
+
+static void check_mock_domain_flags_nested(struct world *w)
+{
+	ASSERT_EQ(w->hwpt_n, w->out[1]);
+}
+
+SWEEP(test_mock_domain_flags_shared, .world = W_RICH, .allocates = true,
+      .run = run_mock_domain_flags_shared,
+      .check = check_mock_domain_flags_shared)
+SWEEP(test_mock_domain_flags_new_auto, .world = W_RICH & ~W_IOAS2_DOM,
+      .allocates = true, .run = run_mock_domain_flags_new,
+      .check = check_mock_domain_flags_new)
+SWEEP(test_mock_domain_flags_nested, .world = W_RICH72, .allocates = true,
+      .run = run_mock_domain_flags_nested,
+      .check = check_mock_domain_flags_nested)
+
+static int replace_stdev1(struct world *w, u32 pt_id)
+{
+	u32 pt = pt_id;
+	int rc = rc_of(test_mock_domain_replace(w->ctx, w->stdev1, &pt));
+
+	w->out[0] = pt;
+	return rc;
+}
+
+/* ioas2 has no domain: a new auto HW pagetable, filled; hwpt1 stays. */
+static int run_replace_to_ioas_new(struct world *w)
+{
+	return replace_stdev1(w, w->ioas2);
+}
+
+static void check_replace_to_ioas2(struct world *w)
+{
+	ASSERT_EQ(0, test_check_map(w->ctx, w->out[0], IOVA2, P(24), buf_a));
+	ASSERT_EQ(0, test_check_map(w->ctx, w->out[0], w->iova2_b, P(16),
+				    buf_b + P(8)));
+}
+
+static void check_replace_hwpt1_stays(struct world *w)
+{
+	check_replace_to_ioas2(w);
+	ASSERT_EQ(0, test_check_map(w->ctx, w->hwpt1, IOVA1, P(24), buf_a));
+}
+
+static void check_replace_hwpt1_gone(struct world *w)
+{
+	check_replace_to_ioas2(w);
+	EXPECT_ERRNO(ENOENT, test_check_map(w->ctx, w->hwpt1, IOVA1, P(1),
+					    buf_a));
+}
+
+/* Onto ioas2's existing auto HW pagetable (W_IOAS2_DOM's). */
+static void check_replace_to_hwpt3(struct world *w)
+{
+	ASSERT_EQ(w->hwpt3, w->out[0]);
+	check_replace_hwpt1_stays(w);
+}
+
+static int run_replace_to_hwpt_p(struct world *w)
+{
+	return replace_stdev1(w, w->hwpt_p);
+}
+
+static int run_replace_to_hwpt_n(struct world *w)
+{
+	return replace_stdev1(w, w->hwpt_n);
+}
+
+static void check_replace_to_hwpt_p(struct world *w)
+{
+	ASSERT_EQ(w->hwpt_p, w->out[0]);
+}
+
+static void check_replace_to_hwpt_n(struct world *w)
+{
+	ASSERT_EQ(w->hwpt_n, w->out[0]);
+	EXPECT_ERRNO(EBUSY, ioctl_destroy(w->ctx, w->hwpt_n));
+}
+
+/* From the nested one back to ioas1's auto HW pagetable. */
+static void prepare_on_hwpt_n(struct world *w)
+{
+	ASSERT_EQ(0, run_replace_to_hwpt_n(w));
+}
+
+static int run_replace_to_ioas1(struct world *w)
+{
+	return replace_stdev1(w, w->ioas1);
+}
+
+static void check_replace_to_ioas1(struct world *w)
+{
+	/* hwpt1 is still there (W_DOM2): it is the one picked. */
+	ASSERT_EQ(w->hwpt1, w->out[0]);
+}
+
+/* The only device of hwpt1 leaves it: it goes with the replace. */
+SWEEP(test_mock_domain_replace_last_device, .world = W_DOM1 | W_NODOM,
+      .allocates = true, .run = run_replace_to_ioas_new,
+      .check = check_replace_hwpt1_gone)
+SWEEP(test_mock_domain_replace_to_new_auto, .world = W_RICH & ~W_IOAS2_DOM,
+      .allocates = true, .run = run_replace_to_ioas_new,
+      .check = check_replace_hwpt1_stays)
+SWEEP(test_mock_domain_replace_to_shared_auto, .world = W_RICH,
+      .run = run_replace_to_ioas_new, .check = check_replace_to_hwpt3)
+SWEEP(test_mock_domain_replace_to_hwpt, .world = W_RICH72,
+      .run = run_replace_to_hwpt_p, .check = check_replace_to_hwpt_p)
+SWEEP(test_mock_domain_replace_to_nested, .world = W_RICH72,
+      .run = run_replace_to_hwpt_n, .check = check_replace_to_hwpt_n)
+SWEEP(test_mock_domain_replace_nested_to_ioas, .world = W_RICH72,
+      .prepare = prepare_on_hwpt_n, .run = run_replace_to_ioas1,
+      .check = check_replace_to_ioas1)
+SWEEP(test_mock_domain_replace_to_new_auto_temp_limit_16,
+      .world = W_RICH72 & ~W_IOAS2_DOM, .allocates = true,
+      .prepare = set_temp_limit_16, .run = run_replace_to_ioas_new,
+      .check = check_replace_hwpt1_stays, .cleanup = restore_temp_limit)
+
+/*
+ * The test-module access (two items pinned in ioas1) to ioas2: the items
+ * go through the callback, then it reads ioas2.
+ */
+static int run_access_replace_ioas(struct world *w)
+{
+	return rc_of(test_access_replace_ioas(w->ctx, w->afd, w->ioas2));
+}
+
+static void check_access_replace_ioas(struct world *w)
+{
+	check_items_gone(w);
+	/* ioas2's copy of a0 at IOVA2. */
+	ASSERT_EQ(0, test_access_rw(w->ctx, w->afd, IOVA2 + P(3) + 5, w->data,
+				    P(2), 0));
+	ASSERT_EQ(0, memcmp(w->data, buf_a + P(3) + 5, P(2)));
+	EXPECT_ERRNO(EBUSY, ioctl_destroy(w->ctx, w->ioas2));
+}
+
+SWEEP(test_access_replace_ioas, .world = W_RICH, .allocates = true,
+      .run = run_access_replace_ioas, .check = check_access_replace_ioas)
+SWEEP(test_access_replace_ioas_no_domain, .world = W_NODOM,
+      .allocates = true, .run = run_access_replace_ioas,
+      .check = check_access_replace_ioas)
+
+/* The access API user (a pin in ioas1) to ioas2 through the public call. */
+static int run_api_replace(struct world *w)
+{
+	return uiommufd_access_replace(w->pa.access, w->ioas2);
+}
+
+static void check_api_replace(struct world *w)
+{
+	ASSERT_EQ(0, w->pa.npins);
+	ASSERT_EQ(1, w->pa.unmap_calls);
+	ASSERT_EQ(0, w->pa.unpin_errors);
+	/* Reads go to ioas2's copy of a0 now. */
+	ASSERT_EQ(0, uiommufd_access_rw(w->pa.access, IOVA2 + P(1) + 9,
+					w->data, P(2), 0));
+	ASSERT_EQ(0, memcmp(w->data, buf_a + P(1) + 9, P(2)));
+}
+
+SWEEP(access_api_replace, .world = W_RICH72, .allocates = true,
+      .run = run_api_replace, .check = check_api_replace)
