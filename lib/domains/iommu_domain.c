@@ -198,17 +198,6 @@ void iommu_dirty_bitmap_record(struct iommu_dirty_bitmap *dirty, u64 iova,
 		       (last - dirty->iova) >> dirty->pgshift);
 }
 
-/* Bit i of the result: bit 2i or bit 2i + 1 of @x (the upper half 0). */
-static u64 fold_pairs(u64 x)
-{
-	x = (x | x >> 1) & 0x5555555555555555ULL;
-	x = (x | x >> 1) & 0x3333333333333333ULL;
-	x = (x | x >> 2) & 0x0f0f0f0f0f0f0f0fULL;
-	x = (x | x >> 4) & 0x00ff00ff00ff00ffULL;
-	x = (x | x >> 8) & 0x0000ffff0000ffffULL;
-	return (x | x >> 16) & 0x00000000ffffffffULL;
-}
-
 /* Each run of set bits of @word as a record of its own. */
 static void record_runs(struct iommu_dirty_bitmap *dirty, u64 iova, u64 word,
 			unsigned int ushift)
@@ -233,8 +222,9 @@ static void record_runs(struct iommu_dirty_bitmap *dirty, u64 iova, u64 word,
  * aligned, since the word's start and the window's are both multiples of
  * the smaller of 64 units and a bit. Anything else goes run by run.
  */
-void iommu_dirty_bitmap_record_word(struct iommu_dirty_bitmap *dirty, u64 iova,
-				    u64 word, unsigned int ushift)
+void iommu_dirty_bitmap_record_word_slow(struct iommu_dirty_bitmap *dirty,
+					 u64 iova, u64 word,
+					 unsigned int ushift)
 {
 	unsigned int k, off;
 	u64 inside, before, bit;
@@ -284,7 +274,7 @@ void iommu_dirty_bitmap_record_word(struct iommu_dirty_bitmap *dirty, u64 iova,
 		word = ~0ULL >> (64 - (64 >> k));
 	else
 		for (unsigned int i = 0; i != k; i++)
-			word = fold_pairs(word);
+			word = iommu_dirty_fold_pairs(word);
 	off = bit % 64;
 	dirty->bits[bit / 64] |= word << off;
 	/* The folded word holds 64 >> k bits; some may reach the next word. */

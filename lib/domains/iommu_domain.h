@@ -45,15 +45,58 @@ struct iommu_dirty_bitmap {
 /* Set the bits covering [iova, iova + length - 1]; @length > 0, no wrap. */
 void iommu_dirty_bitmap_record(struct iommu_dirty_bitmap *dirty, u64 iova,
 			       u64 length);
+/* Bit i of the result: bit 2i or bit 2i + 1 of @x (the upper half 0). */
+static inline u64 iommu_dirty_fold_pairs(u64 x)
+{
+	x = (x | x >> 1) & 0x5555555555555555ULL;
+	x = (x | x >> 1) & 0x3333333333333333ULL;
+	x = (x | x >> 2) & 0x0f0f0f0f0f0f0f0fULL;
+	x = (x | x >> 4) & 0x00ff00ff00ff00ffULL;
+	x = (x | x >> 8) & 0x0000ffff0000ffffULL;
+	return (x | x >> 16) & 0x00000000ffffffffULL;
+}
+
+/* The general case of iommu_dirty_bitmap_record_word(). */
+void iommu_dirty_bitmap_record_word_slow(struct iommu_dirty_bitmap *dirty,
+					 u64 iova, u64 word,
+					 unsigned int ushift);
+
 /*
  * The bulk form for a domain that keeps a dirty bit per unit of
  * (1 << ushift) bytes: bit j of @word says whether the unit at
  * iova + (j << ushift) is dirty. @iova is aligned to 64 units and the 64
- * units do not wrap. A word goes in a few shifts and masks, not a call
- * per run, when the bitmap's bits are at least a unit.
+ * units do not wrap. A word inside a window that starts on a bit's
+ * boundary, with bits of at least a unit and 64 units at most, goes in a
+ * few shifts and masks here; anything else takes the general path.
  */
-void iommu_dirty_bitmap_record_word(struct iommu_dirty_bitmap *dirty, u64 iova,
-				    u64 word, unsigned int ushift);
+static inline void iommu_dirty_bitmap_record_word(struct iommu_dirty_bitmap *dirty,
+						  u64 iova, u64 word,
+						  unsigned int ushift)
+{
+	unsigned int k = dirty->pgshift - ushift, off;
+	u64 bit;
+
+	if (!word)
+		return;
+	if (dirty->pgshift < ushift || k >= 6 || iova < dirty->iova ||
+	    iova > dirty->last || dirty->last - iova < (64ULL << ushift) - 1 ||
+	    (dirty->iova & ((1ULL << dirty->pgshift) - 1)) ||
+	    !dirty->bits) {
+		iommu_dirty_bitmap_record_word_slow(dirty, iova, word, ushift);
+		return;
+	}
+	dirty->records++;
+	if (word == ~0ULL)
+		word = ~0ULL >> (64 - (64 >> k));
+	else
+		for (unsigned int i = 0; i != k; i++)
+			word = iommu_dirty_fold_pairs(word);
+	bit = (iova - dirty->iova) >> dirty->pgshift;
+	off = bit % 64;
+	dirty->bits[bit / 64] |= word << off;
+	if (off && word >> (64 - off))
+		dirty->bits[bit / 64 + 1] |= word >> (64 - off);
+}
 
 struct iommu_dirty_ops {
 	/* Start or stop the hardware setting dirty bits. 0 or errno. */

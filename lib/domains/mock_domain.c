@@ -671,17 +671,23 @@ static void mock_full_flush(struct mock_full_run *run,
  * run of full words (huge entries make long ones), any other goes as a
  * word.
  */
+static void mock_full_add(struct mock_full_run *run, u64 index, u64 n,
+			  struct iommu_dirty_bitmap *dirty)
+{
+	if (run->n && run->first + run->n == index) {
+		run->n += n;
+		return;
+	}
+	mock_full_flush(run, dirty);
+	run->first = index;
+	run->n = n;
+}
+
 static void mock_report(struct mock_full_run *run, u64 index, u64 bits,
 			struct iommu_dirty_bitmap *dirty)
 {
 	if (bits == ~0ULL) {
-		if (run->n && run->first + run->n == index) {
-			run->n += 64;
-			return;
-		}
-		mock_full_flush(run, dirty);
-		run->first = index;
-		run->n = 64;
+		mock_full_add(run, index, 64, dirty);
 		return;
 	}
 	mock_full_flush(run, dirty);
@@ -705,6 +711,7 @@ static int mock_read_and_clear_dirty(struct iommu_domain *domain, u64 iova,
 	struct mock_full_run run = { 0, 0 };
 	struct mock_dirty_chunk *chunk;
 	u64 nr, base, lo, hi, value, ignored, wmask, bits;
+	bool whole;
 
 	pthread_mutex_lock(&mock->lock);
 	if (!mock->stats.dirty_io_pages)
@@ -721,6 +728,18 @@ static int mock_read_and_clear_dirty(struct iommu_domain *domain, u64 iova,
 		base = nr << MOCK_DIRTY_CHUNK_SHIFT;
 		lo = max(first, base) - base;
 		hi = min(last, base + MOCK_DIRTY_CHUNK_PAGES - 1) - base;
+		whole = !lo && hi == MOCK_DIRTY_CHUNK_PAGES - 1;
+		/* All of it dirty (huge entries do that): one run. */
+		if (whole && chunk->nr_dirty == MOCK_DIRTY_CHUNK_PAGES) {
+			mock_full_add(&run, base, MOCK_DIRTY_CHUNK_PAGES, dirty);
+			if (clear) {
+				memset(chunk->words, 0, sizeof(chunk->words));
+				mock->stats.dirty_io_pages -= chunk->nr_dirty;
+				chunk->nr_dirty = 0;
+				chunk->nonzero = 0;
+			}
+			continue;
+		}
 		wmask = chunk->nonzero & mock_summary_mask(lo, hi);
 		while (wmask) {
 			unsigned int w = __builtin_ctzll(wmask);
@@ -728,8 +747,16 @@ static int mock_read_and_clear_dirty(struct iommu_domain *domain, u64 iova,
 			wmask &= wmask - 1;
 			bits = chunk->words[w] & mock_word_mask(w, lo, hi);
 			mock_report(&run, base + w * 64ULL, bits, dirty);
-			if (clear)
+			if (clear && whole)
+				chunk->words[w] = 0;
+			else if (clear)
 				mock_chunk_update(mock, chunk, w, bits, false);
+		}
+		/* All of the chunk read: its counts go in one step. */
+		if (clear && whole) {
+			mock->stats.dirty_io_pages -= chunk->nr_dirty;
+			chunk->nr_dirty = 0;
+			chunk->nonzero = 0;
 		}
 	}
 	mock_full_flush(&run, dirty);

@@ -139,14 +139,21 @@ int iommufd_access_replace(struct uiommufd_access *access, u32 ioas_id)
 	/* The callback unpins through iopt_unpin, the old IOAS. */
 	if (access->ops.unmap)
 		access->ops.unmap(access->data, 0, U64_MAX);
+	/*
+	 * An unmap of the old IOAS may still be in the callback, which may
+	 * unpin (taking the lock for reading): wait for it with no lock
+	 * held. None starts after this.
+	 */
+	iopt_access_quiesce(old_ia);
 
 	pthread_rwlock_wrlock(&access->lock);
-	iopt_access_destroy(old_ia);
 	access->iopt_access = new_ia;
 	access->iopt_unpin = new_ia;
 	access->ioas = ioas;
 	access->moving = false;
 	pthread_rwlock_unlock(&access->lock);
+	/* Unpins that saw old_ia finished before the write lock was ours. */
+	iopt_access_destroy(old_ia);
 	iommufd_object_drop_users(&old_ioas->obj);
 	iommufd_put_object(access->ctx, &ioas->obj);
 	return 0;

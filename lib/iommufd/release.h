@@ -37,6 +37,12 @@ enum iommufd_behaviour {
 	IOMMUFD_NEW_MOCK_DOMAIN_AUTO_HWPT,
 	/* MOCK_DOMAIN's id may name a HW pagetable; before, only an IOAS. */
 	IOMMUFD_NEW_MOCK_DOMAIN_ON_HWPT,
+	/*
+	 * MD_CHECK_MAP looks its HW pagetable up before checking the
+	 * arguments, against the domain's IO page; before, against the mock
+	 * IO page first.
+	 */
+	IOMMUFD_NEW_CHECK_MAP_LOOKUP_FIRST,
 	IOMMUFD_NEW_MAX,
 };
 

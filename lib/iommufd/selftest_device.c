@@ -195,8 +195,11 @@ static int test_md_check_map(struct iommufd_ucmd *ucmd, u32 hwpt_id, u64 iova,
 	u64 end, step;
 	int rc = 0;
 
-	if (iova % MOCK_PAGE_SIZE || length % MOCK_PAGE_SIZE ||
-	    uptr % MOCK_PAGE_SIZE || __builtin_add_overflow(uptr, length, &end))
+	/* 6.2 checked against the mock IO page before the lookup. */
+	if (!iommufd_release_new(iommufd_release(ucmd->ctx),
+				 IOMMUFD_NEW_CHECK_MAP_LOOKUP_FIRST) &&
+	    (iova % MOCK_PAGE_SIZE || length % MOCK_PAGE_SIZE ||
+	     uptr % MOCK_PAGE_SIZE || __builtin_add_overflow(uptr, length, &end)))
 		return err_reason(-EINVAL,
 				  "iova, length and uptr must be multiples of %#llx and not wrap",
 				  (unsigned long long)MOCK_PAGE_SIZE);
@@ -211,9 +214,10 @@ static int test_md_check_map(struct iommufd_ucmd *ucmd, u32 hwpt_id, u64 iova,
 	}
 	/* The step is the domain's smallest IO page (4 KiB in a huge one). */
 	step = iommu_domain_min_pgsize(hwpt->domain);
-	if (iova % step || length % step || uptr % step) {
+	if (iova % step || length % step || uptr % step ||
+	    __builtin_add_overflow(uptr, length, &end)) {
 		rc = err_reason(-EINVAL,
-				"iova, length and uptr must be multiples of %#llx, HW pagetable %u's IO page",
+				"iova, length and uptr must be multiples of %#llx, HW pagetable %u's IO page, and not wrap",
 				(unsigned long long)step, hwpt_id);
 		goto out_put;
 	}

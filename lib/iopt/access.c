@@ -88,17 +88,23 @@ static void access_remove_range(struct io_pagetable *iopt, u64 iova,
 	WARN_ON(!iopt_area_contig_done(&iter));
 }
 
-void iopt_access_destroy(struct iopt_access *access)
+void iopt_access_quiesce(struct iopt_access *access)
 {
 	struct io_pagetable *iopt = access->iopt;
-	struct interval_tree_node *node;
 
-	/* Wait out notifications in flight; no new ones start. */
 	pthread_mutex_lock(&iopt->access_lock);
 	access->dying = true;
 	while (access->notifying)
 		pthread_cond_wait(&iopt->access_cond, &iopt->access_lock);
 	pthread_mutex_unlock(&iopt->access_lock);
+}
+
+void iopt_access_destroy(struct iopt_access *access)
+{
+	struct io_pagetable *iopt = access->iopt;
+	struct interval_tree_node *node;
+
+	iopt_access_quiesce(access);
 
 	/* Pins left behind are released, not leaked. */
 	pthread_rwlock_rdlock(&iopt->iova_rwsem);

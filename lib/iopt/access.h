@@ -42,6 +42,11 @@ struct iopt_access *iopt_access_create(struct io_pagetable *iopt,
 				       const struct iopt_access_ops *ops,
 				       void *data);
 /* Unpins whatever the access still holds, then frees it. Cannot fail. */
+/*
+ * No unmap notification of @access starts any more, and those in flight
+ * have returned. Pins and unpins still work. Idempotent; destroy does it.
+ */
+void iopt_access_quiesce(struct iopt_access *access);
 void iopt_access_destroy(struct iopt_access *access);
 
 /*
