@@ -28,6 +28,7 @@ static int device_init(struct iommufd_device *idev, struct uiommufd_ctx *ctx,
 	if (rc)
 		return err_reason(rc, "cannot create the device's lock");
 	idev->ctx = ctx;
+	index_store_init(&idev->pasids);
 	idev->mock.flags = dev_flags;
 	for (unsigned int i = 0; i != MOCK_DEV_CACHE_NUM; i++)
 		atomic_init(&idev->mock.cache[i], IOMMU_TEST_DEV_CACHE_DEFAULT);
@@ -76,12 +77,14 @@ void iommufd_device_destroy(struct iommufd_object *obj)
 		container_of(obj, struct iommufd_device, obj);
 
 	WARN_ON(idev->hwpt);
+	WARN_ON(!index_store_empty(&idev->pasids));
+	index_store_destroy(&idev->pasids);
 	pthread_mutex_destroy(&idev->lock);
 }
 
 void iommufd_device_unbind(struct iommufd_device *idev)
 {
-	iommufd_device_detach(idev);
+	iommufd_device_detach_all(idev);
 	if (idev->no_id) {
 		iommufd_device_destroy(&idev->obj);
 		mem_free(idev);
@@ -90,13 +93,50 @@ void iommufd_device_unbind(struct iommufd_device *idev)
 	iommufd_object_destroy_owned(idev->ctx, &idev->obj);
 }
 
-/* What the mock driver's attach refuses: EINVAL, as incompatible. */
+/* The HW pagetable @pasid (0: the RID) is attached to; idev->lock held. */
+static struct iommufd_hw_pagetable *attached(struct iommufd_device *idev,
+					     u32 pasid)
+{
+	if (pasid == IOMMU_NO_PASID)
+		return idev->hwpt;
+	return index_store_load(&idev->pasids, pasid);
+}
+
+/*
+ * What the core and the mock driver check before attaching @pasid of
+ * @idev to @hwpt (in the kernel's order, after the attachment state):
+ * EINVAL, as incompatible, which the auto search takes as "try the next".
+ */
 static int check_compatible(struct iommufd_device *idev,
-			    struct iommufd_hw_pagetable *hwpt)
+			    struct iommufd_hw_pagetable *hwpt, u32 pasid)
 {
 	struct iommufd_hwpt_paging *paging = to_hwpt_paging(hwpt);
+	u64 first_pasid = 1;
 
-	if (paging && paging->dirty_tracking &&
+	/* A RID and its PASIDs agree on sharing: both PASID capable. */
+	if (pasid == IOMMU_NO_PASID) {
+		if (!hwpt->pasid_compat &&
+		    index_store_find(&idev->pasids, &first_pasid, U32_MAX))
+			return err_reason(-EINVAL,
+					  "device %u has PASIDs attached: HW pagetable %u was not allocated with IOMMU_HWPT_ALLOC_PASID",
+					  idev->obj.id, hwpt->obj.id);
+	} else {
+		if (!hwpt->pasid_compat)
+			return err_reason(-EINVAL,
+					  "HW pagetable %u was not allocated with IOMMU_HWPT_ALLOC_PASID",
+					  hwpt->obj.id);
+		if (idev->hwpt && !idev->hwpt->pasid_compat)
+			return err_reason(-EINVAL,
+					  "device %u's RID is on HW pagetable %u, which does not allow PASIDs",
+					  idev->obj.id, idev->hwpt->obj.id);
+		if (pasid >= iommufd_device_max_pasids(idev))
+			return err_reason(-EINVAL,
+					  "PASID %u is past device %u's %u PASIDs",
+					  pasid, idev->obj.id,
+					  iommufd_device_max_pasids(idev));
+	}
+	/* The mock driver's own refusals. */
+	if (pasid == IOMMU_NO_PASID && paging && paging->dirty_tracking &&
 	    !iommufd_device_dirty_capable(idev))
 		return err_reason(-EINVAL,
 				  "device %u cannot track dirty IOVA, which HW pagetable %u does",
@@ -105,21 +145,51 @@ static int check_compatible(struct iommufd_device *idev,
 }
 
 /*
- * Count @idev in @hwpt and take its users reference. A paging one must
- * be linked: called with its IOAS's mutex held.
+ * The mock driver fails every second attach of the reserved PASID to a
+ * domain (a detach resets it), so that a replace must unwind: true when
+ * this one fails. It disarms then, as the kernel's mock does.
  */
-static int hwpt_add_device(struct iommufd_device *idev,
-			   struct iommufd_hw_pagetable *hwpt)
+static bool reserved_pasid_fails(struct iommufd_device *idev, u32 pasid)
+{
+	if (pasid != IOMMU_TEST_PASID_RESERVED || !idev->mock.reserved_armed)
+		return false;
+	idev->mock.reserved_armed = false;
+	return true;
+}
+
+/*
+ * Count @pasid of @idev in @hwpt and take its users reference, after every
+ * check: 1 when @hwpt is @old (nothing to do), 0, or an errno. A paging
+ * HW pagetable must be linked: called with its IOAS's mutex held.
+ */
+static int hwpt_add_device(struct iommufd_device *idev, u32 pasid,
+			   struct iommufd_hw_pagetable *hwpt,
+			   struct iommufd_hw_pagetable *old, bool replace)
 {
 	struct iommufd_hwpt_paging *paging = to_hwpt_paging(hwpt);
 	int rc;
 
+	/* The attachment's state first, as the kernel's attach array. */
+	if (!replace && old)
+		return err_reason(-EBUSY,
+				  "device %u (PASID %u) is already attached",
+				  idev->obj.id, pasid);
+	if (replace && !old)
+		return err_reason(-EINVAL,
+				  "device %u (PASID %u) is not attached",
+				  idev->obj.id, pasid);
+	if (hwpt == old)
+		return 1;
 	if (paging && !paging->linked)
 		return err_reason(-ENOENT, "HW pagetable %u is going away",
 				  hwpt->obj.id);
-	rc = check_compatible(idev, hwpt);
+	rc = check_compatible(idev, hwpt, pasid);
 	if (rc)
 		return rc;
+	if (reserved_pasid_fails(idev, pasid))
+		return err_reason(-ENOMEM,
+				  "the mock driver fails this attach of PASID %u (every second one)",
+				  pasid);
 	atomic_fetch_add(&hwpt->num_devices, 1);
 	iommufd_object_hold_users(&hwpt->obj);
 	return 0;
@@ -160,13 +230,14 @@ static void hwpt_remove_device(struct uiommufd_ctx *ctx,
 }
 
 /*
- * Add @idev to an auto HW pagetable of @ioas: the first compatible one, or
- * a new one (of its own under IOMMUFD_ATTACH_NEW_HWPT). It goes in *out
- * and its ID in *pt_id.
+ * Add @pasid of @idev to an auto HW pagetable of @ioas: the first
+ * compatible one, or a new one (of its own under IOMMUFD_ATTACH_NEW_HWPT).
+ * It goes in *out and its ID in *pt_id; 1 when it is @old.
  */
-static int add_to_ioas(struct iommufd_device *idev, struct iommufd_ioas *ioas,
-		       unsigned int flags, u32 *pt_id,
-		       struct iommufd_hw_pagetable **out)
+static int add_to_ioas(struct iommufd_device *idev, u32 pasid,
+		       struct iommufd_ioas *ioas, unsigned int flags,
+		       struct iommufd_hw_pagetable *old, bool replace,
+		       u32 *pt_id, struct iommufd_hw_pagetable **out)
 {
 	struct iommufd_hwpt_paging *hwpt;
 	int rc;
@@ -176,11 +247,12 @@ static int add_to_ioas(struct iommufd_device *idev, struct iommufd_ioas *ioas,
 		for (hwpt = ioas->hwpt_list; hwpt; hwpt = hwpt->next) {
 			if (!hwpt->auto_domain)
 				continue;
-			rc = hwpt_add_device(idev, &hwpt->common);
+			rc = hwpt_add_device(idev, pasid, &hwpt->common, old,
+					     replace);
 			/* EINVAL: incompatible, try the next. */
 			if (rc == -EINVAL)
 				continue;
-			if (!rc) {
+			if (rc >= 0) {
 				*pt_id = hwpt->common.obj.id;
 				*out = &hwpt->common;
 			}
@@ -193,7 +265,7 @@ static int add_to_ioas(struct iommufd_device *idev, struct iommufd_ioas *ioas,
 		goto out_unlock;
 	}
 	hwpt->auto_domain = !(flags & IOMMUFD_ATTACH_NEW_HWPT);
-	rc = hwpt_add_device(idev, &hwpt->common);
+	rc = hwpt_add_device(idev, pasid, &hwpt->common, old, replace);
 	if (rc) {
 		iommufd_hwpt_paging_unlink(hwpt);
 		pthread_mutex_unlock(&ioas->mutex);
@@ -208,55 +280,63 @@ out_unlock:
 	return rc;
 }
 
+/* Point @pasid at @hwpt (NULL: detached). Cannot fail for a RID. */
+static int set_attached(struct iommufd_device *idev, u32 pasid,
+			struct iommufd_hw_pagetable *hwpt)
+{
+	if (pasid == IOMMU_NO_PASID) {
+		idev->hwpt = hwpt;
+		return 0;
+	}
+	if (!hwpt) {
+		index_store_erase(&idev->pasids, pasid);
+		return 0;
+	}
+	return index_store_store(&idev->pasids, pasid, hwpt);
+}
+
 /*
- * Attach (@replace false) or move (@replace true) @idev to *pt_id. The
- * new HW pagetable is fully set up and counted before the device points
- * at it, and the old one loses the device only after: no moment detached.
+ * Attach (@replace false) or move (@replace true) @pasid of @idev to
+ * *pt_id. The new HW pagetable is fully set up and counted before the
+ * device points at it, and the old one loses the device only after: no
+ * moment detached. On failure nothing changed.
  */
-static int change_pt(struct iommufd_device *idev, u32 *pt_id,
+static int change_pt(struct iommufd_device *idev, u32 pasid, u32 *pt_id,
 		     unsigned int flags, bool replace)
 {
 	struct iommufd_hw_pagetable *old, *hwpt = NULL;
 	struct iommufd_hwpt_paging *paging;
 	struct iommufd_object *pt_obj;
+	bool armed;
 	int rc;
 
-	pthread_mutex_lock(&idev->lock);
-	if (replace && !idev->hwpt) {
-		rc = err_reason(-EINVAL, "device %u is not attached",
-				idev->obj.id);
-		goto out_unlock;
-	}
-	if (!replace && idev->hwpt) {
-		rc = err_reason(-EINVAL, "device %u is already attached",
-				idev->obj.id);
-		goto out_unlock;
-	}
 	pt_obj = iommufd_get_object(idev->ctx, *pt_id,
 				    flags & IOMMUFD_ATTACH_IOAS_ONLY ?
 					    IOMMUFD_OBJ_IOAS :
 					    IOMMUFD_OBJ_ANY);
-	if (IS_ERR(pt_obj)) {
-		rc = PTR_ERR(pt_obj);
-		goto out_unlock;
-	}
+	if (IS_ERR(pt_obj))
+		return PTR_ERR(pt_obj);
+	pthread_mutex_lock(&idev->lock);
+	old = attached(idev, pasid);
+	armed = idev->mock.reserved_armed;
 	switch (pt_obj->type) {
 	case IOMMUFD_OBJ_IOAS:
-		rc = add_to_ioas(idev,
+		rc = add_to_ioas(idev, pasid,
 				 container_of(pt_obj, struct iommufd_ioas, obj),
-				 flags, pt_id, &hwpt);
+				 flags, old, replace, pt_id, &hwpt);
 		break;
 	case IOMMUFD_OBJ_HWPT_PAGING:
 		paging = container_of(pt_obj, struct iommufd_hwpt_paging,
 				      common.obj);
 		pthread_mutex_lock(&paging->ioas->mutex);
-		rc = hwpt_add_device(idev, &paging->common);
+		rc = hwpt_add_device(idev, pasid, &paging->common, old,
+				     replace);
 		pthread_mutex_unlock(&paging->ioas->mutex);
 		hwpt = &paging->common;
 		break;
 	case IOMMUFD_OBJ_HWPT_NESTED:
 		hwpt = container_of(pt_obj, struct iommufd_hw_pagetable, obj);
-		rc = hwpt_add_device(idev, hwpt);
+		rc = hwpt_add_device(idev, pasid, hwpt, old, replace);
 		break;
 	default:
 		rc = err_reason(-EINVAL,
@@ -266,8 +346,17 @@ static int change_pt(struct iommufd_device *idev, u32 *pt_id,
 	iommufd_put_object(idev->ctx, pt_obj);
 	if (rc)
 		goto out_unlock;
-	old = idev->hwpt;
-	idev->hwpt = hwpt;
+	rc = set_attached(idev, pasid, hwpt);
+	if (rc) {
+		/* Only a new PASID's entry can fail; the driver's state too. */
+		idev->mock.reserved_armed = armed;
+		pthread_mutex_unlock(&idev->lock);
+		hwpt_remove_device(idev->ctx, hwpt);
+		return rc;
+	}
+	/* The mock driver remembers an attach of the reserved PASID. */
+	if (pasid == IOMMU_TEST_PASID_RESERVED)
+		idev->mock.reserved_armed = true;
 	pthread_mutex_unlock(&idev->lock);
 	/* The device was counted in both; the old one may go now. */
 	if (old) {
@@ -280,32 +369,65 @@ static int change_pt(struct iommufd_device *idev, u32 *pt_id,
 
 out_unlock:
 	pthread_mutex_unlock(&idev->lock);
-	return rc;
+	/* 1: already there, nothing to do. */
+	return rc > 0 ? 0 : rc;
 }
 
-int iommufd_device_attach(struct iommufd_device *idev, u32 *pt_id,
+int iommufd_device_attach(struct iommufd_device *idev, u32 pasid, u32 *pt_id,
 			  unsigned int flags)
 {
-	return change_pt(idev, pt_id, flags, false);
+	return change_pt(idev, pasid, pt_id, flags, false);
 }
 
-int iommufd_device_replace(struct iommufd_device *idev, u32 *pt_id)
+int iommufd_device_replace(struct iommufd_device *idev, u32 pasid,
+			   u32 *pt_id)
 {
-	return change_pt(idev, pt_id, 0, true);
+	return change_pt(idev, pasid, pt_id, 0, true);
 }
 
-void iommufd_device_detach(struct iommufd_device *idev)
+void iommufd_device_detach(struct iommufd_device *idev, u32 pasid)
 {
 	struct iommufd_hw_pagetable *hwpt;
 
 	pthread_mutex_lock(&idev->lock);
-	hwpt = idev->hwpt;
-	idev->hwpt = NULL;
+	hwpt = attached(idev, pasid);
+	WARN_ON(set_attached(idev, pasid, NULL));
+	/* Detaching the reserved PASID blocks it, which resets the mock. */
+	if (hwpt && pasid == IOMMU_TEST_PASID_RESERVED)
+		idev->mock.reserved_armed = false;
 	pthread_mutex_unlock(&idev->lock);
 	if (!hwpt)
 		return;
 	hwpt_remove_device(idev->ctx, hwpt);
 	iommufd_object_drop_users(&idev->obj);
+}
+
+struct iommufd_hw_pagetable *
+iommufd_device_attached(struct iommufd_device *idev, u32 pasid)
+{
+	struct iommufd_hw_pagetable *hwpt;
+
+	pthread_mutex_lock(&idev->lock);
+	hwpt = attached(idev, pasid);
+	pthread_mutex_unlock(&idev->lock);
+	return hwpt;
+}
+
+void iommufd_device_detach_all(struct iommufd_device *idev)
+{
+	void *entry;
+	u64 pasid;
+
+	for (;;) {
+		pasid = 1;
+		pthread_mutex_lock(&idev->lock);
+		entry = index_store_find(&idev->pasids, &pasid, U32_MAX);
+		pthread_mutex_unlock(&idev->lock);
+		if (!entry)
+			break;
+		iommufd_device_detach(idev, pasid);
+	}
+	iommufd_device_detach(idev, IOMMU_NO_PASID);
 }
 
 /* ---- IOMMU_GET_HW_INFO ---- */
@@ -357,7 +479,7 @@ int iommufd_get_hw_info(struct iommufd_ucmd *ucmd)
 	if (iommufd_device_dirty_capable(idev))
 		cmd->out_capabilities |= IOMMU_HW_CAP_DIRTY_TRACKING;
 	cmd->out_max_pasid_log2 = 0;
-	if (idev->mock.flags & MOCK_FLAGS_DEVICE_PASID)
+	if (iommufd_device_max_pasids(idev))
 		cmd->out_max_pasid_log2 = MOCK_PASID_WIDTH;
 	rc = iommufd_ucmd_respond(ucmd, sizeof(*cmd));
 out_put:

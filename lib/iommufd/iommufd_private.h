@@ -329,6 +329,8 @@ int iommufd_hwpt_get_dirty_bitmap(struct iommufd_ucmd *ucmd);
 struct iommufd_mock_dev {
 	u32 flags;		/* MOCK_FLAGS_DEVICE_* */
 	atomic_uint cache[MOCK_DEV_CACHE_NUM];
+	/* The next attach of IOMMU_TEST_PASID_RESERVED fails (idev->lock). */
+	bool reserved_armed;
 };
 
 struct iommufd_device {
@@ -337,8 +339,10 @@ struct iommufd_device {
 	struct iommufd_mock_dev mock;
 	/* Serialises attach, replace and detach; taken before any IOAS's. */
 	pthread_mutex_t lock;
-	/* Attached to (guarded by lock). */
+	/* What the RID is attached to (guarded by lock). */
 	struct iommufd_hw_pagetable *hwpt;
+	/* PASID -> struct iommufd_hw_pagetable * (guarded by lock). */
+	struct index_store pasids;
 	bool no_id;		/* IOMMUFD_BIND_NO_ID */
 };
 
@@ -357,6 +361,16 @@ static inline struct iommufd_device *iommufd_get_device(struct uiommufd_ctx *ctx
 static inline bool iommufd_device_dirty_capable(struct iommufd_device *idev)
 {
 	return !(idev->mock.flags & MOCK_FLAGS_DEVICE_NO_DIRTY);
+}
+
+/* The PASID that names a device's RID, as the kernel's. */
+#define IOMMU_NO_PASID 0u
+
+/* PASIDs the device has: 2^MOCK_PASID_WIDTH with MOCK_FLAGS_DEVICE_PASID. */
+static inline u32 iommufd_device_max_pasids(struct iommufd_device *idev)
+{
+	return idev->mock.flags & MOCK_FLAGS_DEVICE_PASID ?
+		       1u << MOCK_PASID_WIDTH : 0;
 }
 
 /* iommufd_device_bind() flags */
@@ -378,19 +392,30 @@ struct iommufd_device *iommufd_device_bind(struct uiommufd_ctx *ctx,
 /* Unbind: detach if attached, then destroy. Cannot fail. */
 void iommufd_device_unbind(struct iommufd_device *idev);
 /*
- * Attach to *pt_id: an IOAS (a compatible auto HW pagetable is found or
- * made) or a HW pagetable, paging or nested; *pt_id becomes the HW
- * pagetable's ID.
+ * Attach @pasid of the device (IOMMU_NO_PASID: its RID) to *pt_id: an
+ * IOAS (a compatible auto HW pagetable is found or made) or a HW
+ * pagetable, paging or nested; *pt_id becomes the HW pagetable's ID.
+ * EBUSY when already attached.
  */
-int iommufd_device_attach(struct iommufd_device *idev, u32 *pt_id,
+int iommufd_device_attach(struct iommufd_device *idev, u32 pasid, u32 *pt_id,
 			  unsigned int flags);
 /*
- * Move an attached device to *pt_id (as attach) with no moment detached:
+ * Move an attached @pasid to *pt_id (as attach) with no moment detached:
  * on failure it stays where it was. The old HW pagetable loses the
  * device (an auto one goes with its last device).
  */
-int iommufd_device_replace(struct iommufd_device *idev, u32 *pt_id);
-void iommufd_device_detach(struct iommufd_device *idev);
+int iommufd_device_replace(struct iommufd_device *idev, u32 pasid,
+			   u32 *pt_id);
+/* Detach @pasid if attached. Cannot fail. */
+void iommufd_device_detach(struct iommufd_device *idev, u32 pasid);
+/* Detach every PASID, then the RID. Cannot fail. */
+void iommufd_device_detach_all(struct iommufd_device *idev);
+/*
+ * What @pasid is attached to now (NULL: nothing); only as a value to
+ * compare, the reference is not the caller's.
+ */
+struct iommufd_hw_pagetable *
+iommufd_device_attached(struct iommufd_device *idev, u32 pasid);
 void iommufd_device_destroy(struct iommufd_object *obj);
 
 int iommufd_get_hw_info(struct iommufd_ucmd *ucmd);

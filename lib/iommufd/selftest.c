@@ -196,6 +196,14 @@ int iommufd_test(struct iommufd_ucmd *ucmd)
 		return 0;
 	case IOMMU_TEST_OP_DIRTY:
 		return iommufd_test_dirty(ucmd, cmd);
+	case IOMMU_TEST_OP_PASID_ATTACH:
+		return iommufd_test_pasid_attach(ucmd, cmd);
+	case IOMMU_TEST_OP_PASID_REPLACE:
+		return iommufd_test_pasid_replace(ucmd, cmd);
+	case IOMMU_TEST_OP_PASID_DETACH:
+		return iommufd_test_pasid_detach(ucmd, cmd);
+	case IOMMU_TEST_OP_PASID_CHECK_HWPT:
+		return iommufd_test_pasid_check_hwpt(ucmd, cmd);
 	case IOMMU_TEST_OP_DMABUF_GET:
 		return iommufd_test_dmabuf_get(ucmd, cmd);
 	case IOMMU_TEST_OP_DMABUF_REVOKE:

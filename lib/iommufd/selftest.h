@@ -36,6 +36,23 @@ int iommufd_test_md_check_iotlb(struct iommufd_ucmd *ucmd,
 				struct iommu_test_cmd *cmd);
 int iommufd_test_dev_check_cache(struct iommufd_ucmd *ucmd,
 				 struct iommu_test_cmd *cmd);
+/*
+ * The device of selftest object @id, whose short-term reference goes in
+ * *obj (put it when done): ERR_PTR(-ENOENT).
+ */
+struct iommufd_device *iommufd_test_get_stdev(struct uiommufd_ctx *ctx,
+					      u32 id,
+					      struct iommufd_object **obj);
+
+/* selftest_pasid.c */
+int iommufd_test_pasid_attach(struct iommufd_ucmd *ucmd,
+			      struct iommu_test_cmd *cmd);
+int iommufd_test_pasid_replace(struct iommufd_ucmd *ucmd,
+			       struct iommu_test_cmd *cmd);
+int iommufd_test_pasid_detach(struct iommufd_ucmd *ucmd,
+			      struct iommu_test_cmd *cmd);
+int iommufd_test_pasid_check_hwpt(struct iommufd_ucmd *ucmd,
+				  struct iommu_test_cmd *cmd);
 
 /* selftest_access.c */
 int iommufd_test_create_access(struct iommufd_ucmd *ucmd,

@@ -80,7 +80,7 @@ int iommufd_test_mock_domain(struct iommufd_ucmd *ucmd,
 		flags |= IOMMUFD_ATTACH_NEW_HWPT;
 	if (!iommufd_release_new(release, IOMMUFD_NEW_MOCK_DOMAIN_ON_HWPT))
 		flags |= IOMMUFD_ATTACH_IOAS_ONLY;
-	rc = iommufd_device_attach(idev, &pt_id, flags);
+	rc = iommufd_device_attach(idev, IOMMU_NO_PASID, &pt_id, flags);
 	if (rc == -ENOENT && (flags & IOMMUFD_ATTACH_IOAS_ONLY))
 		err_reason(rc, "no IOAS with ID %u (Linux %s's MOCK_DOMAIN takes an IOAS, not a HW pagetable)",
 			   cmd->id, release->name);
@@ -114,22 +114,31 @@ out_abort:
 	return rc;
 }
 
+struct iommufd_device *iommufd_test_get_stdev(struct uiommufd_ctx *ctx,
+					      u32 id,
+					      struct iommufd_object **obj)
+{
+	/* The selftest object: its destroy cannot race what we do. */
+	*obj = iommufd_get_object(ctx, id, IOMMUFD_OBJ_SELFTEST);
+	if (IS_ERR(*obj))
+		return ERR_CAST(*obj);
+	return container_of(*obj, struct selftest_device, obj)->idev;
+}
+
 /* ---- MOCK_DOMAIN_REPLACE ---- */
 
 int iommufd_test_mock_domain_replace(struct iommufd_ucmd *ucmd,
 				     struct iommu_test_cmd *cmd)
 {
 	u32 pt_id = cmd->mock_domain_replace.pt_id;
-	struct selftest_device *stdev;
+	struct iommufd_device *idev;
 	struct iommufd_object *obj;
 	int rc;
 
-	/* The selftest object: its destroy cannot race the replace. */
-	obj = iommufd_get_object(ucmd->ctx, cmd->id, IOMMUFD_OBJ_SELFTEST);
-	if (IS_ERR(obj))
-		return PTR_ERR(obj);
-	stdev = container_of(obj, struct selftest_device, obj);
-	rc = iommufd_device_replace(stdev->idev, &pt_id);
+	idev = iommufd_test_get_stdev(ucmd->ctx, cmd->id, &obj);
+	if (IS_ERR(idev))
+		return PTR_ERR(idev);
+	rc = iommufd_device_replace(idev, IOMMU_NO_PASID, &pt_id);
 	if (!rc) {
 		cmd->mock_domain_replace.pt_id = pt_id;
 		rc = iommufd_ucmd_respond(ucmd, sizeof(*cmd));

@@ -190,10 +190,10 @@ test op 14: ENOENT
 test op 15: EOPNOTSUPP
 test op 16: ENOENT
 test op 17: EOPNOTSUPP
-test op 18: EOPNOTSUPP
-test op 19: EOPNOTSUPP
-test op 20: EOPNOTSUPP
-test op 21: EOPNOTSUPP
+test op 18: ENOENT
+test op 19: ENOENT
+test op 20: ENOENT
+test op 21: ENOENT
 test op 22: EINVAL
 test op 23: EINVAL
 test op 24: EOPNOTSUPP

@@ -577,6 +577,10 @@ static bool op_built(uint32_t op)
 	case IOMMU_TEST_OP_DIRTY:
 	case IOMMU_TEST_OP_MD_CHECK_IOTLB:
 	case IOMMU_TEST_OP_DEV_CHECK_CACHE:
+	case IOMMU_TEST_OP_PASID_ATTACH:
+	case IOMMU_TEST_OP_PASID_REPLACE:
+	case IOMMU_TEST_OP_PASID_DETACH:
+	case IOMMU_TEST_OP_PASID_CHECK_HWPT:
 	case IOMMU_TEST_OP_DMABUF_GET:
 	case IOMMU_TEST_OP_DMABUF_REVOKE:
 		return true;
@@ -1398,7 +1402,7 @@ TEST_F(rel, reasons_name_the_release)
 				   IOMMU_TEST_OP_TRIGGER_IOPF;
 	ASSERT_FAILS_AS(EOPNOTSUPP, variant->name, tc(CTX, SZ, &b));
 	b.cmd.op = variant->v6_2 ? IOMMU_TEST_OP_DMABUF_REVOKE :
-				   IOMMU_TEST_OP_PASID_CHECK_HWPT;
+				   IOMMU_TEST_OP_TRIGGER_VEVENT;
 	ASSERT_FAILS_AS(EOPNOTSUPP, variant->name, tc(CTX, SZ, &b));
 	if (variant->v6_2) {
 		ASSERT_FAILS_AS(EOPNOTSUPP, variant->name,
