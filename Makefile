@@ -188,6 +188,8 @@ check-run: tests
 		tests/harness/check-harness.sh tests/abi/check-exports.sh \
 		tests/e2e/check-run.sh tests/e2e/check-release.sh \
 		tests/e2e/check-trace.sh tests/e2e/check-hwpt.sh \
+		tests/e2e/check-fault-trace.sh \
+		tests/e2e/check-viommu.sh \
 		tests/install/check-install.sh
 
 bench-run: benches

@@ -34,6 +34,8 @@ static void resolve(void)
 	RESOLVE(fcntl64);
 	RESOLVE(read);
 	RESOLVE(write);
+	RESOLVE(readv);
+	RESOLVE(writev);
 	RESOLVE(pread);
 	RESOLVE(pwrite);
 	RESOLVE(pread64);

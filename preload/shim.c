@@ -12,6 +12,7 @@
  * Every other call goes straight to libc, errno untouched.
  */
 #include <dirent.h>
+#include <dlfcn.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
@@ -220,7 +221,7 @@ int shim_fresh_fd(int fd)
 
 	if (fd < 0 || !fd_map_maybe(fd) || !(file = fd_map_remove(fd)))
 		return fd;
-	if (file->kind == SHIM_ACCESS)
+	if (shim_kind_library(file->kind))
 		uiommufd_fd_release(fd);
 	shim_file_put(file);
 	errno = err;
@@ -356,6 +357,18 @@ static void follow_new_file(const void *arg, int rc)
 	shim_file_put(file);
 }
 
+/* After IOMMU_FAULT_QUEUE_ALLOC: follow the fault queue's descriptor. */
+static void follow_fault_queue(const void *arg)
+{
+	const struct iommu_fault_alloc *cmd = arg;
+	struct shim_file *file = shim_file_new(SHIM_FAULTQ);
+
+	if (!file)
+		return;	/* reads then reach the pipe, not the queue */
+	fd_map_install(cmd->out_fault_fd, file);
+	shim_file_put(file);
+}
+
 SHIM_EXPORT int ioctl(int fd, unsigned long request, ...)
 {
 	struct uiommufd_ctx *ctx;
@@ -389,10 +402,101 @@ SHIM_EXPORT int ioctl(int fd, unsigned long request, ...)
 	err = errno;
 	if (rc >= 0 && cmd == IOMMU_TEST_CMD)
 		follow_new_file(arg, rc);
+	if (rc >= 0 && cmd == IOMMU_FAULT_QUEUE_ALLOC)
+		follow_fault_queue(arg);
 	if (trace_enabled())
 		trace_ioctl(fd, cmd, arg, rc, err);
 	shim_restore_signals(&old);
 	shim_file_put(file);
+	errno = err;
+	return rc;
+}
+
+/* ---- mmap and munmap ---- */
+
+/*
+ * The next mmap and munmap (libc's, or a sanitizer's in front of it),
+ * found on first use. A lookup that itself maps memory on this thread
+ * gets the system calls meanwhile.
+ */
+static void *(*_Atomic next_mmap)(void *, size_t, int, int, int, off_t);
+static int (*_Atomic next_munmap)(void *, size_t);
+static __thread bool resolving_mm;
+/* Whether a region of a context was ever mapped through the shim. */
+static atomic_bool mapped_regions;
+
+static void resolve_mm(void)
+{
+	if (resolving_mm || (next_mmap && next_munmap))
+		return;
+	resolving_mm = true;
+	*(void **)&next_munmap = dlsym(RTLD_NEXT, "munmap");
+	*(void **)&next_mmap = dlsym(RTLD_NEXT, "mmap");
+	resolving_mm = false;
+}
+
+static void *shim_mmap(void *addr, size_t length, int prot, int flags, int fd,
+		       off_t offset)
+{
+	struct uiommufd_ctx *ctx;
+	struct shim_file *file;
+	sigset_t old;
+	void *map;
+	int err;
+
+	if (fd < 0 || !fd_map_maybe(fd) || !(file = fd_map_get(fd))) {
+		resolve_mm();
+		if (next_mmap)
+			return next_mmap(addr, length, prot, flags, fd, offset);
+		return (void *)syscall(SYS_mmap, addr, length, prot, flags, fd,
+				       offset);
+	}
+	if (file->kind != SHIM_IOMMUFD) {
+		shim_file_put(file);
+		/* The library's other descriptors map nothing, as the kernel's. */
+		errno = ENODEV;
+		return MAP_FAILED;
+	}
+	shim_block_signals(&old);
+	atomic_store(&mapped_regions, true);
+	ctx = shim_file_ctx(file);
+	map = ctx ? uiommufd_ctx_mmap(ctx, addr, length, prot, flags, offset) :
+		    MAP_FAILED;
+	err = errno;
+	shim_restore_signals(&old);
+	shim_file_put(file);
+	errno = err;
+	return map;
+}
+
+SHIM_EXPORT void *mmap(void *addr, size_t length, int prot, int flags, int fd,
+		       off_t offset)
+{
+	return shim_mmap(addr, length, prot, flags, fd, offset);
+}
+
+SHIM_EXPORT void *mmap64(void *addr, size_t length, int prot, int flags,
+			 int fd, off_t offset)
+{
+	return shim_mmap(addr, length, prot, flags, fd, offset);
+}
+
+/* Unmapping part of a region's mapping lets go of that part. */
+SHIM_EXPORT int munmap(void *addr, size_t length)
+{
+	sigset_t old;
+	int rc, err;
+
+	if (!atomic_load(&mapped_regions)) {
+		resolve_mm();
+		if (next_munmap)
+			return next_munmap(addr, length);
+		return syscall(SYS_munmap, addr, length);
+	}
+	shim_block_signals(&old);
+	rc = uiommufd_munmap(addr, length);
+	err = errno;
+	shim_restore_signals(&old);
 	errno = err;
 	return rc;
 }
@@ -404,7 +508,7 @@ static void release_fd(int fd, struct shim_file *file)
 {
 	sigset_t old;
 
-	if (file->kind == SHIM_ACCESS) {
+	if (shim_kind_library(file->kind)) {
 		shim_block_signals(&old);
 		uiommufd_fd_release(fd);
 		shim_restore_signals(&old);
@@ -422,7 +526,7 @@ static int close_ours(int fd, struct shim_file *file)
 	sigset_t old;
 	int rc, err;
 
-	if (file->kind == SHIM_ACCESS) {
+	if (shim_kind_library(file->kind)) {
 		shim_block_signals(&old);
 		rc = uiommufd_fd_close(fd);
 		err = errno;
@@ -502,7 +606,7 @@ static int follow_dup(int oldfd, int newfd, struct shim_file *file)
 	replaced = fd_map_remove(newfd);
 	if (replaced)
 		release_fd(newfd, replaced);
-	if (file->kind == SHIM_ACCESS) {
+	if (shim_kind_library(file->kind)) {
 		shim_block_signals(&old);
 		rc = uiommufd_fd_dup(oldfd, newfd);
 		shim_restore_signals(&old);
@@ -643,8 +747,29 @@ static ssize_t failnth_write(struct shim_file *file, const void *buf,
 	return count;
 }
 
+/*
+ * read or write of a fault queue's descriptor: the library's records,
+ * never the pipe's byte. Signals wait, as the library holds locks.
+ */
+static ssize_t faultq_rw(int fd, bool is_read, const void *buf, size_t count)
+{
+	sigset_t old;
+	ssize_t rc;
+	int err;
+
+	shim_block_signals(&old);
+	rc = is_read ? uiommufd_fd_read(fd, (void *)buf, count) :
+		       uiommufd_fd_write(fd, buf, count);
+	err = errno;
+	if (trace_enabled())
+		trace_fault_rw(fd, is_read, buf, count, rc, err);
+	shim_restore_signals(&old);
+	errno = err;
+	return rc;
+}
+
 /* A read or write on @fd: ours by kind, or the real call. */
-#define RW_BODY(call_real, failnth, debugfs)                                \
+#define RW_BODY(call_real, failnth, debugfs, faultq)                        \
 	do {                                                                \
 		struct shim_file *file;                                     \
 		ssize_t rc;                                                 \
@@ -655,6 +780,8 @@ static ssize_t failnth_write(struct shim_file *file, const void *buf,
 			failnth;                                            \
 		} else if (file->kind == SHIM_DEBUGFS) {                    \
 			debugfs;                                            \
+		} else if (file->kind == SHIM_FAULTQ) {                     \
+			faultq;                                             \
 		} else {                                                    \
 			shim_file_put(file);                                \
 			return call_real;                                   \
@@ -669,7 +796,8 @@ static ssize_t do_read(int fd, void *buf, size_t count)
 		pthread_mutex_lock(&file->pos_lock);
 		rc = failnth_read(file, buf, count, &file->pos);
 		pthread_mutex_unlock(&file->pos_lock);
-	}, rc = debugfs_read(file, fd, buf, count, NULL));
+	}, rc = debugfs_read(file, fd, buf, count, NULL),
+	   rc = faultq_rw(fd, true, buf, count));
 }
 
 static ssize_t do_pread(int fd, void *buf, size_t count, off_t offset,
@@ -677,7 +805,9 @@ static ssize_t do_pread(int fd, void *buf, size_t count, off_t offset,
 {
 	RW_BODY(fn(fd, buf, count, offset),
 		rc = failnth_read(file, buf, count, &offset),
-		rc = debugfs_read(file, fd, buf, count, &offset));
+		rc = debugfs_read(file, fd, buf, count, &offset),
+		/* Not seekable: the pipe says ESPIPE, as the kernel's file. */
+		rc = fn(fd, buf, count, offset));
 }
 
 static ssize_t do_write(int fd, const void *buf, size_t count,
@@ -686,7 +816,9 @@ static ssize_t do_write(int fd, const void *buf, size_t count,
 {
 	RW_BODY(fn ? fn(fd, buf, count, offset) : real.write(fd, buf, count),
 		rc = failnth_write(file, buf, count),
-		rc = debugfs_write(file, fd, buf, count));
+		rc = debugfs_write(file, fd, buf, count),
+		rc = fn ? fn(fd, buf, count, offset) :
+			  faultq_rw(fd, false, buf, count));
 }
 
 SHIM_EXPORT ssize_t read(int fd, void *buf, size_t count)
@@ -723,6 +855,76 @@ SHIM_EXPORT ssize_t pwrite64(int fd, const void *buf, size_t count,
 {
 	real_init();
 	return do_write(fd, buf, count, real.pwrite64, offset);
+}
+
+/*
+ * readv and writev of a fault queue: its file has read and write but no
+ * iterators, so the kernel runs them once per vector, stopping at the
+ * first short or failed one (an error only when nothing moved yet).
+ */
+static ssize_t faultq_rwv(int fd, bool is_read, const struct iovec *uiov,
+			  int iovcnt)
+{
+	struct iovec iov[64], remote;
+	struct iovec local = { iov, 0 };
+	ssize_t done = 0;
+
+	if (iovcnt < 0 || iovcnt > IOV_MAX) {
+		errno = EINVAL;
+		return -1;
+	}
+	for (int i = 0; i < iovcnt; i += 64) {
+		int n = iovcnt - i < 64 ? iovcnt - i : 64;
+
+		/* The vectors themselves may be a bad pointer: EFAULT. */
+		local.iov_len = n * sizeof(iov[0]);
+		remote.iov_base = (void *)(uiov + i);
+		remote.iov_len = local.iov_len;
+		if (process_vm_readv(getpid(), &local, 1, &remote, 1, 0) !=
+		    (ssize_t)local.iov_len) {
+			if (done)
+				return done;
+			errno = EFAULT;
+			return -1;
+		}
+		for (int j = 0; j != n; j++) {
+			ssize_t rc = faultq_rw(fd, is_read, iov[j].iov_base,
+					       iov[j].iov_len);
+
+			if (rc < 0)
+				return done ? done : -1;
+			done += rc;
+			if ((size_t)rc != iov[j].iov_len)
+				return done;
+		}
+	}
+	return done;
+}
+
+#define RWV_BODY(is_read, call_real)                                        \
+	do {                                                                \
+		struct shim_file *file;                                     \
+		ssize_t rc;                                                 \
+		real_init();                                                \
+		if (!fd_map_maybe(fd) || !(file = fd_map_get(fd)))          \
+			return call_real;                                   \
+		if (file->kind != SHIM_FAULTQ) {                            \
+			shim_file_put(file);                                \
+			return call_real;                                   \
+		}                                                           \
+		rc = faultq_rwv(fd, is_read, iov, iovcnt);                  \
+		shim_file_put(file);                                        \
+		return rc;                                                  \
+	} while (0)
+
+SHIM_EXPORT ssize_t readv(int fd, const struct iovec *iov, int iovcnt)
+{
+	RWV_BODY(true, real.readv(fd, iov, iovcnt));
+}
+
+SHIM_EXPORT ssize_t writev(int fd, const struct iovec *iov, int iovcnt)
+{
+	RWV_BODY(false, real.writev(fd, iov, iovcnt));
 }
 
 /*

@@ -15,6 +15,7 @@
 #include <sys/stat.h>
 #include <sys/statfs.h>
 #include <sys/types.h>
+#include <sys/uio.h>
 
 #include "uiommufd/uiommufd.h"
 
@@ -40,6 +41,8 @@ struct real_libc {
 	int (*fcntl64)(int fd, int cmd, ...);
 	ssize_t (*read)(int fd, void *buf, size_t count);
 	ssize_t (*write)(int fd, const void *buf, size_t count);
+	ssize_t (*readv)(int fd, const struct iovec *iov, int iovcnt);
+	ssize_t (*writev)(int fd, const struct iovec *iov, int iovcnt);
 	ssize_t (*pread)(int fd, void *buf, size_t count, off_t offset);
 	ssize_t (*pwrite)(int fd, const void *buf, size_t count, off_t offset);
 	ssize_t (*pread64)(int fd, void *buf, size_t count, off_t offset);
@@ -105,6 +108,7 @@ void real_init(void);
 enum shim_kind {
 	SHIM_IOMMUFD,	/* /dev/iommu or /dev/vfio/vfio: a context */
 	SHIM_ACCESS,	/* the library's: a test-module access or dma-buf */
+	SHIM_FAULTQ,	/* the library's: a fault queue, read and written by it */
 	SHIM_FAILNTH,	/* /proc/.../fail-nth of one thread */
 	SHIM_DEBUGFS,	/* a file or directory of the emulated debugfs */
 };
@@ -165,6 +169,12 @@ void shim_restore_signals(const sigset_t *old);
  */
 void shim_lock(sigset_t *old);
 void shim_unlock(const sigset_t *old);
+
+/* Whether @kind is a descriptor the library handed out and tracks. */
+static inline bool shim_kind_library(enum shim_kind kind)
+{
+	return kind == SHIM_ACCESS || kind == SHIM_FAULTQ;
+}
 
 /* ---- the entry points' common steps (shim.c) ---- */
 
@@ -244,6 +254,12 @@ void trace_printf(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
  * as IN->OUT.
  */
 void trace_ioctl_enter(unsigned long request, const void *arg);
+/*
+ * A read (@is_read) or write of a fault queue's descriptor, with the
+ * records that moved, decoded after it ran.
+ */
+void trace_fault_rw(int fd, bool is_read, const void *buf, size_t count,
+		    ssize_t rc, int err);
 /* One ioctl on a context, decoded after it ran. */
 void trace_ioctl(int fd, unsigned long request, const void *arg, int rc,
 		 int err);

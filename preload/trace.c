@@ -275,7 +275,7 @@ static void put_fields(struct line *l, const struct call *c,
 static void put_pointed(struct line *l, const char *prefix, uint64_t uptr,
 			size_t len, const struct field *fields)
 {
-	unsigned char data[16] __attribute__((aligned(8)));
+	unsigned char data[32] __attribute__((aligned(8)));
 	struct call d = { .cmd = data };
 
 	if (len > sizeof(data))
@@ -577,6 +577,12 @@ static void invalidate_extra(struct line *l, const struct call *c)
 	put(l, "]");
 }
 
+static const struct field fault_alloc_fields[] = {
+	F(struct iommu_fault_alloc, flags),
+	F(struct iommu_fault_alloc, out_fault_id),
+	FN(struct iommu_fault_alloc, out_fault_fd, FK_DEC, NULL), {}
+};
+
 static const struct field map_file_fields[] = {
 	FN(struct iommu_ioas_map_file, flags, FK_FLAGS, map_flags),
 	F(struct iommu_ioas_map_file, ioas_id),
@@ -584,6 +590,66 @@ static const struct field map_file_fields[] = {
 	F(struct iommu_ioas_map_file, start),
 	F(struct iommu_ioas_map_file, length),
 	FIO(struct iommu_ioas_map_file, iova), {}
+};
+
+/* vIOMMUs, vdevices and HW queues */
+
+static const struct name viommu_types[] = {
+	{ IOMMU_VIOMMU_TYPE_DEFAULT, "DEFAULT" },
+	{ IOMMU_VIOMMU_TYPE_ARM_SMMUV3, "ARM_SMMUV3" },
+	{ IOMMU_VIOMMU_TYPE_TEGRA241_CMDQV, "TEGRA241_CMDQV" },
+	{ IOMMU_VIOMMU_TYPE_SELFTEST, "SELFTEST" },
+	{}
+};
+static const struct name hw_queue_types[] = {
+	{ IOMMU_HW_QUEUE_TYPE_DEFAULT, "DEFAULT" },
+	{ IOMMU_HW_QUEUE_TYPE_TEGRA241_CMDQV, "TEGRA241_CMDQV" },
+	{ IOMMU_HW_QUEUE_TYPE_SELFTEST, "SELFTEST" },
+	{}
+};
+
+static const struct field viommu_alloc_fields[] = {
+	F(struct iommu_viommu_alloc, flags),
+	FN(struct iommu_viommu_alloc, type, FK_ENUM, viommu_types),
+	F(struct iommu_viommu_alloc, dev_id),
+	F(struct iommu_viommu_alloc, hwpt_id),
+	F(struct iommu_viommu_alloc, out_viommu_id),
+	F(struct iommu_viommu_alloc, data_len),
+	F(struct iommu_viommu_alloc, data_uptr), {}
+};
+
+/* The mock vIOMMU's data after the call: where its pages map. */
+static void viommu_alloc_extra(struct line *l, const struct call *c)
+{
+	static const struct field sel[] = {
+		F(struct iommu_viommu_selftest, in_data),
+		F(struct iommu_viommu_selftest, out_data),
+		F(struct iommu_viommu_selftest, out_mmap_offset),
+		F(struct iommu_viommu_selftest, out_mmap_length), {}
+	};
+	const struct iommu_viommu_alloc *cmd = (const void *)c->cmd;
+
+	if (c->have < offsetofend(struct iommu_viommu_alloc, data_uptr) ||
+	    cmd->type != IOMMU_VIOMMU_TYPE_SELFTEST || !cmd->data_len)
+		return;
+	put_pointed(l, " data=", cmd->data_uptr, cmd->data_len, sel);
+}
+
+static const struct field vdevice_alloc_fields[] = {
+	F(struct iommu_vdevice_alloc, viommu_id),
+	F(struct iommu_vdevice_alloc, dev_id),
+	F(struct iommu_vdevice_alloc, out_vdevice_id),
+	F(struct iommu_vdevice_alloc, virt_id), {}
+};
+
+static const struct field hw_queue_alloc_fields[] = {
+	F(struct iommu_hw_queue_alloc, flags),
+	F(struct iommu_hw_queue_alloc, viommu_id),
+	FN(struct iommu_hw_queue_alloc, type, FK_ENUM, hw_queue_types),
+	F(struct iommu_hw_queue_alloc, index),
+	F(struct iommu_hw_queue_alloc, out_hw_queue_id),
+	F(struct iommu_hw_queue_alloc, nesting_parent_iova),
+	F(struct iommu_hw_queue_alloc, length), {}
 };
 
 static const struct command commands[] = {
@@ -609,6 +675,12 @@ static const struct command commands[] = {
 	{ IOMMU_HWPT_INVALIDATE, "IOMMU_HWPT_INVALIDATE", invalidate_fields,
 	  invalidate_extra },
 	{ IOMMU_IOAS_MAP_FILE, "IOMMU_IOAS_MAP_FILE", map_file_fields },
+	{ IOMMU_FAULT_QUEUE_ALLOC, "IOMMU_FAULT_QUEUE_ALLOC",
+	  fault_alloc_fields },
+	{ IOMMU_VIOMMU_ALLOC, "IOMMU_VIOMMU_ALLOC", viommu_alloc_fields,
+	  viommu_alloc_extra },
+	{ IOMMU_VDEVICE_ALLOC, "IOMMU_VDEVICE_ALLOC", vdevice_alloc_fields },
+	{ IOMMU_HW_QUEUE_ALLOC, "IOMMU_HW_QUEUE_ALLOC", hw_queue_alloc_fields },
 	{ IOMMU_TEST_CMD, "IOMMU_TEST_CMD", NULL },
 };
 
@@ -667,6 +739,32 @@ static const struct field check_iotlb_fields[] = {
 static const struct field check_dev_cache_fields[] = {
 	TF(check_dev_cache.id), TF(check_dev_cache.cache), {}
 };
+static const struct name pgfault_perms[] = {
+	{ IOMMU_PGFAULT_PERM_READ, "READ" },
+	{ IOMMU_PGFAULT_PERM_WRITE, "WRITE" },
+	{ IOMMU_PGFAULT_PERM_EXEC, "EXEC" },
+	{ IOMMU_PGFAULT_PERM_PRIV, "PRIV" },
+	{}
+};
+static const struct field trigger_iopf_fields[] = {
+	TF(trigger_iopf.dev_id), TF(trigger_iopf.pasid),
+	TF(trigger_iopf.grpid),
+	TFN(trigger_iopf.perm, FK_FLAGS, pgfault_perms),
+	TF(trigger_iopf.addr), {}
+};
+/* pt_id in, the HW pagetable attached out (an auto one's for an IOAS) */
+static const struct field pasid_attach_fields[] = {
+	TF(pasid_attach.pasid), TFIO(pasid_attach.pt_id), {}
+};
+static const struct field pasid_replace_fields[] = {
+	TF(pasid_replace.pasid), TFIO(pasid_replace.pt_id), {}
+};
+static const struct field pasid_detach_fields[] = {
+	TF(pasid_detach.pasid), {}
+};
+static const struct field pasid_check_fields[] = {
+	TF(pasid_check.pasid), TF(pasid_check.hwpt_id), {}
+};
 static const struct field dmabuf_get_fields[] = {
 	TF(dmabuf_get.length), TF(dmabuf_get.open_flags), {}
 };
@@ -705,6 +803,14 @@ static const struct test_op test_ops[] = {
 					   check_iotlb_fields },
 	[IOMMU_TEST_OP_DEV_CHECK_CACHE] = { "DEV_CHECK_CACHE",
 					    check_dev_cache_fields },
+	[IOMMU_TEST_OP_TRIGGER_IOPF] = { "TRIGGER_IOPF",
+					 trigger_iopf_fields },
+	[IOMMU_TEST_OP_PASID_ATTACH] = { "PASID_ATTACH", pasid_attach_fields },
+	[IOMMU_TEST_OP_PASID_REPLACE] = { "PASID_REPLACE",
+					  pasid_replace_fields },
+	[IOMMU_TEST_OP_PASID_DETACH] = { "PASID_DETACH", pasid_detach_fields },
+	[IOMMU_TEST_OP_PASID_CHECK_HWPT] = { "PASID_CHECK_HWPT",
+					     pasid_check_fields },
 	[IOMMU_TEST_OP_DMABUF_GET] = { "DMABUF_GET", dmabuf_get_fields },
 	[IOMMU_TEST_OP_DMABUF_REVOKE] = { "DMABUF_REVOKE",
 					  dmabuf_revoke_fields },
@@ -795,4 +901,71 @@ void trace_ioctl(int fd, unsigned long request, const void *arg, int rc,
 	reason = uiommufd_last_reason();
 	trace_printf("%s(%d, %s) = -1 %s (%s)\n", command->name, fd, args,
 		     strerrorname_np(err) ?: "?", reason ? reason : "no reason");
+}
+
+/* ---- fault queue descriptors ---- */
+
+static const struct name pgfault_flags[] = {
+	{ IOMMU_PGFAULT_FLAGS_PASID_VALID, "PASID_VALID" },
+	{ IOMMU_PGFAULT_FLAGS_LAST_PAGE, "LAST_PAGE" },
+	{}
+};
+static const struct field pgfault_fields[] = {
+	FN(struct iommu_hwpt_pgfault, flags, FK_FLAGS, pgfault_flags),
+	F(struct iommu_hwpt_pgfault, dev_id),
+	F(struct iommu_hwpt_pgfault, pasid),
+	F(struct iommu_hwpt_pgfault, grpid),
+	FN(struct iommu_hwpt_pgfault, perm, FK_FLAGS, pgfault_perms),
+	F(struct iommu_hwpt_pgfault, addr),
+	F(struct iommu_hwpt_pgfault, length),
+	F(struct iommu_hwpt_pgfault, cookie), {}
+};
+static const struct name page_resp_codes[] = {
+	{ IOMMUFD_PAGE_RESP_SUCCESS, "SUCCESS" },
+	{ IOMMUFD_PAGE_RESP_INVALID, "INVALID" },
+	{}
+};
+static const struct field page_response_fields[] = {
+	F(struct iommu_hwpt_page_response, cookie),
+	FN(struct iommu_hwpt_page_response, code, FK_ENUM, page_resp_codes),
+	{}
+};
+
+void trace_fault_rw(int fd, bool is_read, const void *buf, size_t count,
+		    ssize_t rc, int err)
+{
+	size_t rec = is_read ? sizeof(struct iommu_hwpt_pgfault) :
+			       sizeof(struct iommu_hwpt_page_response);
+	const struct field *fields = is_read ? pgfault_fields :
+					       page_response_fields;
+	unsigned char one[sizeof(struct iommu_hwpt_pgfault)]
+		__attribute__((aligned(8)));
+	char args[768];
+	struct line l = { args, sizeof(args) };
+	struct call c = { .cmd = one, .rc = 0 };
+	const char *reason;
+	size_t n;
+
+	/* The records that moved: read ones out, written ones consumed. */
+	n = rc > 0 ? (size_t)rc / rec : 0;
+	put(&l, "[");
+	for (size_t i = 0; i != n && i != TRACE_ENTRIES; i++) {
+		c.have = peek((const unsigned char *)buf + i * rec, one, rec);
+		put(&l, "%s{", i ? " " : "");
+		put_fields(&l, &c, fields);
+		put(&l, "}");
+	}
+	if (n > TRACE_ENTRIES)
+		put(&l, " +%zu", n - TRACE_ENTRIES);
+	put(&l, "]");
+	if (rc >= 0) {
+		trace_printf("%s(%d, %s, %zu) = %zd\n",
+			     is_read ? "read" : "write", fd, args, count, rc);
+		return;
+	}
+	reason = uiommufd_last_reason();
+	trace_printf("%s(%d, %p, %zu) = -1 %s (%s)\n",
+		     is_read ? "read" : "write", fd, buf, count,
+		     strerrorname_np(err) ?: "?",
+		     reason ? reason : "no reason");
 }

@@ -8,6 +8,7 @@
 #define UIOMMUFD_UIOMMUFD_H
 
 #include <stdint.h>
+#include <sys/types.h>
 
 #ifdef __cplusplus
 extern "C" {
@@ -113,6 +114,26 @@ int uiommufd_ioctl(struct uiommufd_ctx *ctx, unsigned long request,
 		   void *arg);
 
 /*
+ * mmap(2) of the context as of the kernel's /dev/iommu file: @offset and
+ * @length name a region a command returned (a selftest vIOMMU's
+ * out_mmap_offset and out_mmap_length), mapped whole with MAP_SHARED and
+ * without PROT_EXEC. The mapping keeps the region's owner (its destroy is
+ * EBUSY) and the context alive until uiommufd_munmap(). Returns the
+ * address, or MAP_FAILED with errno (ENXIO: no such region, or not the
+ * whole of one; EINVAL: not MAP_SHARED, or a bad offset or length;
+ * EPERM: PROT_EXEC) and uiommufd_last_reason().
+ */
+void *uiommufd_ctx_mmap(struct uiommufd_ctx *ctx, void *addr, size_t length,
+			int prot, int flags, off_t offset);
+
+/*
+ * munmap(2) that also lets go of whatever uiommufd_ctx_mmap() mappings
+ * the range covers (any part of one drops that part, as the kernel's
+ * VMAs). For any other memory it is munmap(2). 0, or -1 with errno.
+ */
+int uiommufd_munmap(void *addr, size_t length);
+
+/*
  * Descriptors the library hands out (the test module's access
  * descriptors) are real descriptors whose closing releases what they
  * hold. Close them with uiommufd_fd_close(): it releases the object, then
@@ -121,6 +142,16 @@ int uiommufd_ioctl(struct uiommufd_ctx *ctx, unsigned long request,
  * released, the next time a command names it, or when its context goes.
  */
 int uiommufd_fd_close(int fd);
+/*
+ * read(2) and write(2) of a library descriptor with the kernel file's
+ * semantics (a fault queue's struct iommu_hwpt_pgfault records and
+ * struct iommu_hwpt_page_response answers): bytes done, or -1 with errno
+ * (EINVAL for a descriptor that cannot be read or written, EBADF for
+ * one that is not the library's) and uiommufd_last_reason(). poll,
+ * select and epoll work on the descriptor itself.
+ */
+ssize_t uiommufd_fd_read(int fd, void *buf, size_t count);
+ssize_t uiommufd_fd_write(int fd, const void *buf, size_t count);
 /* Whether @fd is a descriptor the library handed out and still holds. */
 int uiommufd_fd_owned(int fd);
 /*

@@ -84,6 +84,8 @@ void iommufd_device_destroy(struct iommufd_object *obj)
 
 void iommufd_device_unbind(struct iommufd_device *idev)
 {
+	/* Its vdevice goes first, leaving a tombstone, as the kernel's. */
+	iommufd_device_remove_vdev(idev);
 	iommufd_device_detach_all(idev);
 	if (idev->no_id) {
 		iommufd_device_destroy(&idev->obj);
@@ -141,6 +143,15 @@ static int check_compatible(struct iommufd_device *idev,
 		return err_reason(-EINVAL,
 				  "device %u cannot track dirty IOVA, which HW pagetable %u does",
 				  idev->obj.id, hwpt->obj.id);
+	/* A vIOMMU's nested domain is for its vdevices only. */
+	if (pasid == IOMMU_NO_PASID && !paging &&
+	    to_hwpt_nested(hwpt)->viommu &&
+	    (!idev->vdev || idev->vdev->viommu != to_hwpt_nested(hwpt)->viommu))
+		return err_reason(-ENOENT,
+				  "device %u has no vdevice on vIOMMU %u, which HW pagetable %u is on",
+				  idev->obj.id,
+				  to_hwpt_nested(hwpt)->viommu->obj.id,
+				  hwpt->obj.id);
 	return 0;
 }
 
@@ -157,6 +168,45 @@ static bool reserved_pasid_fails(struct iommufd_device *idev, u32 pasid)
 	return true;
 }
 
+/* The attachment's state, checked first as the kernel's attach array. */
+static int check_attach_state(struct iommufd_device *idev, u32 pasid,
+			      struct iommufd_hw_pagetable *old, bool replace)
+{
+	if (!replace && old)
+		return err_reason(-EBUSY,
+				  "device %u (PASID %u) is already attached",
+				  idev->obj.id, pasid);
+	if (replace && !old)
+		return err_reason(-EINVAL,
+				  "device %u (PASID %u) is not attached",
+				  idev->obj.id, pasid);
+	return 0;
+}
+
+/*
+ * What an attach to a new auto HW pagetable (not PASID capable, no dirty
+ * tracking) would refuse: the kernel attaches such a one before filling
+ * its domain, so these come before anything the fill can fail with.
+ */
+static int check_new_auto(struct iommufd_device *idev, u32 pasid,
+			  struct iommufd_hw_pagetable *old)
+{
+	u64 first_pasid = 1;
+	int rc = check_attach_state(idev, pasid, old, false);
+
+	if (rc)
+		return rc;
+	if (pasid != IOMMU_NO_PASID)
+		return err_reason(-EINVAL,
+				  "PASID %u: an automatic HW pagetable does not allow PASIDs",
+				  pasid);
+	if (index_store_find(&idev->pasids, &first_pasid, U32_MAX))
+		return err_reason(-EINVAL,
+				  "device %u has PASIDs attached: an automatic HW pagetable does not allow them",
+				  idev->obj.id);
+	return 0;
+}
+
 /*
  * Count @pasid of @idev in @hwpt and take its users reference, after every
  * check: 1 when @hwpt is @old (nothing to do), 0, or an errno. A paging
@@ -169,15 +219,9 @@ static int hwpt_add_device(struct iommufd_device *idev, u32 pasid,
 	struct iommufd_hwpt_paging *paging = to_hwpt_paging(hwpt);
 	int rc;
 
-	/* The attachment's state first, as the kernel's attach array. */
-	if (!replace && old)
-		return err_reason(-EBUSY,
-				  "device %u (PASID %u) is already attached",
-				  idev->obj.id, pasid);
-	if (replace && !old)
-		return err_reason(-EINVAL,
-				  "device %u (PASID %u) is not attached",
-				  idev->obj.id, pasid);
+	rc = check_attach_state(idev, pasid, old, replace);
+	if (rc)
+		return rc;
 	if (hwpt == old)
 		return 1;
 	if (paging && !paging->linked)
@@ -258,6 +302,12 @@ static int add_to_ioas(struct iommufd_device *idev, u32 pasid,
 			}
 			goto out_unlock;
 		}
+	}
+	/* A replace fills the new domain first, as the kernel's. */
+	if (!replace) {
+		rc = check_new_auto(idev, pasid, old);
+		if (rc)
+			goto out_unlock;
 	}
 	hwpt = iommufd_hwpt_paging_alloc(idev->ctx, ioas, idev, 0, NULL);
 	if (IS_ERR(hwpt)) {
@@ -357,6 +407,8 @@ static int change_pt(struct iommufd_device *idev, u32 pasid, u32 *pt_id,
 	/* The mock driver remembers an attach of the reserved PASID. */
 	if (pasid == IOMMU_TEST_PASID_RESERVED)
 		idev->mock.reserved_armed = true;
+	/* The old attachment's faults die with it, before new ones come. */
+	iommufd_fault_auto_response(old, idev, pasid);
 	pthread_mutex_unlock(&idev->lock);
 	/* The device was counted in both; the old one may go now. */
 	if (old) {
@@ -395,6 +447,7 @@ void iommufd_device_detach(struct iommufd_device *idev, u32 pasid)
 	/* Detaching the reserved PASID blocks it, which resets the mock. */
 	if (hwpt && pasid == IOMMU_TEST_PASID_RESERVED)
 		idev->mock.reserved_armed = false;
+	iommufd_fault_auto_response(hwpt, idev, pasid);
 	pthread_mutex_unlock(&idev->lock);
 	if (!hwpt)
 		return;

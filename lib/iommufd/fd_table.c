@@ -37,9 +37,16 @@ int iommufd_file_open(struct iommufd_file *file,
 	struct stat st;
 	int fd, rc;
 
-	fd = memfd_create(ops->name, MFD_CLOEXEC);
-	if (fd < 0)
-		return err_reason(-errno, "cannot create a descriptor: %m");
+	if (ops->make_fd) {
+		fd = ops->make_fd(file);
+		if (fd < 0)
+			return fd;
+	} else {
+		fd = memfd_create(ops->name, MFD_CLOEXEC);
+		if (fd < 0)
+			return err_reason(-errno,
+					  "cannot create a descriptor: %m");
+	}
 	if (fstat(fd, &st)) {
 		rc = err_reason(-errno, "fstat of a new descriptor: %m");
 		close(fd);
@@ -109,7 +116,7 @@ struct iommufd_file *iommufd_file_get(int fd,
 
 	if (fd < 0)
 		return ERR_PTR(err_reason(-EBADFD, "fd %d is not a %s", fd,
-					  ops->name));
+					  ops ? ops->name : "library descriptor"));
 	pthread_mutex_lock(&table_lock);
 	file = index_store_load(&table, fd);
 	if (file == INDEX_STORE_RESERVED)
@@ -118,7 +125,7 @@ struct iommufd_file *iommufd_file_get(int fd,
 		stale = unpublish_locked(fd);
 		file = NULL;
 	}
-	if (file && file->ops != ops)
+	if (file && ops && file->ops != ops)
 		file = NULL;
 	if (file)
 		atomic_fetch_add(&file->refs, 1);
@@ -127,7 +134,8 @@ struct iommufd_file *iommufd_file_get(int fd,
 		iommufd_file_put(stale);
 	if (!file)
 		return ERR_PTR(err_reason(-EBADFD, "fd %d is not a %s", fd,
-					  ops->name));
+					  ops ? ops->name :
+						"library descriptor"));
 	return file;
 }
 
@@ -171,6 +179,52 @@ UIOMMUFD_EXPORT int uiommufd_fd_close(int fd)
 		iommufd_file_put(file);
 	api_exit();
 	return rc;
+}
+
+/*
+ * read(2) or write(2) of library descriptor @fd: the file's own, EINVAL
+ * for a file without one (as the kernel's), EBADF for any other number.
+ */
+static ssize_t fd_rw(int fd, bool is_read, void *rbuf, const void *wbuf,
+		     size_t count)
+{
+	struct iommufd_file *file;
+	ssize_t rc;
+
+	err_reason_clear();
+	api_enter();
+	file = iommufd_file_get(fd, NULL);
+	if (IS_ERR(file)) {
+		rc = err_reason(-EBADF, "fd %d is not a library descriptor",
+				fd);
+	} else {
+		if (is_read && file->ops->read)
+			rc = file->ops->read(file, rbuf, count);
+		else if (!is_read && file->ops->write)
+			rc = file->ops->write(file, wbuf, count);
+		else
+			rc = err_reason(-EINVAL, "a %s cannot be %s",
+					file->ops->name,
+					is_read ? "read" : "written");
+		iommufd_file_put(file);
+	}
+	api_exit();
+	if (rc < 0) {
+		errno = -rc;
+		return -1;
+	}
+	return rc;
+}
+
+UIOMMUFD_EXPORT ssize_t uiommufd_fd_read(int fd, void *buf, size_t count)
+{
+	return fd_rw(fd, true, buf, NULL, count);
+}
+
+UIOMMUFD_EXPORT ssize_t uiommufd_fd_write(int fd, const void *buf,
+					  size_t count)
+{
+	return fd_rw(fd, false, NULL, buf, count);
 }
 
 UIOMMUFD_EXPORT int uiommufd_fd_release(int fd)

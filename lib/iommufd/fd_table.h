@@ -19,6 +19,15 @@ struct iommufd_file;
 
 struct iommufd_file_ops {
 	const char *name;
+	/*
+	 * The descriptor to hand out (NULL: an empty memfd). It must have an
+	 * inode of its own, which tells it from a reused number. fd or -errno.
+	 */
+	int (*make_fd)(struct iommufd_file *file);
+	/* read(2) and write(2) of it (NULL: EINVAL, as a file without them). */
+	ssize_t (*read)(struct iommufd_file *file, void *buf, size_t count);
+	ssize_t (*write)(struct iommufd_file *file, const void *buf,
+			 size_t count);
 	/* The last reference is gone. Cannot fail. */
 	void (*release)(struct iommufd_file *file);
 };
@@ -42,7 +51,10 @@ void iommufd_file_install(struct iommufd_file *file);
 /* Undo an open that was never installed: closes the descriptor. */
 void iommufd_file_abort(struct iommufd_file *file);
 
-/* The file behind @fd with a reference, or ERR_PTR(-EBADFD). */
+/*
+ * The file behind @fd with a reference (of @ops, or any with NULL), or
+ * ERR_PTR(-EBADFD).
+ */
 struct iommufd_file *iommufd_file_get(int fd,
 				      const struct iommufd_file_ops *ops);
 void iommufd_file_put(struct iommufd_file *file);

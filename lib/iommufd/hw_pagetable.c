@@ -155,6 +155,8 @@ void iommufd_hwpt_paging_destroy(struct iommufd_object *obj)
 		pthread_mutex_unlock(&ioas->mutex);
 	}
 	hwpt->domain->ops->free(hwpt->domain);
+	if (hwpt->common.fault)
+		iommufd_object_drop_users(iommufd_fault_obj(hwpt->common.fault));
 	iommufd_object_drop_users(&ioas->obj);
 }
 
@@ -182,9 +184,11 @@ static int nested_check(struct iommufd_hwpt_paging *parent,
 	return 0;
 }
 
+/* On @parent, or on @viommu (whose parent it is) when not NULL. */
 static struct iommufd_hwpt_nested *
 hwpt_nested_alloc(struct uiommufd_ctx *ctx, struct iommufd_hwpt_paging *parent,
-		  u32 flags, const struct iommu_hwpt_selftest *user_cfg)
+		  struct iommufd_viommu *viommu, u32 flags,
+		  const struct iommu_hwpt_selftest *user_cfg)
 {
 	struct iommufd_hwpt_nested *hwpt;
 
@@ -198,8 +202,11 @@ hwpt_nested_alloc(struct uiommufd_ctx *ctx, struct iommufd_hwpt_paging *parent,
 		return ERR_PTR(-ENOMEM);
 	}
 	hwpt->parent = parent;
+	hwpt->viommu = viommu;
 	hwpt->common.pasid_compat = flags & IOMMU_HWPT_ALLOC_PASID;
-	iommufd_object_hold_users(&parent->common.obj);
+	/* The vIOMMU holds the parent: the nested one holds the vIOMMU. */
+	iommufd_object_hold_users(viommu ? &viommu->obj :
+					   &parent->common.obj);
 	return hwpt;
 }
 
@@ -210,7 +217,10 @@ void iommufd_hwpt_nested_destroy(struct iommufd_object *obj)
 
 	WARN_ON(atomic_load(&hwpt->common.num_devices));
 	mock_nested_free(hwpt->domain);
-	iommufd_object_drop_users(&hwpt->parent->common.obj);
+	if (hwpt->common.fault)
+		iommufd_object_drop_users(iommufd_fault_obj(hwpt->common.fault));
+	iommufd_object_drop_users(hwpt->viommu ? &hwpt->viommu->obj :
+						 &hwpt->parent->common.obj);
 }
 
 /* ---- IOMMU_HWPT_ALLOC ---- */
@@ -271,7 +281,37 @@ hwpt_alloc_nested(struct iommufd_ucmd *ucmd, struct iommu_hwpt_alloc *cmd,
 		rc = copy_selftest_data(cmd, &cfg);
 	if (rc)
 		return ERR_PTR(rc);
-	hwpt = hwpt_nested_alloc(ucmd->ctx, parent, cmd->flags, &cfg);
+	hwpt = hwpt_nested_alloc(ucmd->ctx, parent, NULL, cmd->flags, &cfg);
+	if (IS_ERR(hwpt))
+		return ERR_CAST(hwpt);
+	return &hwpt->common;
+}
+
+/* A nested HW pagetable on @viommu for @idev: the kernel's checks. */
+static struct iommufd_hw_pagetable *
+hwpt_alloc_viommu(struct iommufd_ucmd *ucmd, struct iommu_hwpt_alloc *cmd,
+		  struct iommufd_device *idev, struct iommufd_viommu *viommu)
+{
+	struct iommu_hwpt_selftest cfg = { 0 };
+	struct iommufd_hwpt_nested *hwpt;
+	int rc;
+
+	if (viommu->iommu_dev != iommufd_device_iommu_dev(idev))
+		return ERR_PTR(err_reason(-EINVAL,
+					  "device %u is not behind vIOMMU %u's IOMMU",
+					  idev->obj.id, viommu->obj.id));
+	if (cmd->flags & ~(IOMMU_HWPT_FAULT_ID_VALID | IOMMU_HWPT_ALLOC_PASID))
+		return ERR_PTR(err_reason(-EOPNOTSUPP,
+					  "a nested HW pagetable takes only FAULT_ID_VALID and PASID (flags %#x)",
+					  cmd->flags));
+	if (!cmd->data_len)
+		return ERR_PTR(err_reason(-EOPNOTSUPP,
+					  "a nested HW pagetable needs data (data_len 0)"));
+	rc = copy_selftest_data(cmd, &cfg);
+	if (rc)
+		return ERR_PTR(rc);
+	hwpt = hwpt_nested_alloc(ucmd->ctx, viommu->hwpt, viommu, cmd->flags,
+				 &cfg);
 	if (IS_ERR(hwpt))
 		return ERR_CAST(hwpt);
 	return &hwpt->common;
@@ -318,9 +358,15 @@ int iommufd_hwpt_alloc(struct iommufd_ucmd *ucmd)
 						      struct iommufd_hwpt_paging,
 						      common.obj));
 		break;
+	case IOMMUFD_OBJ_VIOMMU:
+		hwpt = hwpt_alloc_viommu(ucmd, cmd, idev,
+					 container_of(pt_obj,
+						      struct iommufd_viommu,
+						      obj));
+		break;
 	default:
 		hwpt = ERR_PTR(err_reason(-EINVAL,
-					  "object %u is neither an IOAS nor a paging HW pagetable",
+					  "object %u is not an IOAS, a paging HW pagetable or a vIOMMU",
 					  cmd->pt_id));
 	}
 	if (IS_ERR(hwpt)) {
@@ -329,10 +375,17 @@ int iommufd_hwpt_alloc(struct iommufd_ucmd *ucmd)
 	}
 
 	if (cmd->flags & IOMMU_HWPT_FAULT_ID_VALID) {
-		/* No fault queue exists for it to name yet. */
-		rc = err_reason(-ENOENT, "no fault queue with ID %u",
-				cmd->fault_id);
-		goto out_hwpt;
+		struct iommufd_fault *fault;
+
+		fault = iommufd_get_fault(ucmd->ctx, cmd->fault_id);
+		if (IS_ERR(fault)) {
+			rc = PTR_ERR(fault);
+			goto out_hwpt;
+		}
+		/* Held until the HW pagetable goes: its destroy is EBUSY. */
+		hwpt->fault = fault;
+		iommufd_object_hold_users(iommufd_fault_obj(fault));
+		iommufd_put_object(ucmd->ctx, iommufd_fault_obj(fault));
 	}
 
 	cmd->out_hwpt_id = hwpt->obj.id;
@@ -357,23 +410,20 @@ out_put_idev:
 
 /* ---- IOMMU_HWPT_INVALIDATE ---- */
 
-/*
- * Entry @i of the caller's array, read with the extensible-struct rules
- * against the selftest entry (its iotlb_id at least).
- */
-static int copy_invalidate_entry(const struct iommu_hwpt_invalidate *cmd,
-				 u32 i, struct iommu_hwpt_invalidate_selftest *inv)
+int iommufd_copy_invalidate_entry(const struct iommu_hwpt_invalidate *cmd,
+				  u32 i, u32 type, void *dst, size_t size,
+				  size_t min_size)
 {
-	if (cmd->data_type != IOMMU_HWPT_INVALIDATE_DATA_SELFTEST)
+	if (cmd->data_type != type)
 		return err_reason(-EINVAL,
-				  "invalidation data type %#x is not the mock IOMMU's",
-				  cmd->data_type);
-	if (cmd->entry_len < sizeof(*inv))
+				  "invalidation data type %#x is not the mock's %#x",
+				  cmd->data_type, type);
+	if (cmd->entry_len < min_size)
 		return err_reason(-EINVAL,
-				  "entry_len %u is shorter than struct iommu_hwpt_invalidate_selftest",
-				  cmd->entry_len);
+				  "entry_len %u is shorter than the %zu bytes the entry needs",
+				  cmd->entry_len, min_size);
 	/* entry_len * i cannot overflow: both are bounded above. */
-	return copy_struct_from_user(inv, sizeof(*inv),
+	return copy_struct_from_user(dst, size,
 				     cmd->data_uptr + (u64)cmd->entry_len * i,
 				     cmd->entry_len,
 				     "an invalidation entry");
@@ -391,7 +441,10 @@ static int invalidate_nested(struct iommufd_hwpt_nested *hwpt,
 				  "invalidation data type %#x is not the mock IOMMU's",
 				  cmd->data_type);
 	for (*done = 0; *done != cmd->entry_num; (*done)++) {
-		rc = copy_invalidate_entry(cmd, *done, &inv);
+		rc = iommufd_copy_invalidate_entry(cmd, *done,
+						   IOMMU_HWPT_INVALIDATE_DATA_SELFTEST,
+						   &inv, sizeof(inv),
+						   sizeof(inv));
 		if (!rc)
 			rc = mock_nested_invalidate(hwpt->domain, inv.flags,
 						    inv.iotlb_id);
@@ -438,9 +491,14 @@ int iommufd_hwpt_invalidate(struct iommufd_ucmd *ucmd)
 						    struct iommufd_hwpt_nested,
 						    common.obj),
 				       cmd, &done);
+	else if (pt_obj->type == IOMMUFD_OBJ_VIOMMU)
+		rc = iommufd_viommu_invalidate(container_of(pt_obj,
+							    struct iommufd_viommu,
+							    obj),
+					       cmd, &done);
 	else
 		rc = err_reason(-EINVAL,
-				"object %u is not a nested HW pagetable",
+				"object %u is neither a nested HW pagetable nor a vIOMMU",
 				cmd->hwpt_id);
 	iommufd_put_object(ucmd->ctx, pt_obj);
 out:

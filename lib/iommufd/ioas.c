@@ -248,6 +248,20 @@ static int check_u64_args(u64 a, u64 b, u64 c)
 	return 0;
 }
 
+/*
+ * Write back the command of a map that made [iova, iova + length): a
+ * caller that cannot learn the IOVA gets nothing mapped.
+ */
+static int respond_mapped(struct iommufd_ucmd *ucmd, size_t cmd_len,
+			  struct iommufd_ioas *ioas, u64 iova, u64 length)
+{
+	int rc = iommufd_ucmd_respond(ucmd, cmd_len);
+
+	if (rc)
+		iopt_unmap_iova(&ioas->iopt, iova, length, NULL);
+	return rc;
+}
+
 int iommufd_ioas_map(struct iommufd_ucmd *ucmd)
 {
 	struct iommu_ioas_map *cmd = ucmd->cmd;
@@ -279,10 +293,7 @@ int iommufd_ioas_map(struct iommufd_ucmd *ucmd)
 	if (rc)
 		goto out_put;
 	cmd->iova = iova;
-	rc = iommufd_ucmd_respond(ucmd, sizeof(*cmd));
-	/* A caller that cannot learn the IOVA gets nothing mapped. */
-	if (rc)
-		iopt_unmap_iova(&ioas->iopt, iova, cmd->length, NULL);
+	rc = respond_mapped(ucmd, sizeof(*cmd), ioas, iova, cmd->length);
 out_put:
 	iommufd_put_object(ucmd->ctx, &ioas->obj);
 	return rc;
@@ -328,9 +339,7 @@ int iommufd_ioas_copy(struct iommufd_ucmd *ucmd)
 	if (rc)
 		goto out_put_dst;
 	cmd->dst_iova = iova;
-	rc = iommufd_ucmd_respond(ucmd, sizeof(*cmd));
-	if (rc)
-		iopt_unmap_iova(&dst_ioas->iopt, iova, cmd->length, NULL);
+	rc = respond_mapped(ucmd, sizeof(*cmd), dst_ioas, iova, cmd->length);
 out_put_dst:
 	iommufd_put_object(ucmd->ctx, &dst_ioas->obj);
 out_put_src:
@@ -436,10 +445,7 @@ int iommufd_ioas_map_file(struct iommufd_ucmd *ucmd)
 	if (rc)
 		goto out_put;
 	cmd->iova = iova;
-	rc = iommufd_ucmd_respond(ucmd, sizeof(*cmd));
-	/* A caller that cannot learn the IOVA gets nothing mapped. */
-	if (rc)
-		iopt_unmap_iova(&ioas->iopt, iova, cmd->length, NULL);
+	rc = respond_mapped(ucmd, sizeof(*cmd), ioas, iova, cmd->length);
 out_put:
 	iommufd_put_object(ucmd->ctx, &ioas->obj);
 	return rc;

@@ -41,6 +41,10 @@ enum iommufd_object_type {
 	IOMMUFD_OBJ_IOAS,
 	IOMMUFD_OBJ_ACCESS,
 	IOMMUFD_OBJ_SELFTEST,
+	IOMMUFD_OBJ_VIOMMU,
+	IOMMUFD_OBJ_VDEVICE,
+	IOMMUFD_OBJ_HW_QUEUE,
+	IOMMUFD_OBJ_FAULT,
 	IOMMUFD_OBJ_MAX,
 };
 
@@ -76,6 +80,8 @@ struct uiommufd_ctx {
 	/* Guarded by lock. */
 	struct iommufd_ioas *vfio_ioas;
 	enum iopt_account_mode account_mode;
+	/* Regions mmap() reaches, by page offset (mmap.c; guarded by lock). */
+	struct index_store mmaps;
 };
 
 /*
@@ -180,6 +186,18 @@ static inline void iommufd_object_drop_users(struct iommufd_object *obj)
  */
 void iommufd_object_destroy_owned(struct uiommufd_ctx *ctx,
 				  struct iommufd_object *obj);
+/*
+ * A users reference on @obj if it is in the table (not being destroyed):
+ * then true.
+ */
+bool iommufd_object_try_hold_users(struct uiommufd_ctx *ctx,
+				   struct iommufd_object *obj);
+/*
+ * As iommufd_object_destroy_owned(), leaving the ID a tombstone: never
+ * found, never reused until the context goes.
+ */
+void iommufd_object_tombstone(struct uiommufd_ctx *ctx,
+			      struct iommufd_object *obj);
 
 /*
  * IOMMU_DESTROY of object @id of @type (ANY for any): 0, -ENOENT, or
@@ -240,6 +258,8 @@ struct iommufd_hw_pagetable {
 	struct iommufd_object obj;
 	/* IOMMU_HWPT_ALLOC_PASID: PASIDs of its devices may attach too. */
 	bool pasid_compat;
+	/* IOMMU_HWPT_FAULT_ID_VALID: its faults go here (users reference). */
+	struct iommufd_fault *fault;
 	/*
 	 * Devices attached; guarded by the IOAS's mutex for a paging one
 	 * (an auto one goes with its last device), atomic for any.
@@ -262,9 +282,13 @@ struct iommufd_hwpt_paging {
 	struct iommufd_hwpt_paging *next;	/* in ioas->hwpt_list */
 };
 
+struct iommufd_viommu;
+
 struct iommufd_hwpt_nested {
 	struct iommufd_hw_pagetable common;
-	struct iommufd_hwpt_paging *parent;	/* holds a users reference */
+	/* Holds a users reference, unless it sits on viommu (viommu's). */
+	struct iommufd_hwpt_paging *parent;
+	struct iommufd_viommu *viommu;	/* holds a users reference */
 	struct mock_nested_domain *domain;
 };
 
@@ -314,6 +338,43 @@ void iommufd_hwpt_nested_destroy(struct iommufd_object *obj);
 
 int iommufd_hwpt_alloc(struct iommufd_ucmd *ucmd);
 int iommufd_hwpt_invalidate(struct iommufd_ucmd *ucmd);
+/*
+ * Entry @i of an invalidation's array into @dst (@size bytes) with the
+ * extensible-struct rules, when the data type is @type and entry_len at
+ * least @min_size: 0, or -EINVAL/-E2BIG/-EFAULT with a reason.
+ */
+int iommufd_copy_invalidate_entry(const struct iommu_hwpt_invalidate *cmd,
+				  u32 i, u32 type, void *dst, size_t size,
+				  size_t min_size);
+
+/* ---- fault queues (eventq.c) ---- */
+
+struct iommufd_fault;
+
+int iommufd_fault_alloc(struct iommufd_ucmd *ucmd);
+void iommufd_fault_destroy(struct iommufd_object *obj);
+/* A short-term reference on fault queue @id: ERR_PTR(-ENOENT). */
+struct iommufd_fault *iommufd_get_fault(struct uiommufd_ctx *ctx, u32 id);
+/* The fault queue's object (its first member). */
+static inline struct iommufd_object *
+iommufd_fault_obj(struct iommufd_fault *fault)
+{
+	return (struct iommufd_object *)fault;
+}
+/*
+ * Queue fault @rec of attachment @idev/@handle_pasid on @hwpt's fault
+ * queue (hwpt->fault set), waking its waiters; with idev->lock held.
+ * 0 or -ENOMEM.
+ */
+int iommufd_fault_raise(struct iommufd_hw_pagetable *hwpt,
+			struct iommufd_device *idev, u32 handle_pasid,
+			const struct iommu_hwpt_pgfault *rec);
+/*
+ * Attachment @idev/@pasid of @hwpt is going: answer INVALID and drop its
+ * faults, read or not; with idev->lock held. Cannot fail.
+ */
+void iommufd_fault_auto_response(struct iommufd_hw_pagetable *hwpt,
+				 struct iommufd_device *idev, u32 pasid);
 
 /* ---- dirty tracking (hwpt_dirty.c) ---- */
 
@@ -344,6 +405,9 @@ struct iommufd_device {
 	/* PASID -> struct iommufd_hw_pagetable * (guarded by lock). */
 	struct index_store pasids;
 	bool no_id;		/* IOMMUFD_BIND_NO_ID */
+	/* Its vdevice, and whether it is going away (guarded by lock). */
+	struct iommufd_vdevice *vdev;
+	bool destroying;
 };
 
 static inline struct iommufd_device *iommufd_get_device(struct uiommufd_ctx *ctx,
@@ -462,6 +526,97 @@ int iommufd_test(struct iommufd_ucmd *ucmd);
 void iommufd_test_syz_conv_iova_id(struct uiommufd_ctx *ctx, u32 ioas_id,
 				   u64 *iova, u32 *flags);
 void iommufd_selftest_destroy(struct iommufd_object *obj);
+
+/* ---- vIOMMUs, vdevices and HW queues (viommu.c) ---- */
+
+/*
+ * A virtual IOMMU: a VM's view of the one mock IOMMU, on a nesting parent
+ * paging HW pagetable it holds. Nested HW pagetables may sit on it, its
+ * vdevices name the devices behind it, and HW queues read guest memory
+ * through its parent's IOAS.
+ */
+struct iommufd_viommu {
+	struct iommufd_object obj;
+	struct uiommufd_ctx *ctx;
+	const void *iommu_dev;		/* the physical IOMMU behind it */
+	struct iommufd_hwpt_paging *hwpt;	/* holds a users reference */
+	u32 type;
+	/* Guards vdevs and hw_queue[]; taken after a device's lock. */
+	pthread_mutex_t lock;
+	struct index_store vdevs;	/* virt_id -> struct iommufd_vdevice */
+	struct iommufd_hw_queue *hw_queue[IOMMU_TEST_HW_QUEUE_MAX];
+	/* The mock's page pair the caller may mmap(), when data was given. */
+	bool has_mmap;
+	u64 mmap_offset;
+	int mmap_fd;
+	u32 *page;
+};
+
+/* A device as a VM knows it behind a vIOMMU: virt_id. */
+struct iommufd_vdevice {
+	struct iommufd_object obj;
+	struct iommufd_viommu *viommu;	/* holds a users reference */
+	/* Not a reference: the device tombstones its vdevice first. */
+	struct iommufd_device *idev;
+	u64 virt_id;
+};
+
+/* A queue the IOMMU reads from guest memory pinned in the parent's IOAS. */
+struct iommufd_hw_queue {
+	struct iommufd_object obj;
+	struct iommufd_viommu *viommu;	/* holds a users reference */
+	struct iopt_access *access;	/* pins [base_addr, +length) */
+	u64 base_addr;
+	u64 length;
+	u32 type;
+	u32 index;
+	/* The queue it depends on (holds a users reference), or NULL. */
+	struct iommufd_hw_queue *prev;
+};
+
+static inline struct iommufd_viommu *iommufd_get_viommu(struct uiommufd_ctx *ctx,
+							 u32 id)
+{
+	struct iommufd_object *obj =
+		iommufd_get_object(ctx, id, IOMMUFD_OBJ_VIOMMU);
+
+	if (IS_ERR(obj))
+		return ERR_CAST(obj);
+	return container_of(obj, struct iommufd_viommu, obj);
+}
+
+/* The physical IOMMU instance behind a device: there is one mock IOMMU. */
+const void *iommufd_device_iommu_dev(struct iommufd_device *idev);
+
+int iommufd_viommu_alloc_ioctl(struct iommufd_ucmd *ucmd);
+void iommufd_viommu_destroy(struct iommufd_object *obj);
+int iommufd_vdevice_alloc_ioctl(struct iommufd_ucmd *ucmd);
+void iommufd_vdevice_destroy(struct iommufd_object *obj);
+int iommufd_hw_queue_alloc_ioctl(struct iommufd_ucmd *ucmd);
+void iommufd_hw_queue_destroy(struct iommufd_object *obj);
+/*
+ * IOMMU_HWPT_INVALIDATE on a vIOMMU: entries handled go in *done (none
+ * when one cannot be read), as the mock vIOMMU's cache invalidation.
+ */
+int iommufd_viommu_invalidate(struct iommufd_viommu *viommu,
+			      const struct iommu_hwpt_invalidate *cmd,
+			      u32 *done);
+/*
+ * Before a device goes: its vdevice, if any, is destroyed and its ID
+ * left a tombstone (never found, never reused). Cannot fail.
+ */
+void iommufd_device_remove_vdev(struct iommufd_device *idev);
+
+/* ---- mmap() of a context (mmap.c) ---- */
+
+/*
+ * A region of @length bytes of @fd (from offset 0) that mmap() of the
+ * context reaches at the returned *offset, the lowest free from the
+ * second page on; each mapping holds a users reference on @owner.
+ */
+int iommufd_mmap_alloc(struct uiommufd_ctx *ctx, struct iommufd_object *owner,
+		       int fd, u64 length, u64 *offset);
+void iommufd_mmap_destroy(struct uiommufd_ctx *ctx, u64 offset);
 
 /* ---- VFIO type1 compatibility (vfio_compat.c) ---- */
 

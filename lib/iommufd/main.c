@@ -30,6 +30,10 @@ static const struct iommufd_object_ops object_ops[IOMMUFD_OBJ_MAX] = {
 	[IOMMUFD_OBJ_ACCESS] = { "access", iommufd_access_destroy_object },
 	[IOMMUFD_OBJ_SELFTEST] = { "selftest device",
 				   iommufd_selftest_destroy },
+	[IOMMUFD_OBJ_VIOMMU] = { "vIOMMU", iommufd_viommu_destroy },
+	[IOMMUFD_OBJ_VDEVICE] = { "vdevice", iommufd_vdevice_destroy },
+	[IOMMUFD_OBJ_HW_QUEUE] = { "HW queue", iommufd_hw_queue_destroy },
+	[IOMMUFD_OBJ_FAULT] = { "fault queue", iommufd_fault_destroy },
 };
 
 static const char *type_name(enum iommufd_object_type type)
@@ -200,11 +204,12 @@ void iommufd_put_object(struct uiommufd_ctx *ctx, struct iommufd_object *obj)
 /*
  * Take @obj out of the table if nothing else depends on it: 0, -EBUSY.
  * @extra_users are the long-term references the caller itself holds.
- * Waits for the commands using it to finish. Called with ctx->lock held.
+ * Waits for the commands using it to finish. A @tombstone ID stays
+ * reserved: never found, never reused. Called with ctx->lock held.
  */
 static int remove_object_locked(struct uiommufd_ctx *ctx,
 				struct iommufd_object *obj,
-				unsigned int extra_users)
+				unsigned int extra_users, bool tombstone)
 {
 	if (atomic_load(&obj->users) != 1 + extra_users)
 		return -EBUSY;
@@ -220,7 +225,8 @@ static int remove_object_locked(struct uiommufd_ctx *ctx,
 		WARN_ON(index_store_store(&ctx->objects, obj->id, obj));
 		return -EBUSY;
 	}
-	index_store_erase(&ctx->objects, obj->id);
+	if (!tombstone)
+		index_store_erase(&ctx->objects, obj->id);
 	return 0;
 }
 
@@ -236,7 +242,34 @@ void iommufd_object_destroy_owned(struct uiommufd_ctx *ctx,
 	int rc;
 
 	pthread_mutex_lock(&ctx->lock);
-	rc = remove_object_locked(ctx, obj, 1);
+	rc = remove_object_locked(ctx, obj, 1, false);
+	pthread_mutex_unlock(&ctx->lock);
+	if (WARN_ON(rc))
+		return;
+	iommufd_object_drop_users(obj);
+	destroy_removed(obj);
+}
+
+bool iommufd_object_try_hold_users(struct uiommufd_ctx *ctx,
+				   struct iommufd_object *obj)
+{
+	bool live;
+
+	pthread_mutex_lock(&ctx->lock);
+	live = index_store_load(&ctx->objects, obj->id) == obj;
+	if (live)
+		iommufd_object_hold_users(obj);
+	pthread_mutex_unlock(&ctx->lock);
+	return live;
+}
+
+void iommufd_object_tombstone(struct uiommufd_ctx *ctx,
+			      struct iommufd_object *obj)
+{
+	int rc;
+
+	pthread_mutex_lock(&ctx->lock);
+	rc = remove_object_locked(ctx, obj, 1, true);
 	pthread_mutex_unlock(&ctx->lock);
 	if (WARN_ON(rc))
 		return;
@@ -258,7 +291,7 @@ int iommufd_object_destroy_user(struct uiommufd_ctx *ctx, u32 id,
 		return err_reason(-ENOENT, "no %s with ID %u", type_name(type),
 				  id);
 	}
-	rc = remove_object_locked(ctx, obj, 0);
+	rc = remove_object_locked(ctx, obj, 0, false);
 	if (rc)
 		/* Still in the table: read it before letting go of the lock. */
 		err_reason(rc, "%s %u is in use: %u other object%s depend%s on it",
@@ -348,6 +381,7 @@ uiommufd_ctx_open_attr(const struct uiommufd_ctx_attr *user_attr)
 	pthread_mutex_init(&ctx->lock, NULL);
 	pthread_cond_init(&ctx->destroy_cond, NULL);
 	index_store_init(&ctx->objects);
+	index_store_init(&ctx->mmaps);
 	/* /dev/vfio/vfio charges pinned pages per process, as VFIO does. */
 	ctx->account_mode = ctx->vfio_compat ? IOPT_PAGES_ACCOUNT_MM :
 					       IOPT_PAGES_ACCOUNT_USER;
@@ -385,7 +419,7 @@ static void destroy_all(struct uiommufd_ctx *ctx)
 			if (obj == INDEX_STORE_RESERVED)
 				continue;
 			pthread_mutex_lock(&ctx->lock);
-			rc = remove_object_locked(ctx, obj, 0);
+			rc = remove_object_locked(ctx, obj, 0, false);
 			pthread_mutex_unlock(&ctx->lock);
 			if (rc)
 				continue;
@@ -394,7 +428,14 @@ static void destroy_all(struct uiommufd_ctx *ctx)
 			progress = true;
 		}
 	}
-	WARN_ON(!index_store_empty(&ctx->objects));
+	/* What is left are tombstones (a vdevice whose device went). */
+	{
+		struct iommufd_object *obj;
+		u64 id = 0;
+
+		index_store_for_each(&ctx->objects, id, obj)
+			WARN_ON(obj != INDEX_STORE_RESERVED);
+	}
 }
 
 void iommufd_ctx_get(struct uiommufd_ctx *ctx)
@@ -408,6 +449,9 @@ void iommufd_ctx_put(struct uiommufd_ctx *ctx)
 		return;
 	destroy_all(ctx);
 	index_store_destroy(&ctx->objects);
+	/* Their owners took them down. */
+	WARN_ON(!index_store_empty(&ctx->mmaps));
+	index_store_destroy(&ctx->mmaps);
 	pthread_cond_destroy(&ctx->destroy_cond);
 	pthread_mutex_destroy(&ctx->lock);
 	mem_free(ctx);
@@ -437,6 +481,7 @@ int iommufd_ucmd_respond(struct iommufd_ucmd *ucmd, size_t cmd_len)
 
 union ucmd_buffer {
 	struct iommu_destroy destroy;
+	struct iommu_fault_alloc fault;
 	struct iommu_hw_info info;
 	struct iommu_hwpt_alloc hwpt;
 	struct iommu_hwpt_get_dirty_bitmap get_dirty_bitmap;
@@ -451,6 +496,9 @@ union ucmd_buffer {
 	struct iommu_ioas_unmap unmap;
 	struct iommu_option option;
 	struct iommu_vfio_ioas vfio_ioas;
+	struct iommu_viommu_alloc viommu;
+	struct iommu_vdevice_alloc vdev;
+	struct iommu_hw_queue_alloc hw_queue;
 	struct iommu_test_cmd test;
 };
 
@@ -476,6 +524,7 @@ struct iommufd_ioctl_op {
 	_Static_assert(sizeof(_struct) <= sizeof(union ucmd_buffer),       \
 		       #_struct " does not fit the command buffer")
 ASSERT_FITS(struct iommu_destroy);
+ASSERT_FITS(struct iommu_fault_alloc);
 ASSERT_FITS(struct iommu_hw_info);
 ASSERT_FITS(struct iommu_hwpt_alloc);
 ASSERT_FITS(struct iommu_hwpt_get_dirty_bitmap);
@@ -490,10 +539,15 @@ ASSERT_FITS(struct iommu_ioas_map);
 ASSERT_FITS(struct iommu_ioas_unmap);
 ASSERT_FITS(struct iommu_option);
 ASSERT_FITS(struct iommu_vfio_ioas);
+ASSERT_FITS(struct iommu_viommu_alloc);
+ASSERT_FITS(struct iommu_vdevice_alloc);
+ASSERT_FITS(struct iommu_hw_queue_alloc);
 ASSERT_FITS(struct iommu_test_cmd);
 
 static const struct iommufd_ioctl_op ioctl_ops[] = {
 	IOCTL_OP(IOMMU_DESTROY, iommufd_destroy, struct iommu_destroy, id),
+	IOCTL_OP(IOMMU_FAULT_QUEUE_ALLOC, iommufd_fault_alloc,
+		 struct iommu_fault_alloc, out_fault_fd),
 	IOCTL_OP(IOMMU_GET_HW_INFO, iommufd_get_hw_info, struct iommu_hw_info,
 		 __reserved),
 	IOCTL_OP(IOMMU_HWPT_ALLOC, iommufd_hwpt_alloc, struct iommu_hwpt_alloc,
@@ -521,6 +575,12 @@ static const struct iommufd_ioctl_op ioctl_ops[] = {
 	IOCTL_OP(IOMMU_OPTION, iommufd_option, struct iommu_option, val64),
 	IOCTL_OP(IOMMU_VFIO_IOAS, iommufd_vfio_ioas, struct iommu_vfio_ioas,
 		 __reserved),
+	IOCTL_OP(IOMMU_VIOMMU_ALLOC, iommufd_viommu_alloc_ioctl,
+		 struct iommu_viommu_alloc, out_viommu_id),
+	IOCTL_OP(IOMMU_VDEVICE_ALLOC, iommufd_vdevice_alloc_ioctl,
+		 struct iommu_vdevice_alloc, virt_id),
+	IOCTL_OP(IOMMU_HW_QUEUE_ALLOC, iommufd_hw_queue_alloc_ioctl,
+		 struct iommu_hw_queue_alloc, length),
 	/* Linux 6.2's 56-byte layout is a row of the release table. */
 	IOCTL_OP(IOMMU_TEST_CMD, iommufd_test, struct iommu_test_cmd, last),
 };

@@ -126,14 +126,14 @@ static const struct release_row table[] = {
 	CMD_NOTE(IOMMU_HWPT_SET_DIRTY_TRACKING, V(7, 2), after_6_2),
 	CMD_NOTE(IOMMU_HWPT_GET_DIRTY_BITMAP, V(7, 2), after_6_2),
 	CMD_NOTE(IOMMU_HWPT_INVALIDATE, V(7, 2),
-		 "on nested HW pagetables; after 6.2"),
+		 "on nested HW pagetables and vIOMMUs; after 6.2"),
 	CMD_NOTE(IOMMU_IOAS_MAP_FILE, V(7, 2),
 		 "memfds and dma-bufs; after 6.2"),
 	FLAG(IOMMUFD_FLAGS_HWPT_ALLOC, "IOMMU_HWPT_ALLOC",
 	     IOMMU_HWPT_ALLOC_NEST_PARENT | IOMMU_HWPT_ALLOC_DIRTY_TRACKING |
 		     IOMMU_HWPT_FAULT_ID_VALID | IOMMU_HWPT_ALLOC_PASID,
 	     V(7, 2),
-	     "each came after 6.2; FAULT_ID_VALID names a fault queue, which none is until fault queues exist (ENOENT)"),
+	     "each came after 6.2; FAULT_ID_VALID names a fault queue (IOMMU_FAULT_QUEUE_ALLOC)"),
 	FLAG(IOMMUFD_FLAGS_TEST_MOCK_DEVICE, "MOCK_DOMAIN_FLAGS",
 	     MOCK_FLAGS_DEVICE_NO_DIRTY | MOCK_FLAGS_DEVICE_PASID, V(7, 2),
 	     after_6_2),
@@ -149,6 +149,22 @@ static const struct release_row table[] = {
 	TEST_OP(IOMMU_TEST_OP_PASID_CHECK_HWPT, V(7, 2)),
 	TEST_OP(IOMMU_TEST_OP_DMABUF_GET, V(7, 2)),
 	TEST_OP(IOMMU_TEST_OP_DMABUF_REVOKE, V(7, 2)),
+
+	/* vIOMMUs, vdevices and HW queues */
+	CMD_NOTE(IOMMU_VIOMMU_ALLOC, V(7, 2),
+		 "IOMMU_VIOMMU_TYPE_SELFTEST, whose pages mmap() of the context reaches; after 6.2"),
+	CMD_NOTE(IOMMU_VDEVICE_ALLOC, V(7, 2),
+		 "a device's vdevice goes with it, leaving a tombstone; after 6.2"),
+	CMD_NOTE(IOMMU_HW_QUEUE_ALLOC, V(7, 2),
+		 "IOMMU_HW_QUEUE_TYPE_SELFTEST; after 6.2"),
+	NEW(IOMMUFD_NEW_MMAP, "mmap() of /dev/iommu reaches a vIOMMU's pages",
+	    V(7, 2),
+	    "the file had no mmap before (ENODEV); came with vIOMMU regions, after 6.2"),
+
+	/* IO page faults delivered to user space */
+	CMD_NOTE(IOMMU_FAULT_QUEUE_ALLOC, V(7, 2),
+		 "a descriptor read and written as the kernel's fault file; after 6.2"),
+	TEST_OP(IOMMU_TEST_OP_TRIGGER_IOPF, V(7, 2)),
 };
 
 static pthread_once_t resolve_once = PTHREAD_ONCE_INIT;

@@ -43,6 +43,8 @@ enum iommufd_behaviour {
 	 * IO page first.
 	 */
 	IOMMUFD_NEW_CHECK_MAP_LOOKUP_FIRST,
+	/* mmap() of the file reaches regions objects publish; before, ENODEV. */
+	IOMMUFD_NEW_MMAP,
 	IOMMUFD_NEW_MAX,
 };
 

@@ -175,6 +175,8 @@ int iommufd_test(struct iommufd_ucmd *ucmd)
 					  cmd->check_refs.refs);
 	case IOMMU_TEST_OP_MD_CHECK_IOTLB:
 		return iommufd_test_md_check_iotlb(ucmd, cmd);
+	case IOMMU_TEST_OP_TRIGGER_IOPF:
+		return iommufd_test_trigger_iopf(ucmd, cmd);
 	case IOMMU_TEST_OP_DEV_CHECK_CACHE:
 		return iommufd_test_dev_check_cache(ucmd, cmd);
 	case IOMMU_TEST_OP_CREATE_ACCESS:

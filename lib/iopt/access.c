@@ -70,9 +70,12 @@ out_unlock:
 	return access;
 }
 
-/* Undo the area-level pins of [iova, last_iova]; iova_rwsem held. */
+/*
+ * Undo the area-level pins of [iova, last_iova], and their locks if
+ * @locked; iova_rwsem held.
+ */
 static void access_remove_range(struct io_pagetable *iopt, u64 iova,
-				u64 last_iova)
+				u64 last_iova, bool locked)
 {
 	struct iopt_area_contig_iter iter;
 	struct iopt_area *area;
@@ -80,6 +83,8 @@ static void access_remove_range(struct io_pagetable *iopt, u64 iova,
 	iopt_for_each_contig_area(&iter, area, iopt, iova, last_iova) {
 		u64 last = min(last_iova, iopt_area_last_iova(area));
 
+		if (locked)
+			WARN_ON(!atomic_fetch_sub(&area->num_locks, 1));
 		iopt_area_remove_access(area,
 					iopt_area_iova_to_index(area,
 								iter.cur_iova),
@@ -113,7 +118,8 @@ void iopt_access_destroy(struct iopt_access *access)
 			container_of(node, struct iopt_access_pin, node);
 
 		while (pin->count--)
-			access_remove_range(iopt, node->start, node->last);
+			access_remove_range(iopt, node->start, node->last,
+					    access->ops->locks_areas);
 		interval_tree_remove(node, &access->pins);
 		mem_free(pin);
 	}
@@ -206,7 +212,7 @@ int iopt_access_pin_pages(struct iopt_access *access, u64 iova, u64 length,
 	rc = iopt_check_iova_range(iova, length, &last_iova);
 	if (rc)
 		return rc;
-	if (!access->ops->unmap)
+	if (!access->ops->unmap && !access->ops->locks_areas)
 		return err_reason(-EINVAL,
 				  "an access without an unmap callback cannot pin pages");
 	/*
@@ -252,6 +258,8 @@ int iopt_access_pin_pages(struct iopt_access *access, u64 iova, u64 length,
 					  flags);
 		if (rc)
 			goto err_remove;
+		if (access->ops->locks_areas)
+			atomic_fetch_add(&area->num_locks, 1);
 		out_pfns += last_index - index + 1;
 		if (out_ptrs) {
 			struct pfn_source *src = area->pages->source;
@@ -273,7 +281,8 @@ int iopt_access_pin_pages(struct iopt_access *access, u64 iova, u64 length,
 
 err_remove:
 	if (iova < iter.cur_iova)
-		access_remove_range(iopt, iova, iter.cur_iova - 1);
+		access_remove_range(iopt, iova, iter.cur_iova - 1,
+				    access->ops->locks_areas);
 	pthread_rwlock_unlock(&iopt->iova_rwsem);
 	mem_free(spare);
 	return rc;
@@ -295,7 +304,7 @@ int iopt_access_unpin_pages(struct iopt_access *access, u64 iova, u64 length)
 				  (unsigned long long)last_iova);
 	/* Held across the whole walk: an unmap cannot free areas under it. */
 	pthread_rwlock_rdlock(&iopt->iova_rwsem);
-	access_remove_range(iopt, iova, last_iova);
+	access_remove_range(iopt, iova, last_iova, access->ops->locks_areas);
 	pthread_rwlock_unlock(&iopt->iova_rwsem);
 	return 0;
 }
@@ -364,7 +373,7 @@ static int rw_write_pinned(struct io_pagetable *iopt, u64 iova, u64 last_iova,
 		if (rc) {
 			if (iova < iter.cur_iova)
 				access_remove_range(iopt, iova,
-						    iter.cur_iova - 1);
+						    iter.cur_iova - 1, false);
 			goto out_free;
 		}
 	}
@@ -384,7 +393,7 @@ static int rw_write_pinned(struct io_pagetable *iopt, u64 iova, u64 last_iova,
 			bytes -= n;
 		}
 	}
-	access_remove_range(iopt, iova, last_iova);
+	access_remove_range(iopt, iova, last_iova, false);
 out_free:
 	mem_free(pfns);
 	return rc;

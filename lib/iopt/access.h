@@ -21,6 +21,12 @@ struct iopt_access_ops {
 	 * an access that pins.
 	 */
 	void (*unmap)(void *data, u64 iova, u64 length);
+	/*
+	 * Instead of an unmap callback: its pins lock their areas, so an
+	 * unmap of them is EBUSY until they are unpinned (the kernel's
+	 * internal accesses, as a HW queue's).
+	 */
+	bool locks_areas;
 };
 
 struct iopt_access {

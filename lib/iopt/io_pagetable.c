@@ -505,6 +505,13 @@ again:
 			start = area_last + 1;
 			continue;
 		}
+		/* Pinned by an object that has not been destroyed yet. */
+		if (atomic_load(&area->num_locks)) {
+			rc = err_reason(-EBUSY,
+					"iova %#llx is pinned by an object (a HW queue) until it is destroyed",
+					(unsigned long long)area_first);
+			goto out_unlock;
+		}
 		if (area_first < start || area_last > last) {
 			rc = err_reason(-ENOENT,
 					"iova [%#llx, %#llx] covers only part of a mapping",

@@ -14,6 +14,7 @@
 #define UIOMMUFD_IOPT_IO_PAGETABLE_H
 
 #include <pthread.h>
+#include <stdatomic.h>
 
 #include "base/index_store.h"
 #include "base/interval_tree.h"
@@ -77,6 +78,8 @@ struct iopt_area {
 	int iommu_prot;
 	bool prevent_access;
 	unsigned int num_accesses;
+	/* Pins of accesses that lock it: unmapping it is EBUSY meanwhile. */
+	atomic_uint num_locks;
 };
 
 static inline u64 iopt_area_index(const struct iopt_area *area)

@@ -1,11 +1,12 @@
 #!/bin/sh
 # What Linux 7.2 added in ABI part 1 (HW pagetables, hardware info,
-# invalidation, replace, dirty tracking, MAP_FILE and dma-bufs), end to
-# end: tests/e2e/hwpt_client.c, a program written only against the
-# kernel's uAPI headers, run under uiommufd-run as Linux 7.2 (every
-# command used as a VMM would, with the kernel's answers and errnos) and
-# as Linux 6.2 (none of it there: ENOTTY and EOPNOTSUPP). The client
-# prints a TAP line per check; they are numbered here. Prints TAP.
+# invalidation, replace, dirty tracking, MAP_FILE and dma-bufs, a
+# device's PASIDs), end to end: tests/e2e/hwpt_client.c, a program
+# written only against the kernel's uAPI headers, run under uiommufd-run
+# as Linux 7.2 (every command used as a VMM would, with the kernel's
+# answers and errnos) and as Linux 6.2 (none of it there: ENOTTY and
+# EOPNOTSUPP). The client prints a TAP line per check; they are numbered
+# here. Prints TAP.
 #
 # BUILD is the build whose uiommufd-run runs the client (default
 # build/cc-debug); the client is built here with CC (default: the
@@ -13,56 +14,19 @@
 # from tests/run-tests.sh) runs the client.
 
 cd "$(dirname "$0")/../.." || exit 1
-BUILD=${BUILD:-build/cc-debug}
-WRAP=${WRAP:-}
-run="$BUILD/uiommufd-run"
-variant=${BUILD##*/}
-case $variant in
-*-debug | *-debug-*) mode=debug ;;
-*-release | *-release-*) mode=release ;;
-*) mode= ;;
-esac
-ccname=${variant%%-"$mode"*}
-[ -n "$mode" ] || ccname=cc
-CC=${CC:-$ccname}
-if [ -z "${SANITIZE+set}" ] && [ -n "$mode" ]; then
-	SANITIZE=$(printf '%s' "${variant#"$ccname-$mode"}" | sed 's/^-//; s/-/,/g')
-fi
-sanflags=
-[ -n "$SANITIZE" ] && sanflags="-fsanitize=$SANITIZE -fno-omit-frame-pointer"
-export ASAN_OPTIONS="${ASAN_OPTIONS:+$ASAN_OPTIONS:}verify_asan_link_order=0"
-unset UIOMMUFD_KERNEL UIOMMUFD_CAPS UIOMMUFD_MEMLOCK UIOMMUFD_TRACE
+. tests/e2e/e2e_lib.sh
+e2e_setup hwpt
 
 # The client's checks in each release: a run that stops early (a crash)
 # comes up short of the plan.
-checks_7_2=171
-checks_6_2=21
-
-tmp=$(mktemp -d "${TMPDIR:-/tmp}/uiommufd-hwpt.XXXXXX") || exit 1
-trap 'rm -rf "$tmp"' EXIT
-n=0
-ok() { n=$((n + 1)); echo "ok $n $1"; }
-nok() {
-	n=$((n + 1))
-	echo "not ok $n $1"
-	[ -n "${2:-}" ] && [ -f "$2" ] && sed 's/^/# /' "$2"
-	return 0
-}
+checks_7_2=226
+checks_6_2=25
 
 echo "TAP version 13"
 echo "1..$((1 + 2 + checks_7_2 + checks_6_2))"
 
 client="$tmp/hwpt_client"
-# shellcheck disable=SC2086
-if $CC -std=gnu11 -D_GNU_SOURCE -g -O1 -Wall -Wextra -Werror \
-	-Wno-unused-parameter -Wno-missing-field-initializers $sanflags \
-	-Iinclude -o "$client" tests/e2e/hwpt_client.c >"$tmp/cc" 2>&1; then
-	ok "hwpt_client builds with $CC against the uAPI headers alone"
-else
-	nok "hwpt_client builds with $CC against the uAPI headers alone" "$tmp/cc"
-	echo "Bail out! no client"
-	exit 1
-fi
+e2e_build_client hwpt_client
 
 # client RELEASE CHECKS: run it as RELEASE, number its lines, and check
 # that it ran all CHECKS and exited 0.

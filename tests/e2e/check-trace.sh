@@ -1,6 +1,7 @@
 #!/bin/sh
 # uiommufd-run --trace on what Linux 7.2 added in ABI part 1: every new
-# command and test op, with their data, decoded line by line.
+# command and test op (the PASID ops included), with their data, decoded
+# line by line.
 # tests/e2e/trace_client.c (uAPI headers only) runs twice:
 #
 #  - as 7.2, a run that works (HW info, nesting, invalidation, replace,
@@ -24,35 +25,8 @@
 # without WRAP: valgrind's own images would take the shim too.
 
 cd "$(dirname "$0")/../.." || exit 1
-BUILD=${BUILD:-build/cc-debug}
-run="$BUILD/uiommufd-run"
-variant=${BUILD##*/}
-case $variant in
-*-debug | *-debug-*) mode=debug ;;
-*-release | *-release-*) mode=release ;;
-*) mode= ;;
-esac
-ccname=${variant%%-"$mode"*}
-[ -n "$mode" ] || ccname=cc
-CC=${CC:-$ccname}
-if [ -z "${SANITIZE+set}" ] && [ -n "$mode" ]; then
-	SANITIZE=$(printf '%s' "${variant#"$ccname-$mode"}" | sed 's/^-//; s/-/,/g')
-fi
-sanflags=
-[ -n "$SANITIZE" ] && sanflags="-fsanitize=$SANITIZE -fno-omit-frame-pointer"
-export ASAN_OPTIONS="${ASAN_OPTIONS:+$ASAN_OPTIONS:}verify_asan_link_order=0"
-unset UIOMMUFD_KERNEL UIOMMUFD_CAPS UIOMMUFD_MEMLOCK UIOMMUFD_TRACE
-
-tmp=$(mktemp -d "${TMPDIR:-/tmp}/uiommufd-trace.XXXXXX") || exit 1
-trap 'rm -rf "$tmp"' EXIT
-n=0
-ok() { n=$((n + 1)); echo "ok $n $1"; }
-nok() {
-	n=$((n + 1))
-	echo "not ok $n $1"
-	[ -n "${2:-}" ] && [ -f "$2" ] && sed 's/^/# /' "$2"
-	return 0
-}
+. tests/e2e/e2e_lib.sh
+e2e_setup trace
 
 expect_7_2() {
 	cat <<'EOF'
@@ -84,6 +58,19 @@ IOMMU_TEST_CMD(@FD.d@, {size=72 op=DMABUF_GET id=0 dmabuf_get.length=0x2000 dmab
 IOMMU_IOAS_MAP_FILE(@FD.d@, {size=40 flags=FIXED_IOVA|WRITEABLE|READABLE ioas_id=@IOAS@ fd=@DMABUF.d@ start=0 length=0x2000 iova=0x1200000}) = 0
 IOMMU_TEST_CMD(@FD.d@, {size=72 op=DMABUF_REVOKE id=0 dmabuf_revoke.dmabuf_fd=@DMABUF.d@ dmabuf_revoke.revoked=1}) = 0
 IOMMU_IOAS_MAP_FILE(@FD.d@, {size=40 flags=FIXED_IOVA|WRITEABLE|READABLE ioas_id=@IOAS@ fd=@DMABUF.d@ start=0 length=0x2000 iova=0x1300000}) = -1 ENODEV
+IOMMU_HWPT_ALLOC(@FD.d@, {size=48 flags=PASID dev_id=@PIDEV@ pt_id=@IOAS@ out_hwpt_id=@PPT1@ data_type=NONE data_len=0 data_uptr=0 fault_id=0}) = 0
+IOMMU_TEST_CMD(@FD.d@, {size=72 op=PASID_ATTACH id=@PSTDEV.d@ pasid_attach.pasid=1 pasid_attach.pt_id=@PPT1@}) = 0
+IOMMU_TEST_CMD(@FD.d@, {size=72 op=PASID_ATTACH id=@PSTDEV.d@ pasid_attach.pasid=0 pasid_attach.pt_id=@IOAS@}) = -1 EBUSY
+IOMMU_TEST_CMD(@FD.d@, {size=72 op=PASID_REPLACE id=@PSTDEV.d@ pasid_replace.pasid=1 pasid_replace.pt_id=@PPT2@}) = 0
+IOMMU_TEST_CMD(@FD.d@, {size=72 op=PASID_CHECK_HWPT id=@PSTDEV.d@ pasid_check.pasid=1 pasid_check.hwpt_id=@PPT2@}) = 0
+IOMMU_TEST_CMD(@FD.d@, {size=72 op=PASID_CHECK_HWPT id=@PSTDEV.d@ pasid_check.pasid=1 pasid_check.hwpt_id=0}) = -1 EINVAL
+IOMMU_TEST_CMD(@FD.d@, {size=72 op=PASID_ATTACH id=@PSTDEV.d@ pasid_attach.pasid=0x400 pasid_attach.pt_id=@PPT1@}) = 0
+IOMMU_TEST_CMD(@FD.d@, {size=72 op=PASID_REPLACE id=@PSTDEV.d@ pasid_replace.pasid=0x400 pasid_replace.pt_id=@PPT2@}) = -1 ENOMEM
+IOMMU_TEST_CMD(@FD.d@, {size=72 op=PASID_DETACH id=@PSTDEV.d@ pasid_detach.pasid=0x400}) = 0
+IOMMU_TEST_CMD(@FD.d@, {size=72 op=PASID_DETACH id=@PSTDEV.d@ pasid_detach.pasid=1}) = 0
+IOMMU_TEST_CMD(@FD.d@, {size=72 op=PASID_REPLACE id=@PSTDEV.d@ pasid_replace.pasid=0 pasid_replace.pt_id=@IOAS@->@PAUTO@}) = 0
+IOMMU_TEST_CMD(@FD.d@, {size=72 op=PASID_DETACH id=@PSTDEV.d@ pasid_detach.pasid=0}) = 0
+IOMMU_TEST_CMD(@FD.d@, {size=72 op=PASID_ATTACH id=@PSTDEV.d@ pasid_attach.pasid=0 pasid_attach.pt_id=@IOAS@->@PAUTO2@}) = 0
 IOMMU_DESTROY(@FD.d@, {size=8 id=@PARENT@}) = -1 EBUSY
 EOF
 }
@@ -114,7 +101,11 @@ IOMMU_TEST_CMD(@FD.d@, {size=72 op=MD_CHECK_IOTLB id=6 check_iotlb.id=2 check_io
 IOMMU_TEST_CMD(@FD.d@, {size=72 op=DEV_CHECK_CACHE id=3 check_dev_cache.id=3 check_dev_cache.cache=0xbaddad}) = -1 EOPNOTSUPP
 IOMMU_TEST_CMD(@FD.d@, {size=72 op=DMABUF_GET id=0 dmabuf_get.length=0x2000 dmabuf_get.open_flags=0x80000}) = -1 EOPNOTSUPP
 IOMMU_TEST_CMD(@FD.d@, {size=72 op=DMABUF_REVOKE id=0 dmabuf_revoke.dmabuf_fd=-1 dmabuf_revoke.revoked=1}) = -1 EOPNOTSUPP
-IOMMU_TEST_CMD(@FD.d@, {size=72 op=15 id=0}) = -1 EOPNOTSUPP
+IOMMU_TEST_CMD(@FD.d@, {size=72 op=TRIGGER_IOPF id=0 trigger_iopf.dev_id=0 trigger_iopf.pasid=0 trigger_iopf.grpid=0 trigger_iopf.perm=0 trigger_iopf.addr=0}) = -1 EOPNOTSUPP
+IOMMU_TEST_CMD(@FD.d@, {size=72 op=PASID_ATTACH id=2 pasid_attach.pasid=0x400 pasid_attach.pt_id=5}) = -1 EOPNOTSUPP
+IOMMU_TEST_CMD(@FD.d@, {size=72 op=PASID_REPLACE id=2 pasid_replace.pasid=0xfffff pasid_replace.pt_id=5}) = -1 EOPNOTSUPP
+IOMMU_TEST_CMD(@FD.d@, {size=72 op=PASID_DETACH id=2 pasid_detach.pasid=0}) = -1 EOPNOTSUPP
+IOMMU_TEST_CMD(@FD.d@, {size=72 op=PASID_CHECK_HWPT id=3 pasid_check.pasid=7 pasid_check.hwpt_id=5}) = -1 EOPNOTSUPP
 EOF
 }
 
@@ -123,16 +114,7 @@ echo "TAP version 13"
 echo "1..$plan"
 
 client="$tmp/trace_client"
-# shellcheck disable=SC2086
-if $CC -std=gnu11 -D_GNU_SOURCE -g -O1 -Wall -Wextra -Werror \
-	-Wno-unused-parameter -Wno-missing-field-initializers $sanflags \
-	-Iinclude -o "$client" tests/e2e/trace_client.c >"$tmp/cc" 2>&1; then
-	ok "trace_client builds with $CC against the uAPI headers alone"
-else
-	nok "trace_client builds with $CC against the uAPI headers alone" "$tmp/cc"
-	echo "Bail out! no client"
-	exit 1
-fi
+e2e_build_client trace_client
 
 # A sed script turning the client's "NAME value" lines into the trace's
 # spelling of each value.

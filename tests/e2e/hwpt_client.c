@@ -9,7 +9,8 @@
  *   hwpt_client 7.2   hardware info, paging and nested HW pagetables,
  *                     IOTLB invalidation, device replace, access replace,
  *                     dirty tracking, MAP_FILE of a memfd and of a
- *                     dma-buf with its revocation, destroy order
+ *                     dma-buf with its revocation, a device's PASIDs,
+ *                     destroy order
  *   hwpt_client 6.2   the same commands answer ENOTTY and the new test
  *                     ops EOPNOTSUPP, as Linux 6.2 did
  *
@@ -933,6 +934,176 @@ static void dmabuf_checks(struct state *s)
 		close(dmabuf);
 }
 
+/* A PASID test op on @pasid of selftest device @stdev; *pt_id in and out. */
+static int pasid_op(uint32_t op, uint32_t stdev, uint32_t pasid,
+		    uint32_t *pt_id)
+{
+	struct iommu_test_cmd cmd = {};
+	int rc;
+
+	/* pasid and pt_id (hwpt_id) sit at the same place for every op */
+	cmd.pasid_attach.pasid = pasid;
+	cmd.pasid_attach.pt_id = *pt_id;
+	rc = test_cmd(&cmd, op, stdev);
+	*pt_id = cmd.pasid_attach.pt_id;
+	return rc;
+}
+
+static int pasid_attach(uint32_t stdev, uint32_t pasid, uint32_t pt_id)
+{
+	return pasid_op(IOMMU_TEST_OP_PASID_ATTACH, stdev, pasid, &pt_id);
+}
+
+static int pasid_replace(uint32_t stdev, uint32_t pasid, uint32_t pt_id)
+{
+	return pasid_op(IOMMU_TEST_OP_PASID_REPLACE, stdev, pasid, &pt_id);
+}
+
+static int pasid_detach(uint32_t stdev, uint32_t pasid)
+{
+	uint32_t none = 0;
+
+	return pasid_op(IOMMU_TEST_OP_PASID_DETACH, stdev, pasid, &none);
+}
+
+static int pasid_check(uint32_t stdev, uint32_t pasid, uint32_t hwpt_id)
+{
+	return pasid_op(IOMMU_TEST_OP_PASID_CHECK_HWPT, stdev, pasid,
+			&hwpt_id);
+}
+
+/*
+ * A PASID device's PASIDs, as a VMM giving a guest's PASIDs their own
+ * address spaces would use them: only HWPTs allocated with
+ * IOMMU_HWPT_ALLOC_PASID take a PASID, and only while the RID is on one
+ * too; the mock driver fails every second attach of PASID 1024.
+ */
+static void pasid_checks(struct state *s)
+{
+	const uint32_t last = (1u << MOCK_PASID_WIDTH) - 1;
+	uint32_t pp1 = 0, pp2 = 0, np = 0, pt;
+	struct mock_dev dev = {}, plain = {};
+	struct iommu_hw_info info;
+
+	expect(mock_domain(s->ioas, MOCK_FLAGS_DEVICE_PASID, &dev), 0,
+	       "MOCK_DOMAIN_FLAGS PASID: a device with PASIDs");
+	check(dev.hwpt == s->dev.hwpt, "  on the IOAS's auto HWPT");
+	info.data_len = 0;
+	expect(hw_info(sizeof(info), 0, dev.idev, 0, NULL, &info), 0,
+	       "GET_HW_INFO of it");
+	check(info.out_max_pasid_log2 == MOCK_PASID_WIDTH,
+	      "  out_max_pasid_log2 %u", MOCK_PASID_WIDTH);
+	expect(hwpt_alloc(IOMMU_HWPT_ALLOC_PASID, dev.idev, s->ioas, 0, NULL,
+			  0, &pp1),
+	       0, "HWPT_ALLOC with IOMMU_HWPT_ALLOC_PASID");
+	expect(hwpt_alloc(IOMMU_HWPT_ALLOC_PASID, dev.idev, s->ioas, 0, NULL,
+			  0, &pp2),
+	       0, "HWPT_ALLOC with IOMMU_HWPT_ALLOC_PASID, a second one");
+	expect(hwpt_alloc(0, dev.idev, s->ioas, 0, NULL, 0, &np), 0,
+	       "HWPT_ALLOC without it");
+
+	/* the RID first: an auto HWPT is no PASID HWPT */
+	expect(pasid_attach(dev.stdev, 1, pp1), EINVAL,
+	       "PASID_ATTACH while the RID is on the auto HWPT");
+	pt = pp1;
+	expect(replace(dev.stdev, &pt), 0,
+	       "MOCK_DOMAIN_REPLACE of the RID to a PASID HWPT");
+	pt = pp2;
+	expect(pasid_op(IOMMU_TEST_OP_PASID_ATTACH, dev.stdev, 1, &pt), 0,
+	       "PASID_ATTACH of PASID 1 to the other");
+	check(pt == pp2, "  pt_id is the HWPT's");
+	expect(pasid_check(dev.stdev, 1, pp2), 0,
+	       "PASID_CHECK_HWPT: it is there");
+	expect(pasid_check(dev.stdev, 1, 0), EINVAL,
+	       "PASID_CHECK_HWPT with hwpt_id 0: not detached");
+	expect(pasid_check(dev.stdev, 2, 0), 0,
+	       "PASID_CHECK_HWPT with hwpt_id 0: PASID 2 is detached");
+	expect(pasid_check(dev.stdev, 0, pp1), 0,
+	       "PASID_CHECK_HWPT of PASID 0: the RID");
+	expect(pasid_attach(dev.stdev, 1, pp1), EBUSY,
+	       "PASID_ATTACH of PASID 1 again");
+	expect(pasid_attach(dev.stdev, 0, pp2), EBUSY,
+	       "PASID_ATTACH of PASID 0 (the RID, attached)");
+	expect(pasid_attach(dev.stdev, 2, np), EINVAL,
+	       "PASID_ATTACH to a HWPT without IOMMU_HWPT_ALLOC_PASID");
+	expect(pasid_attach(dev.stdev, 2, s->ioas), EINVAL,
+	       "PASID_ATTACH to the IOAS (auto HWPTs are not PASID HWPTs)");
+	expect(pasid_attach(dev.stdev, last + 1, pp1), EINVAL,
+	       "PASID_ATTACH of PASID 2^20, past the device's");
+	expect(pasid_attach(dev.stdev, last, pp1), 0,
+	       "PASID_ATTACH of PASID 2^20 - 1");
+	expect(pasid_detach(dev.stdev, last), 0, "PASID_DETACH of it");
+	expect(pasid_check(dev.stdev, last, 0), 0, "  detached");
+	expect(pasid_detach(dev.stdev, last), 0,
+	       "PASID_DETACH of a PASID not attached");
+
+	/* while a PASID is attached the RID stays on PASID HWPTs */
+	pt = np;
+	expect(replace(dev.stdev, &pt), EINVAL,
+	       "MOCK_DOMAIN_REPLACE of the RID to a HWPT without PASID");
+	pt = s->ioas;
+	expect(replace(dev.stdev, &pt), EINVAL,
+	       "MOCK_DOMAIN_REPLACE of the RID to the IOAS");
+	expect(pasid_check(dev.stdev, 0, pp1), 0, "  the RID stayed");
+
+	expect(pasid_replace(dev.stdev, 3, pp1), EINVAL,
+	       "PASID_REPLACE of a PASID not attached");
+	expect(pasid_replace(dev.stdev, 1, pp1), 0,
+	       "PASID_REPLACE of PASID 1 to the RID's HWPT");
+	expect(pasid_replace(dev.stdev, 1, pp1), 0,
+	       "PASID_REPLACE to where it is: nothing to do");
+	expect(pasid_replace(dev.stdev, 1, np), EINVAL,
+	       "PASID_REPLACE to a HWPT without PASID");
+	expect(pasid_check(dev.stdev, 1, pp1), 0, "  it stayed");
+	expect(destroy(pp1), EBUSY,
+	       "IOMMU_DESTROY of a HWPT with a PASID on it");
+	expect(destroy(np), 0, "IOMMU_DESTROY of the one it was refused");
+
+	/* the reserved PASID: every second attach fails, replace unwinds */
+	expect(pasid_attach(dev.stdev, IOMMU_TEST_PASID_RESERVED, pp2), 0,
+	       "PASID_ATTACH of PASID 1024");
+	expect(pasid_replace(dev.stdev, IOMMU_TEST_PASID_RESERVED, pp1),
+	       ENOMEM, "PASID_REPLACE of PASID 1024: the driver fails it");
+	expect(pasid_check(dev.stdev, IOMMU_TEST_PASID_RESERVED, pp2), 0,
+	       "  it is where it was");
+	expect(pasid_replace(dev.stdev, IOMMU_TEST_PASID_RESERVED, pp1), 0,
+	       "PASID_REPLACE of PASID 1024 again: works");
+	expect(pasid_detach(dev.stdev, IOMMU_TEST_PASID_RESERVED), 0,
+	       "PASID_DETACH of PASID 1024");
+
+	/* a device without PASIDs, even on a PASID HWPT */
+	expect(mock_domain(pp2, 0, &plain), 0,
+	       "MOCK_DOMAIN of a device without PASIDs onto a PASID HWPT");
+	expect(pasid_attach(plain.stdev, 1, pp2), EINVAL,
+	       "PASID_ATTACH of its PASID 1");
+	expect(pasid_attach(dev.idev, 2, pp2), ENOENT,
+	       "PASID_ATTACH with id the device ID, not the selftest object");
+	expect(pasid_check(s->ioas, 1, pp1), ENOENT,
+	       "PASID_CHECK_HWPT with id an IOAS");
+	expect(pasid_check(dev.stdev, 1, s->ioas), EINVAL,
+	       "PASID_CHECK_HWPT of an IOAS");
+	expect(destroy(plain.stdev), 0, "IOMMU_DESTROY of that device");
+
+	/* PASID 0 is the RID */
+	expect(pasid_detach(dev.stdev, 1), 0, "PASID_DETACH of PASID 1");
+	pt = s->ioas;
+	expect(pasid_op(IOMMU_TEST_OP_PASID_REPLACE, dev.stdev, 0, &pt), 0,
+	       "PASID_REPLACE of PASID 0 to the IOAS");
+	check(pt == s->dev.hwpt, "  pt_id is the IOAS's auto HWPT");
+	expect(pasid_detach(dev.stdev, 0), 0, "PASID_DETACH of PASID 0");
+	expect(pasid_check(dev.stdev, 0, 0), 0, "  the RID is detached");
+	pt = pp1;
+	expect(replace(dev.stdev, &pt), EINVAL,
+	       "MOCK_DOMAIN_REPLACE of the detached RID");
+	expect(pasid_attach(dev.stdev, 5, pp1), 0,
+	       "PASID_ATTACH with the RID detached");
+
+	expect(destroy(dev.stdev), 0,
+	       "IOMMU_DESTROY of the device with a PASID attached");
+	expect(destroy(pp1), 0, "  its PASID's HWPT is free");
+	expect(destroy(pp2), 0, "  and the other");
+}
+
 static void destroy_checks(struct state *s)
 {
 	expect(destroy(s->parent), EBUSY,
@@ -979,6 +1150,7 @@ static void run_7_2(void)
 	replace_checks(&s);
 	map_file_checks(&s);
 	dmabuf_checks(&s);
+	pasid_checks(&s);
 	destroy_checks(&s);
 	munmap(buf2, LEN);
 }
@@ -1067,6 +1239,14 @@ static void run_6_2(void)
 	cmd.dmabuf_revoke.revoked = 1;
 	expect(test_cmd(&cmd, IOMMU_TEST_OP_DMABUF_REVOKE, 0), EOPNOTSUPP,
 	       "test op 23 DMABUF_REVOKE");
+	expect(pasid_attach(dev.stdev, 1, dev.hwpt), EOPNOTSUPP,
+	       "test op 18 PASID_ATTACH");
+	expect(pasid_replace(dev.stdev, 1, dev.hwpt), EOPNOTSUPP,
+	       "test op 19 PASID_REPLACE");
+	expect(pasid_detach(dev.stdev, 0), EOPNOTSUPP,
+	       "test op 20 PASID_DETACH");
+	expect(pasid_check(dev.stdev, 0, dev.hwpt), EOPNOTSUPP,
+	       "test op 21 PASID_CHECK_HWPT");
 
 	/* what 6.2 had still works */
 	expect(destroy(dev.stdev), 0, "IOMMU_DESTROY of the device");

@@ -8,7 +8,7 @@
  *
  *   trace_client 7.2   a run that works: IOAS, mock devices, HW info,
  *                      nesting, invalidation, replace, dirty tracking,
- *                      MAP_FILE of a memfd and of a dma-buf
+ *                      MAP_FILE of a memfd and of a dma-buf, PASIDs
  *   trace_client 6.2   the new commands with odd arguments (unknown
  *                      flag bits, short structs, bad pointers), which
  *                      6.2 refuses: only their inputs are decoded
@@ -173,6 +173,77 @@ static uint64_t map_file(uint32_t flags, uint32_t ioas_id, int fd,
 	return cmd.iova;
 }
 
+static int pasid_op(uint32_t op, uint32_t stdev, uint32_t pasid,
+		    uint32_t *pt_id)
+{
+	struct iommu_test_cmd cmd = {};
+
+	/* pasid and pt_id (hwpt_id) sit at the same place for every op */
+	cmd.pasid_attach.pasid = pasid;
+	cmd.pasid_attach.pt_id = *pt_id;
+	cmd.size = sizeof(cmd);
+	cmd.op = op;
+	cmd.id = stdev;
+	if (ioctl(iommufd, IOMMU_TEST_CMD, &cmd))
+		return -1;
+	*pt_id = cmd.pasid_attach.pt_id;
+	return 0;
+}
+
+/*
+ * A PASID device's RID on a PASID HWPT, a PASID attached, moved and
+ * detached, the reserved PASID's refused replace, and PASID 0 (the RID)
+ * attached and replaced to the IOAS: pt_id comes back as the auto HWPT.
+ */
+static void run_pasids(uint32_t ioas)
+{
+	struct iommu_test_cmd cmd = {};
+	uint32_t stdev, idev, pp1, pp2, pt;
+
+	cmd.mock_domain_flags.dev_flags = MOCK_FLAGS_DEVICE_PASID;
+	test_cmd(&cmd, IOMMU_TEST_OP_MOCK_DOMAIN_FLAGS, ioas);
+	stdev = cmd.mock_domain_flags.out_stdev_id;
+	idev = cmd.mock_domain_flags.out_idev_id;
+	say("PSTDEV", stdev);
+	say("PIDEV", idev);
+	pp1 = hwpt_alloc(IOMMU_HWPT_ALLOC_PASID, idev, ioas, NULL, "PPT1");
+	pp2 = hwpt_alloc(IOMMU_HWPT_ALLOC_PASID, idev, ioas, NULL, "PPT2");
+	memset(&cmd, 0, sizeof(cmd));
+	cmd.mock_domain_replace.pt_id = pp1;
+	test_cmd(&cmd, IOMMU_TEST_OP_MOCK_DOMAIN_REPLACE, stdev);
+
+	pt = pp1;
+	pasid_op(IOMMU_TEST_OP_PASID_ATTACH, stdev, 1, &pt);
+	pt = ioas;
+	pasid_op(IOMMU_TEST_OP_PASID_ATTACH, stdev, 0, &pt);
+	pt = pp2;
+	pasid_op(IOMMU_TEST_OP_PASID_REPLACE, stdev, 1, &pt);
+	pt = pp2;
+	pasid_op(IOMMU_TEST_OP_PASID_CHECK_HWPT, stdev, 1, &pt);
+	pt = 0;
+	pasid_op(IOMMU_TEST_OP_PASID_CHECK_HWPT, stdev, 1, &pt);
+	pt = pp1;
+	pasid_op(IOMMU_TEST_OP_PASID_ATTACH, stdev, IOMMU_TEST_PASID_RESERVED,
+		 &pt);
+	pt = pp2;
+	pasid_op(IOMMU_TEST_OP_PASID_REPLACE, stdev, IOMMU_TEST_PASID_RESERVED,
+		 &pt);
+	pt = 0;
+	pasid_op(IOMMU_TEST_OP_PASID_DETACH, stdev, IOMMU_TEST_PASID_RESERVED,
+		 &pt);
+	pasid_op(IOMMU_TEST_OP_PASID_DETACH, stdev, 1, &pt);
+
+	/* no PASID left: the RID may go to the IOAS's auto HWPT */
+	pt = ioas;
+	pasid_op(IOMMU_TEST_OP_PASID_REPLACE, stdev, 0, &pt);
+	say("PAUTO", pt);
+	pt = 0;
+	pasid_op(IOMMU_TEST_OP_PASID_DETACH, stdev, 0, &pt);
+	pt = ioas;
+	pasid_op(IOMMU_TEST_OP_PASID_ATTACH, stdev, 0, &pt);
+	say("PAUTO2", pt);
+}
+
 static void run_7_2(void)
 {
 	struct iommu_hwpt_selftest nest = { .iotlb = IOMMU_TEST_IOTLB_DEFAULT };
@@ -308,6 +379,8 @@ static void run_7_2(void)
 	map_file(IOMMU_IOAS_MAP_FIXED_IOVA | MAP_RW, ioas, dmabuf, 0, 0x2000,
 		 BASE + 0x300000);
 
+	run_pasids(ioas);
+
 	/* the nested HWPT holds its parent */
 	{
 		struct iommu_destroy d = { .size = sizeof(d), .id = parent };
@@ -414,6 +487,14 @@ static void run_6_2(void)
 	test_cmd(&cmd, IOMMU_TEST_OP_DMABUF_REVOKE, 0);
 	memset(&cmd, 0, sizeof(cmd));
 	test_cmd(&cmd, IOMMU_TEST_OP_TRIGGER_IOPF, 0);
+	{
+		uint32_t pt = 5;
+
+		pasid_op(IOMMU_TEST_OP_PASID_ATTACH, 2, 0x400, &pt);
+		pasid_op(IOMMU_TEST_OP_PASID_REPLACE, 2, 0xfffff, &pt);
+		pasid_op(IOMMU_TEST_OP_PASID_DETACH, 2, 0, &pt);
+		pasid_op(IOMMU_TEST_OP_PASID_CHECK_HWPT, 3, 7, &pt);
+	}
 }
 
 int main(int argc, char **argv)

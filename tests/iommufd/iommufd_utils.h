@@ -527,6 +527,66 @@ static inline int get_hw_info(struct uiommufd_ctx *ctx, uint32_t dev_id,
 	return rc;
 }
 
+/* ---- Linux 7.2: PASIDs of a mock device (selftest object @stdev_id) ---- */
+
+/*
+ * PASID_ATTACH and PASID_REPLACE: *pt_id in, and out whatever the
+ * command left there (the HW pagetable attached after a success, the
+ * value passed after a failure).
+ */
+static inline int test_pasid_attach(struct uiommufd_ctx *ctx,
+				    uint32_t stdev_id, uint32_t pasid,
+				    uint32_t *pt_id)
+{
+	struct iommu_test_cmd cmd;
+	int rc;
+
+	test_cmd_init(&cmd, IOMMU_TEST_OP_PASID_ATTACH, stdev_id);
+	cmd.pasid_attach.pasid = pasid;
+	cmd.pasid_attach.pt_id = *pt_id;
+	rc = test_cmd(ctx, &cmd);
+	*pt_id = cmd.pasid_attach.pt_id;
+	return rc;
+}
+
+static inline int test_pasid_replace(struct uiommufd_ctx *ctx,
+				     uint32_t stdev_id, uint32_t pasid,
+				     uint32_t *pt_id)
+{
+	struct iommu_test_cmd cmd;
+	int rc;
+
+	test_cmd_init(&cmd, IOMMU_TEST_OP_PASID_REPLACE, stdev_id);
+	cmd.pasid_replace.pasid = pasid;
+	cmd.pasid_replace.pt_id = *pt_id;
+	rc = test_cmd(ctx, &cmd);
+	*pt_id = cmd.pasid_replace.pt_id;
+	return rc;
+}
+
+static inline int test_pasid_detach(struct uiommufd_ctx *ctx,
+				    uint32_t stdev_id, uint32_t pasid)
+{
+	struct iommu_test_cmd cmd;
+
+	test_cmd_init(&cmd, IOMMU_TEST_OP_PASID_DETACH, stdev_id);
+	cmd.pasid_detach.pasid = pasid;
+	return test_cmd(ctx, &cmd);
+}
+
+/* 0 when @pasid is attached to @hwpt_id (0: when it is detached). */
+static inline int test_pasid_check(struct uiommufd_ctx *ctx,
+				   uint32_t stdev_id, uint32_t pasid,
+				   uint32_t hwpt_id)
+{
+	struct iommu_test_cmd cmd;
+
+	test_cmd_init(&cmd, IOMMU_TEST_OP_PASID_CHECK_HWPT, stdev_id);
+	cmd.pasid_check.pasid = pasid;
+	cmd.pasid_check.hwpt_id = hwpt_id;
+	return test_cmd(ctx, &cmd);
+}
+
 static inline void *test_buffer(size_t length)
 {
 	void *buf = mmap(NULL, length, PROT_READ | PROT_WRITE,
@@ -538,14 +598,22 @@ static inline void *test_buffer(size_t length)
 /* An address that is never mapped: EFAULT bait. */
 #define BAD_PTR ((void *)(uintptr_t)0x10)
 
-/* ---- HW pagetable and replace suites (test_hwpt.c, test_replace.c) ---- */
+/* ---- failures and their reasons ---- */
 
-/* Whether the last failing call on this thread recorded a reason. */
-static inline bool hwt_has_reason(void)
+/*
+ * Whether the last failing call on this thread recorded a reason that
+ * contains @what ("" for any).
+ */
+static inline bool reason_has(const char *what)
 {
 	const char *why = uiommufd_last_reason();
 
-	return why && why[0];
+	return why && why[0] && strstr(why, what);
+}
+
+static inline bool has_reason(void)
+{
+	return reason_has("");
 }
 
 /*
@@ -575,7 +643,7 @@ static inline uint32_t hwt_next_id(struct uiommufd_ctx *ctx)
 		errno = 0;                                                 \
 		_rc = (call);                                              \
 		_errno = errno;                                            \
-		_why = hwt_has_reason();                                   \
+		_why = has_reason();                                   \
 		if (_rc != -1 || _errno != (err))                          \
 			TH_LOG("%s: rc %d errno %d (%s), want errno %d",   \
 			       #call, _rc, _errno,                         \

@@ -37,36 +37,6 @@
 #define RES CAP_BIT(CAP_SYS_RESOURCE)
 #define NO_CAPS 0ull
 
-static bool reason_has(const char *what)
-{
-	const char *reason = uiommufd_last_reason();
-
-	return reason && strstr(reason, what);
-}
-
-/* @call fails with @err and a reason. */
-#define EXPECT_FAILS(err, call)                                            \
-	do {                                                               \
-		int _rc, _err;                                             \
-		errno = 0;                                                 \
-		_rc = (call);                                              \
-		_err = errno;                                              \
-		EXPECT_EQ(-1, _rc);                                        \
-		EXPECT_EQ((err), _err);                                    \
-		if (_rc == -1 && !reason_has(""))                          \
-			test_fail(__FILE__, __LINE__, false,               \
-				  "%s: no reason", #call);                 \
-	} while (0)
-#define ASSERT_FAILS(err, call)                                            \
-	do {                                                               \
-		int _rc, _err;                                             \
-		errno = 0;                                                 \
-		_rc = (call);                                              \
-		_err = errno;                                              \
-		ASSERT_EQ(-1, _rc);                                        \
-		ASSERT_EQ((err), _err);                                    \
-	} while (0)
-
 /* ---- contexts ---- */
 
 #define CAPS_DEFAULT UINT64_MAX		/* not given: the opener's */
@@ -208,12 +178,12 @@ TEST(rlimit_mode_set_without_sys_resource)
 						    MEMLOCK_DEFAULT);
 
 		ASSERT_NONNULL(ctx);
-		EXPECT_FAILS(EPERM, rlimit_mode_set(ctx, 1));
+		EXPECT_FAILS_WHY(EPERM, rlimit_mode_set(ctx, 1));
 		EXPECT_TRUE(reason_has("CAP_SYS_RESOURCE"));
 		EXPECT_EQ(0, rlimit_mode_get(ctx));
-		EXPECT_FAILS(EPERM, rlimit_mode_set(ctx, 0));
+		EXPECT_FAILS_WHY(EPERM, rlimit_mode_set(ctx, 0));
 		/* Even a bad value is refused for the capability first. */
-		EXPECT_FAILS(EPERM, rlimit_mode_set(ctx, 7));
+		EXPECT_FAILS_WHY(EPERM, rlimit_mode_set(ctx, 7));
 		EXPECT_EQ(0, rlimit_mode_get(ctx));
 		uiommufd_ctx_close(ctx);
 	}
@@ -232,7 +202,7 @@ TEST(rlimit_mode_set_with_sys_resource)
 		EXPECT_EQ(1, rlimit_mode_get(ctx));
 		ASSERT_EQ(0, rlimit_mode_set(ctx, 0));
 		EXPECT_EQ(0, rlimit_mode_get(ctx));
-		EXPECT_FAILS(EINVAL, rlimit_mode_set(ctx, 2));
+		EXPECT_FAILS_WHY(EINVAL, rlimit_mode_set(ctx, 2));
 		EXPECT_EQ(0, rlimit_mode_get(ctx));
 		uiommufd_ctx_close(ctx);
 	}
@@ -246,7 +216,7 @@ TEST(rlimit_mode_eperm_keeps_user_accounting)
 	uint32_t ioas;
 
 	ASSERT_NONNULL(ctx);
-	ASSERT_FAILS(EPERM, rlimit_mode_set(ctx, 1));
+	ASSERT_FAILS_WHY(EPERM, rlimit_mode_set(ctx, 1));
 	ioas = pinning_ioas(ctx);
 	ASSERT_EQ(0, map_pages(ctx, ioas, buf, 0, 8));
 	EXPECT_COUNTS(8, 0, 8);
@@ -273,7 +243,7 @@ TEST(default_caps_are_the_openers)
 	ASSERT_NONNULL(before);
 	if (!held) {
 		/* A process without it: its contexts are without it. */
-		EXPECT_FAILS(EPERM, rlimit_mode_set(before, 1));
+		EXPECT_FAILS_WHY(EPERM, rlimit_mode_set(before, 1));
 		uiommufd_ctx_close(before);
 		if (!permitted)
 			return;
@@ -290,7 +260,7 @@ TEST(default_caps_are_the_openers)
 	/* Opened with it: kept. Opened without: refused. */
 	EXPECT_EQ(0, rlimit_mode_set(before, 1));
 	EXPECT_EQ(1, rlimit_mode_get(before));
-	EXPECT_FAILS(EPERM, rlimit_mode_set(after, 1));
+	EXPECT_FAILS_WHY(EPERM, rlimit_mode_set(after, 1));
 	EXPECT_EQ(0, rlimit_mode_get(after));
 	/* Given caps win over what the opener holds, either way. */
 	uiommufd_ctx_close(after);
@@ -302,7 +272,7 @@ TEST(default_caps_are_the_openers)
 	EXPECT_EQ(0, rlimit_mode_set(before, 0));
 	after = open_ctx(0, NO_CAPS, MEMLOCK_DEFAULT);
 	ASSERT_NONNULL(after);
-	EXPECT_FAILS(EPERM, rlimit_mode_set(after, 1));
+	EXPECT_FAILS_WHY(EPERM, rlimit_mode_set(after, 1));
 	uiommufd_ctx_close(after);
 	uiommufd_ctx_close(before);
 }
@@ -353,7 +323,7 @@ TEST(accounting_by_caps_and_mode)
 		/* memlock 0: anything charged would fail. */
 		ioas = pinning_ioas(ctx);
 		if (c->user || c->process) {
-			EXPECT_FAILS(ENOMEM, map_pages(ctx, ioas, buf, 0, 8));
+			EXPECT_FAILS_WHY(ENOMEM, map_pages(ctx, ioas, buf, 0, 8));
 			EXPECT_COUNTS(0, 0, 0);
 			uiommufd_ctx_close(ctx);
 			ctx = open_ctx(c->flags, c->caps,
@@ -470,11 +440,11 @@ TEST(memlock_limit_at_the_page)
 			ASSERT_EQ(0, rlimit_mode_set(ctx, 1));
 		ioas = pinning_ioas(ctx);
 		/* 17 at once: refused whole. */
-		EXPECT_FAILS(ENOMEM, map_pages(ctx, ioas, buf, 0, 17));
+		EXPECT_FAILS_WHY(ENOMEM, map_pages(ctx, ioas, buf, 0, 17));
 		EXPECT_TRUE(reason_has("limit"));
 		EXPECT_EQ(0, locked(c));
 		EXPECT_EQ(0, iopt_account_pinned());
-		EXPECT_FAILS(ENOENT, unmap_pages(ctx, ioas, 0, 17));
+		EXPECT_FAILS_WHY(ENOENT, unmap_pages(ctx, ioas, 0, 17));
 		EXPECT_EQ(0, test_check_refs(ctx, buf, P(17), 0));
 		/*
 		 * 15 (an area of 12 and three of one page), then 2 is one too
@@ -485,19 +455,19 @@ TEST(memlock_limit_at_the_page)
 			ASSERT_EQ(0, map_pages(ctx, ioas, buf + P(page), page,
 					       1));
 		EXPECT_EQ(15, locked(c));
-		EXPECT_FAILS(ENOMEM, map_pages(ctx, ioas, buf + P(15), 15, 2));
+		EXPECT_FAILS_WHY(ENOMEM, map_pages(ctx, ioas, buf + P(15), 15, 2));
 		EXPECT_EQ(15, locked(c));
 		EXPECT_EQ(15, iopt_account_pinned());
-		EXPECT_FAILS(ENOENT, unmap_pages(ctx, ioas, 15, 2));
+		EXPECT_FAILS_WHY(ENOENT, unmap_pages(ctx, ioas, 15, 2));
 		EXPECT_EQ(0, test_check_refs(ctx, buf + P(15), P(2), 0));
 		ASSERT_EQ(0, map_pages(ctx, ioas, buf + P(15), 15, 1));
 		EXPECT_EQ(16, locked(c));
 		/* The 17th page. */
-		EXPECT_FAILS(ENOMEM, map_pages(ctx, ioas, buf + P(16), 16, 1));
+		EXPECT_FAILS_WHY(ENOMEM, map_pages(ctx, ioas, buf + P(16), 16, 1));
 		EXPECT_EQ(16, locked(c));
 		EXPECT_EQ(16, iopt_account_pinned());
 		EXPECT_EQ(0, other_locked(c));
-		EXPECT_FAILS(ENOENT, unmap_pages(ctx, ioas, 16, 1));
+		EXPECT_FAILS_WHY(ENOENT, unmap_pages(ctx, ioas, 16, 1));
 		EXPECT_EQ(0, test_check_refs(ctx, buf + P(16), P(1), 0));
 		EXPECT_EQ(0, test_check_refs(ctx, buf, P(16), 1));
 		/* An unmap refunds: the page maps now, and no other. */
@@ -505,7 +475,7 @@ TEST(memlock_limit_at_the_page)
 		EXPECT_EQ(15, locked(c));
 		ASSERT_EQ(0, map_pages(ctx, ioas, buf + P(16), 16, 1));
 		EXPECT_EQ(16, locked(c));
-		EXPECT_FAILS(ENOMEM, map_pages(ctx, ioas, buf + P(14), 14, 1));
+		EXPECT_FAILS_WHY(ENOMEM, map_pages(ctx, ioas, buf + P(14), 14, 1));
 		EXPECT_EQ(16, locked(c));
 		/* Memory mapped twice is charged twice, as the kernel does. */
 		ASSERT_EQ(0, unmap_pages(ctx, ioas, 0, 12));
@@ -514,7 +484,7 @@ TEST(memlock_limit_at_the_page)
 		EXPECT_EQ(8, locked(c));
 		ASSERT_EQ(0, map_pages(ctx, ioas, buf + P(40), 40, 8));
 		EXPECT_EQ(16, locked(c));
-		EXPECT_FAILS(ENOMEM, map_pages(ctx, ioas, buf + P(48), 48, 1));
+		EXPECT_FAILS_WHY(ENOMEM, map_pages(ctx, ioas, buf + P(48), 48, 1));
 		uiommufd_ctx_close(ctx);
 		EXPECT_COUNTS(0, 0, 0);
 	}
@@ -541,7 +511,7 @@ TEST(memlock_rounds_down_to_pages)
 		if (cases[i].pages)
 			ASSERT_EQ(0, map_pages(ctx, ioas, buf, 0,
 					       cases[i].pages));
-		EXPECT_FAILS(ENOMEM, map_pages(ctx, ioas, buf + P(32), 32, 1));
+		EXPECT_FAILS_WHY(ENOMEM, map_pages(ctx, ioas, buf + P(32), 32, 1));
 		EXPECT_EQ(cases[i].pages, user_locked());
 		uiommufd_ctx_close(ctx);
 	}
@@ -562,13 +532,13 @@ TEST(memlock_access_pin_counts)
 	ASSERT_EQ(0, map_pages(ctx, ioas, buf, 0, 32));
 	EXPECT_COUNTS(0, 0, 0);
 	ASSERT_EQ(0, test_create_access(ctx, ioas, NEEDS_PIN, &fd));
-	EXPECT_FAILS(ENOMEM, test_access_pages(ctx, fd, BASE, P(17), buf, 0,
+	EXPECT_FAILS_WHY(ENOMEM, test_access_pages(ctx, fd, BASE, P(17), buf, 0,
 					       &item));
 	EXPECT_COUNTS(0, 0, 0);
 	EXPECT_EQ(0, test_check_refs(ctx, buf, P(17), 0));
 	ASSERT_EQ(0, test_access_pages(ctx, fd, BASE, P(12), buf, 0, &item));
 	EXPECT_COUNTS(12, 0, 12);
-	EXPECT_FAILS(ENOMEM, test_access_pages(ctx, fd, BASE + P(12), P(5),
+	EXPECT_FAILS_WHY(ENOMEM, test_access_pages(ctx, fd, BASE + P(12), P(5),
 					       buf + P(12), 0, &item2));
 	EXPECT_COUNTS(12, 0, 12);
 	ASSERT_EQ(0, test_access_pages(ctx, fd, BASE + P(12), P(4),
@@ -578,10 +548,10 @@ TEST(memlock_access_pin_counts)
 	ASSERT_EQ(0, test_access_pages(ctx, fd, BASE + P(2), P(1), buf + P(2),
 				       0, &item2));
 	EXPECT_COUNTS(16, 0, 16);
-	EXPECT_FAILS(ENOMEM, test_access_pages(ctx, fd, BASE + P(16), P(1),
+	EXPECT_FAILS_WHY(ENOMEM, test_access_pages(ctx, fd, BASE + P(16), P(1),
 					       buf + P(16), 0, NULL));
 	/* A domain attached now needs the other 16 pages: over. */
-	EXPECT_FAILS(ENOMEM, test_mock_domain(ctx, ioas, NULL, NULL, NULL));
+	EXPECT_FAILS_WHY(ENOMEM, test_mock_domain(ctx, ioas, NULL, NULL, NULL));
 	EXPECT_COUNTS(16, 0, 16);
 	/* Page 2 stays pinned by the second pin of it. */
 	ASSERT_EQ(0, test_destroy_access_pages(ctx, fd, item));
@@ -593,7 +563,7 @@ TEST(memlock_access_pin_counts)
 	EXPECT_COUNTS(16, 0, 16);
 	/* A separate IOAS with a domain charges the same user. */
 	dom = pinning_ioas(ctx);
-	EXPECT_FAILS(ENOMEM, map_pages(ctx, dom, buf + P(64), 0, 1));
+	EXPECT_FAILS_WHY(ENOMEM, map_pages(ctx, dom, buf + P(64), 0, 1));
 	ASSERT_EQ(0, uiommufd_fd_close(fd));
 	EXPECT_COUNTS(0, 0, 0);
 	ASSERT_EQ(0, map_pages(ctx, dom, buf + P(64), 0, 16));
@@ -614,15 +584,15 @@ TEST(memlock_zero)
 	ASSERT_NONNULL(ctx);
 	ASSERT_EQ(0, ioas_alloc(ctx, &ioas));
 	ASSERT_EQ(0, map_pages(ctx, ioas, buf, 0, 4));
-	EXPECT_FAILS(ENOMEM, test_mock_domain(ctx, ioas, &stdev, NULL, NULL));
+	EXPECT_FAILS_WHY(ENOMEM, test_mock_domain(ctx, ioas, &stdev, NULL, NULL));
 	ASSERT_EQ(0, test_create_access(ctx, ioas, NEEDS_PIN, &fd));
-	EXPECT_FAILS(ENOMEM, test_access_pages(ctx, fd, BASE, P(1), buf, 0,
+	EXPECT_FAILS_WHY(ENOMEM, test_access_pages(ctx, fd, BASE, P(1), buf, 0,
 					       NULL));
 	EXPECT_COUNTS(0, 0, 0);
 	ASSERT_EQ(0, uiommufd_fd_close(fd));
 	/* No device was left behind: the next ID follows the IOAS's. */
 	ASSERT_EQ(0, ioas_alloc(ctx, &next));
-	EXPECT_FAILS(ENOENT, ioctl_destroy(ctx, next + 1));
+	EXPECT_FAILS_WHY(ENOENT, ioctl_destroy(ctx, next + 1));
 	EXPECT_EQ(0, ioctl_destroy(ctx, ioas));
 	uiommufd_ctx_close(ctx);
 
@@ -660,7 +630,7 @@ TEST(memlock_over_rlimit)
 	ASSERT_NONNULL(ctx);
 	ioas = pinning_ioas(ctx);
 	ASSERT_EQ(0, map_pages(ctx, ioas, buf, 0, 16));
-	EXPECT_FAILS(ENOMEM, map_pages(ctx, ioas, buf + P(16), 16, 1));
+	EXPECT_FAILS_WHY(ENOMEM, map_pages(ctx, ioas, buf + P(16), 16, 1));
 	low.rlim_cur = P(17);
 	ASSERT_EQ(0, setrlimit(RLIMIT_MEMLOCK, &low));
 	EXPECT_EQ(0, map_pages(ctx, ioas, buf + P(16), 16, 1));
@@ -674,7 +644,7 @@ TEST(memlock_over_rlimit)
 	ioas = pinning_ioas(ctx);
 	ASSERT_EQ(0, map_pages(ctx, ioas, buf, 0, 48));
 	EXPECT_EQ(48, user_locked());
-	EXPECT_FAILS(ENOMEM, map_pages(ctx, ioas, buf + P(48), 48, 1));
+	EXPECT_FAILS_WHY(ENOMEM, map_pages(ctx, ioas, buf + P(48), 48, 1));
 	uiommufd_ctx_close(ctx);
 
 	/* Unlimited. */
@@ -747,16 +717,16 @@ TEST(two_contexts_one_user)
 	ASSERT_EQ(0, map_pages(b, ioas_b, buf + P(10), 0, 10));
 	EXPECT_EQ(20, user_locked());
 	/* A's limit is 16: the user is at 20 already. */
-	EXPECT_FAILS(ENOMEM, map_pages(a, ioas_a, buf + P(20), 10, 1));
+	EXPECT_FAILS_WHY(ENOMEM, map_pages(a, ioas_a, buf + P(20), 10, 1));
 	EXPECT_EQ(20, user_locked());
 	/* B's is 32: 12 more fit, the 13th does not. */
 	ASSERT_EQ(0, map_pages(b, ioas_b, buf + P(20), 10, 12));
 	EXPECT_EQ(32, user_locked());
-	EXPECT_FAILS(ENOMEM, map_pages(b, ioas_b, buf + P(32), 22, 1));
+	EXPECT_FAILS_WHY(ENOMEM, map_pages(b, ioas_b, buf + P(32), 22, 1));
 	/* A's refund makes room under B's limit, not under A's own. */
 	ASSERT_EQ(0, unmap_pages(a, ioas_a, 0, 10));
 	EXPECT_EQ(22, user_locked());
-	EXPECT_FAILS(ENOMEM, map_pages(a, ioas_a, buf, 0, 1));
+	EXPECT_FAILS_WHY(ENOMEM, map_pages(a, ioas_a, buf, 0, 1));
 	ASSERT_EQ(0, map_pages(b, ioas_b, buf + P(32), 22, 10));
 	EXPECT_EQ(32, user_locked());
 	/* B lets go of 22: A maps up to its own 16. */
@@ -764,7 +734,7 @@ TEST(two_contexts_one_user)
 	EXPECT_EQ(10, user_locked());
 	ASSERT_EQ(0, map_pages(a, ioas_a, buf, 0, 6));
 	EXPECT_EQ(16, user_locked());
-	EXPECT_FAILS(ENOMEM, map_pages(a, ioas_a, buf + P(6), 6, 1));
+	EXPECT_FAILS_WHY(ENOMEM, map_pages(a, ioas_a, buf + P(6), 6, 1));
 	EXPECT_EQ(0, iopt_account_process_locked());
 	EXPECT_EQ(16, iopt_account_pinned());
 	uiommufd_ctx_close(a);
@@ -789,13 +759,13 @@ TEST(two_contexts_one_process)
 	ioas_b = pinning_ioas(b);
 	ASSERT_EQ(0, map_pages(b, ioas_b, buf, 0, 20));
 	EXPECT_COUNTS(0, 20, 20);
-	EXPECT_FAILS(ENOMEM, map_pages(a, ioas_a, buf + P(20), 0, 1));
+	EXPECT_FAILS_WHY(ENOMEM, map_pages(a, ioas_a, buf + P(20), 0, 1));
 	ASSERT_EQ(0, map_pages(b, ioas_b, buf + P(20), 20, 12));
-	EXPECT_FAILS(ENOMEM, map_pages(b, ioas_b, buf + P(32), 32, 1));
+	EXPECT_FAILS_WHY(ENOMEM, map_pages(b, ioas_b, buf + P(32), 32, 1));
 	EXPECT_COUNTS(0, 32, 32);
 	ASSERT_EQ(0, unmap_pages(b, ioas_b, 0, 20));
 	ASSERT_EQ(0, map_pages(a, ioas_a, buf + P(40), 0, 4));
-	EXPECT_FAILS(ENOMEM, map_pages(a, ioas_a, buf + P(44), 4, 1));
+	EXPECT_FAILS_WHY(ENOMEM, map_pages(a, ioas_a, buf + P(44), 4, 1));
 	EXPECT_COUNTS(0, 16, 16);
 	uiommufd_ctx_close(b);
 	uiommufd_ctx_close(a);
@@ -818,8 +788,8 @@ TEST(user_and_process_counts_apart)
 	ASSERT_EQ(0, map_pages(u, ioas_u, buf, 0, 16));
 	ASSERT_EQ(0, map_pages(p, ioas_p, buf + P(16), 0, 16));
 	EXPECT_COUNTS(16, 16, 32);
-	EXPECT_FAILS(ENOMEM, map_pages(u, ioas_u, buf + P(32), 16, 1));
-	EXPECT_FAILS(ENOMEM, map_pages(p, ioas_p, buf + P(32), 16, 1));
+	EXPECT_FAILS_WHY(ENOMEM, map_pages(u, ioas_u, buf + P(32), 16, 1));
+	EXPECT_FAILS_WHY(ENOMEM, map_pages(p, ioas_p, buf + P(32), 16, 1));
 	uiommufd_ctx_close(u);
 	uiommufd_ctx_close(p);
 	EXPECT_COUNTS(0, 0, 0);

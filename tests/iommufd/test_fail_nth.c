@@ -25,7 +25,10 @@
  * only, in worlds that may also hold a NEST_PARENT HW pagetable with a
  * nested one on it and a device made with flags; the snapshot sees
  * every nested HW pagetable (its parent, its IOTLB) and every device's
- * mock state (flags, cache, what it is attached to).
+ * mock state (flags, cache, what it is attached to). The PASID test ops
+ * run in a world where that device's RID and a PASID of it are on PASID
+ * HW pagetables; the snapshot sees each device's PASID table and
+ * whether its mock driver fails the next attach of the reserved PASID.
  */
 #include <fcntl.h>
 #include <stdarg.h>
@@ -75,7 +78,14 @@ enum {
 	W_HWPT = 1 << 6,	/* ioas1: NEST_PARENT HWPT, nested on it */
 	W_FLAGS_DEV = 1 << 7,	/* ioas1: NO_DIRTY|PASID device */
 	W_RICH72 = W_RICH | W_HWPT | W_FLAGS_DEV,
+	/* 7.2 only, with W_HWPT and W_FLAGS_DEV: */
+	W_PASID = 1 << 8,	/* PASID HWPTs: W_FLAGS_DEV's RID and PASID 7 */
+	W_RICH_PASID = W_RICH72 | W_PASID,
 };
+
+/* The PASID W_PASID attaches; the mock driver's reserved one. */
+#define W_PASID_ID 7
+#define RESERVED_PASID IOMMU_TEST_PASID_RESERVED
 
 /* An access API user: its pins, unpinned by its unmap callback. */
 struct pubacc {
@@ -97,6 +107,8 @@ struct world {
 	u32 stdev3, hwpt3;		/* W_IOAS2_DOM */
 	u32 hwpt_p, hwpt_n;		/* W_HWPT: the parent, the nested */
 	u32 stdev4, idev4;		/* W_FLAGS_DEV */
+	u32 hwpt_pp1, hwpt_pp2;		/* W_PASID: paging, PASID */
+	u32 hwpt_pn;			/* W_PASID: nested on hwpt_p, PASID */
 	u64 iova_b;			/* where ioas1 got buf_b[0, 8) */
 	u64 iova2_b;			/* where ioas2 got buf_b[8, 24) */
 	int afd;
@@ -316,6 +328,33 @@ static void world_build(struct world *w, unsigned int flags,
 				     MOCK_FLAGS_DEVICE_NO_DIRTY |
 					     MOCK_FLAGS_DEVICE_PASID,
 				     &w->stdev4, NULL, &w->idev4));
+	/*
+	 * PASID HW pagetables, two paging on ioas1 and a nested one on the
+	 * parent; the PASID device's RID moves to the first (hwpt1 stays
+	 * with the other devices), and PASID 7 joins it.
+	 */
+	if (flags & W_PASID) {
+		struct iommu_hwpt_selftest data = {
+			.iotlb = IOMMU_TEST_IOTLB_DEFAULT,
+		};
+		u32 pt;
+
+		ASSERT_TRUE((flags & W_HWPT) && (flags & W_FLAGS_DEV));
+		ASSERT_EQ(0, hwpt_alloc(w->ctx, w->idev4, w->ioas1,
+					IOMMU_HWPT_ALLOC_PASID, NULL, 0,
+					&w->hwpt_pp1));
+		ASSERT_EQ(0, hwpt_alloc(w->ctx, w->idev4, w->ioas1,
+					IOMMU_HWPT_ALLOC_PASID, NULL, 0,
+					&w->hwpt_pp2));
+		ASSERT_EQ(0, hwpt_alloc(w->ctx, w->idev4, w->hwpt_p,
+					IOMMU_HWPT_ALLOC_PASID, &data,
+					sizeof(data), &w->hwpt_pn));
+		pt = w->hwpt_pp1;
+		ASSERT_EQ(0, test_mock_domain_replace(w->ctx, w->stdev4, &pt));
+		pt = w->hwpt_pp1;
+		ASSERT_EQ(0, test_pasid_attach(w->ctx, w->stdev4, W_PASID_ID,
+					       &pt));
+	}
 }
 
 static void pin_counts(u8 *buf, u64 npages, u64 *counts)
@@ -395,6 +434,7 @@ struct snap {
 	struct uiommufd_ctx *ctx;
 	struct world *w;
 	u64 cur_id;
+	const char *cur_what;
 };
 
 static void __attribute__((format(printf, 3, 4)))
@@ -846,8 +886,21 @@ static void snap_nested(struct snap *s, struct iommufd_hwpt_nested *hwpt,
 			 "nested %llu iotlb %u", (unsigned long long)id, i);
 }
 
+/* An entry of a device's PASID table: the HW pagetable it is on. */
+static void snap_pasid_slot(struct snap *s, u64 pasid, void *entry)
+{
+	struct iommufd_hw_pagetable *hwpt = entry;
+
+	/* Nothing reserves a slot there: a PASID is attached or absent. */
+	ASSERT_NE(INDEX_STORE_RESERVED, entry);
+	ASSERT_NE(0, pasid);
+	snap_add(s, hwpt->obj.id, "%s %llu pasid %llu", s->cur_what,
+		 (unsigned long long)s->cur_id, (unsigned long long)pasid);
+}
+
 /*
- * A device: what it is attached to and its mock state (flags, cache), as
+ * A device: what its RID and its PASIDs are attached to and its mock
+ * state (flags, cache, the reserved PASID's next attach failing), as
  * @what @id (a device in the table, or under 6.2 the selftest object of
  * a device with no ID of its own).
  */
@@ -865,6 +918,34 @@ static void snap_device(struct snap *s, struct iommufd_device *idev,
 		snap_add(s, atomic_load(&idev->mock.cache[i]),
 			 "%s %llu mock cache %u", what,
 			 (unsigned long long)id, i);
+	snap_add(s, idev->mock.reserved_armed, "%s %llu mock reserved_armed",
+		 what, (unsigned long long)id);
+	snap_add(s, idev->vdev ? idev->vdev->obj.id : 0, "%s %llu vdev", what,
+		 (unsigned long long)id);
+	snap_add(s, idev->destroying, "%s %llu destroying", what,
+		 (unsigned long long)id);
+	s->cur_id = id;
+	s->cur_what = what;
+	walk_slots(s, &idev->pasids, snap_pasid_slot);
+}
+
+static void snap_viommu(struct snap *s, struct iommufd_viommu *v, u64 id)
+{
+	struct iommufd_vdevice *vdev;
+	u64 virt_id = 0;
+
+	snap_add(s, v->hwpt->common.obj.id, "viommu %llu hwpt",
+		 (unsigned long long)id);
+	snap_add(s, v->has_mmap, "viommu %llu has_mmap",
+		 (unsigned long long)id);
+	snap_add(s, v->has_mmap ? v->mmap_offset : 0, "viommu %llu offset",
+		 (unsigned long long)id);
+	for (int i = 0; i != IOMMU_TEST_HW_QUEUE_MAX; i++)
+		snap_add(s, v->hw_queue[i] ? v->hw_queue[i]->obj.id : 0,
+			 "viommu %llu queue %d", (unsigned long long)id, i);
+	index_store_for_each(&v->vdevs, virt_id, vdev)
+		snap_add(s, vdev->obj.id, "viommu %llu vdev %#llx",
+			 (unsigned long long)id, (unsigned long long)virt_id);
 }
 
 static void snap_obj(struct snap *s, u64 id, void *entry)
@@ -923,6 +1004,38 @@ static void snap_obj(struct snap *s, u64 id, void *entry)
 		if (stdev->idev->no_id)
 			snap_device(s, stdev->idev, "stdev", id);
 		break;
+	case IOMMUFD_OBJ_VIOMMU:
+		snap_viommu(s, container_of(obj, struct iommufd_viommu, obj),
+			    id);
+		break;
+	case IOMMUFD_OBJ_VDEVICE: {
+		struct iommufd_vdevice *vdev =
+			container_of(obj, struct iommufd_vdevice, obj);
+
+		snap_add(s, vdev->viommu->obj.id, "vdev %llu viommu",
+			 (unsigned long long)id);
+		snap_add(s, vdev->idev->obj.id, "vdev %llu idev",
+			 (unsigned long long)id);
+		snap_add(s, vdev->virt_id, "vdev %llu virt_id",
+			 (unsigned long long)id);
+		break;
+	}
+	case IOMMUFD_OBJ_HW_QUEUE: {
+		struct iommufd_hw_queue *q =
+			container_of(obj, struct iommufd_hw_queue, obj);
+
+		snap_add(s, q->viommu->obj.id, "queue %llu viommu",
+			 (unsigned long long)id);
+		snap_add(s, q->index, "queue %llu index",
+			 (unsigned long long)id);
+		snap_add(s, q->prev ? q->prev->obj.id : 0, "queue %llu prev",
+			 (unsigned long long)id);
+		snap_add(s, q->base_addr, "queue %llu base",
+			 (unsigned long long)id);
+		snap_add(s, q->length, "queue %llu length",
+			 (unsigned long long)id);
+		break;
+	}
 	default:
 		ASSERT_EQ(0, obj->type);
 	}
@@ -944,6 +1057,14 @@ static void snap_ctx(struct snap *s, struct uiommufd_ctx *ctx)
 		 "ctx vfio_ioas");
 	snap_add(s, ctx->account_mode, "ctx account_mode");
 	walk_slots(s, &ctx->objects, snap_obj);
+	{
+		void *region;
+		u64 pgoff = 0;
+
+		index_store_for_each(&ctx->mmaps, pgoff, region)
+			snap_add(s, 1, "ctx mmap region at page %llu",
+				 (unsigned long long)pgoff);
+	}
 }
 
 static void snap_pubacc(struct snap *s, const struct pubacc *pa,
@@ -2425,3 +2546,446 @@ static void check_api_replace(struct world *w)
 
 SWEEP(access_api_replace, .world = W_RICH72, .allocates = true,
       .run = run_api_replace, .check = check_api_replace)
+
+/* ---- Linux 7.2: PASIDs ---- */
+
+/* The snapshot sees a device's PASID table and its reserved PASID. */
+TEST(fail_nth_snapshot_sees_pasids)
+{
+	struct world *w = &sweep_worlds[0];
+	struct snap a = {}, b = {};
+	u32 pt;
+
+	bufs_init();
+	world_build(w, W_RICH_PASID, UIOMMUFD_KERNEL_7_2);
+	snap_take(w, &a);
+	pt = w->hwpt_pp2;
+	ASSERT_EQ(0, test_pasid_attach(w->ctx, w->stdev4, RESERVED_PASID,
+				       &pt));
+	snap_take(w, &b);
+	/*
+	 * A new entry of the table (counted as two: it is new, and where
+	 * it was nothing was) and the table's node for it (live
+	 * allocations), the mock driver armed, the HW pagetable's device
+	 * count and users, the device's users.
+	 */
+	if (snap_cmp(&a, &b, "attach", 0, true) != 7)
+		snap_cmp(&a, &b, "attach", 0, false);
+	ASSERT_EQ(7, snap_cmp(&a, &b, "attach", 0, true));
+	pt = w->hwpt_pn;
+	ASSERT_EQ(0, test_pasid_replace(w->ctx, w->stdev4, W_PASID_ID, &pt));
+	snap_take(w, &a);
+	/* The entry, both HW pagetables' device counts and users. */
+	if (snap_cmp(&b, &a, "replace", 0, true) != 5)
+		snap_cmp(&b, &a, "replace", 0, false);
+	ASSERT_EQ(5, snap_cmp(&b, &a, "replace", 0, true));
+	snap_free(&a);
+	snap_free(&b);
+	world_teardown(w);
+}
+
+static int pasid_attach_to(struct world *w, u32 pasid, u32 pt_id)
+{
+	u32 pt = pt_id;
+	int rc = rc_of(test_pasid_attach(w->ctx, w->stdev4, pasid, &pt));
+
+	w->out[0] = pt;
+	return rc;
+}
+
+static int pasid_replace_to(struct world *w, u32 pasid, u32 pt_id)
+{
+	u32 pt = pt_id;
+	int rc = rc_of(test_pasid_replace(w->ctx, w->stdev4, pasid, &pt));
+
+	w->out[0] = pt;
+	return rc;
+}
+
+/* Where the PASID of the run is (w->out[1]), and that out[0] says so. */
+static void check_pasid_on(struct world *w)
+{
+	ASSERT_EQ(0, test_pasid_check(w->ctx, w->stdev4, w->out[1],
+				      w->out[0]));
+}
+
+static int run_pasid_attach(struct world *w)
+{
+	w->out[1] = 9;
+	return pasid_attach_to(w, 9, w->hwpt_pp2);
+}
+
+/* Far from the PASID attached: the table grows a new branch. */
+static int run_pasid_attach_far(struct world *w)
+{
+	w->out[1] = (1u << MOCK_PASID_WIDTH) - 1;
+	return pasid_attach_to(w, w->out[1], w->hwpt_pp2);
+}
+
+static int run_pasid_attach_nested(struct world *w)
+{
+	w->out[1] = 9;
+	return pasid_attach_to(w, 9, w->hwpt_pn);
+}
+
+/* Into an empty table: W_PASID's PASID detached first. */
+static void prepare_no_pasid(struct world *w)
+{
+	ASSERT_EQ(0, test_pasid_detach(w->ctx, w->stdev4, W_PASID_ID));
+}
+
+static int run_pasid_attach_first(struct world *w)
+{
+	w->out[1] = W_PASID_ID;
+	return pasid_attach_to(w, W_PASID_ID, w->hwpt_pp2);
+}
+
+/* The reserved PASID's attach arms the mock driver. */
+static int run_pasid_attach_reserved(struct world *w)
+{
+	w->out[1] = RESERVED_PASID;
+	return pasid_attach_to(w, RESERVED_PASID, w->hwpt_pp2);
+}
+
+/*
+ * The RID by PASID 0, detached with no PASID left, to ioas2 (without a
+ * domain): a new auto HW pagetable, filled.
+ */
+static void prepare_rid_detached(struct world *w)
+{
+	prepare_no_pasid(w);
+	ASSERT_EQ(0, test_pasid_detach(w->ctx, w->stdev4, 0));
+}
+
+static int run_pasid_attach_rid_new_auto(struct world *w)
+{
+	w->out[1] = 0;
+	return pasid_attach_to(w, 0, w->ioas2);
+}
+
+static void check_rid_new_auto(struct world *w)
+{
+	check_pasid_on(w);
+	ASSERT_EQ(0, test_check_map(w->ctx, w->out[0], IOVA2, P(24), buf_a));
+}
+
+SWEEP(test_pasid_attach, .world = W_RICH_PASID, .run = run_pasid_attach,
+      .check = check_pasid_on)
+SWEEP(test_pasid_attach_far, .world = W_RICH_PASID, .allocates = true,
+      .run = run_pasid_attach_far, .check = check_pasid_on)
+SWEEP(test_pasid_attach_nested, .world = W_RICH_PASID,
+      .run = run_pasid_attach_nested, .check = check_pasid_on)
+SWEEP(test_pasid_attach_first, .world = W_RICH_PASID, .allocates = true,
+      .prepare = prepare_no_pasid, .run = run_pasid_attach_first,
+      .check = check_pasid_on)
+SWEEP(test_pasid_attach_reserved, .world = W_RICH_PASID,
+      .run = run_pasid_attach_reserved, .check = check_pasid_on)
+SWEEP(test_pasid_attach_rid_new_auto, .world = W_RICH_PASID & ~W_IOAS2_DOM,
+      .allocates = true, .prepare = prepare_rid_detached,
+      .run = run_pasid_attach_rid_new_auto, .check = check_rid_new_auto)
+
+static int run_pasid_replace(struct world *w)
+{
+	w->out[1] = W_PASID_ID;
+	return pasid_replace_to(w, W_PASID_ID, w->hwpt_pp2);
+}
+
+static int run_pasid_replace_nested(struct world *w)
+{
+	w->out[1] = W_PASID_ID;
+	return pasid_replace_to(w, W_PASID_ID, w->hwpt_pn);
+}
+
+/* The RID, by PASID 0, to the other paging PASID HW pagetable. */
+static int run_pasid_replace_rid(struct world *w)
+{
+	w->out[1] = 0;
+	return pasid_replace_to(w, 0, w->hwpt_pp2);
+}
+
+/*
+ * The reserved PASID on pp1 whose replace the mock driver refused: the
+ * next one works, and arms it again.
+ */
+static void prepare_reserved_refused(struct world *w)
+{
+	u32 pt = w->hwpt_pp1;
+
+	ASSERT_EQ(0, test_pasid_attach(w->ctx, w->stdev4, RESERVED_PASID,
+				       &pt));
+	pt = w->hwpt_pp2;
+	ASSERT_EQ(-1, test_pasid_replace(w->ctx, w->stdev4, RESERVED_PASID,
+					 &pt));
+	ASSERT_EQ(ENOMEM, errno);
+}
+
+static int run_pasid_replace_reserved(struct world *w)
+{
+	w->out[1] = RESERVED_PASID;
+	return pasid_replace_to(w, RESERVED_PASID, w->hwpt_pp2);
+}
+
+/* PASID 0 to ioas2 with no PASID attached: a new auto HW pagetable. */
+static int run_pasid_replace_rid_new_auto(struct world *w)
+{
+	w->out[1] = 0;
+	return pasid_replace_to(w, 0, w->ioas2);
+}
+
+SWEEP(test_pasid_replace, .world = W_RICH_PASID, .run = run_pasid_replace,
+      .check = check_pasid_on)
+SWEEP(test_pasid_replace_nested, .world = W_RICH_PASID,
+      .run = run_pasid_replace_nested, .check = check_pasid_on)
+SWEEP(test_pasid_replace_rid, .world = W_RICH_PASID,
+      .run = run_pasid_replace_rid, .check = check_pasid_on)
+SWEEP(test_pasid_replace_reserved, .world = W_RICH_PASID,
+      .prepare = prepare_reserved_refused,
+      .run = run_pasid_replace_reserved, .check = check_pasid_on)
+SWEEP(test_pasid_replace_rid_new_auto, .world = W_RICH_PASID & ~W_IOAS2_DOM,
+      .allocates = true, .prepare = prepare_no_pasid,
+      .run = run_pasid_replace_rid_new_auto, .check = check_rid_new_auto)
+
+static int run_pasid_detach(struct world *w)
+{
+	w->out[1] = W_PASID_ID;
+	return rc_of(test_pasid_detach(w->ctx, w->stdev4, W_PASID_ID));
+}
+
+static void check_pasid_detached(struct world *w)
+{
+	ASSERT_EQ(0, test_pasid_check(w->ctx, w->stdev4, w->out[1], 0));
+}
+
+static void prepare_reserved_on_pn(struct world *w)
+{
+	u32 pt = w->hwpt_pn;
+
+	ASSERT_EQ(0, test_pasid_attach(w->ctx, w->stdev4, RESERVED_PASID,
+				       &pt));
+}
+
+/* The detach resets the mock driver (the snapshot sees it). */
+static int run_pasid_detach_reserved(struct world *w)
+{
+	w->out[1] = RESERVED_PASID;
+	return rc_of(test_pasid_detach(w->ctx, w->stdev4, RESERVED_PASID));
+}
+
+/* PASID 0: the RID, from pp1, which stays (PASID 7 is on it). */
+static int run_pasid_detach_rid(struct world *w)
+{
+	w->out[1] = 0;
+	return rc_of(test_pasid_detach(w->ctx, w->stdev4, 0));
+}
+
+/* The selftest object goes with its RID and two PASIDs attached. */
+static int run_destroy_stdev_with_pasids(struct world *w)
+{
+	return rc_of(ioctl_destroy(w->ctx, w->stdev4));
+}
+
+/* The users count of object @id: checks must not change the world. */
+static unsigned int obj_users(struct world *w, u32 id)
+{
+	struct iommufd_object *obj = index_store_load(&w->ctx->objects, id);
+
+	ASSERT_NONNULL(obj);
+	ASSERT_NE(INDEX_STORE_RESERVED, (void *)obj);
+	return atomic_load(&obj->users);
+}
+
+/* Nothing holds the PASID HW pagetables any more. */
+static void check_pasid_hwpts_free(struct world *w)
+{
+	EXPECT_ERRNO(ENOENT, test_pasid_check(w->ctx, w->stdev4, 0, 0));
+	ASSERT_EQ(1, obj_users(w, w->hwpt_pn));
+	ASSERT_EQ(1, obj_users(w, w->hwpt_pp1));
+	ASSERT_EQ(1, obj_users(w, w->hwpt_pp2));
+}
+
+SWEEP(test_pasid_detach, .world = W_RICH_PASID, .kind = NEVER_FAILS,
+      .run = run_pasid_detach, .check = check_pasid_detached)
+SWEEP(test_pasid_detach_reserved, .world = W_RICH_PASID,
+      .kind = NEVER_FAILS, .prepare = prepare_reserved_on_pn,
+      .run = run_pasid_detach_reserved, .check = check_pasid_detached)
+SWEEP(test_pasid_detach_rid, .world = W_RICH_PASID, .kind = NEVER_FAILS,
+      .run = run_pasid_detach_rid, .check = check_pasid_detached)
+SWEEP(destroy_stdev_with_pasids, .world = W_RICH_PASID, .kind = NEVER_FAILS,
+      .prepare = prepare_reserved_on_pn,
+      .run = run_destroy_stdev_with_pasids, .check = check_pasid_hwpts_free)
+
+static int run_pasid_check(struct world *w)
+{
+	return rc_of(test_pasid_check(w->ctx, w->stdev4, W_PASID_ID,
+				      w->hwpt_pp1));
+}
+
+SWEEP(test_pasid_check_hwpt, .world = W_RICH_PASID, .read_only = true,
+      .run = run_pasid_check)
+
+/* ---- vIOMMUs, vdevices, HW queues (W_RICH72: hwpt_p, idev1, idev4) ---- */
+
+static int viommu_on_hwpt_p(struct world *w, u32 *id, u64 *offset)
+{
+	struct iommu_viommu_selftest data = { .in_data = 0x77 };
+	struct iommu_viommu_alloc cmd = {
+		.size = sizeof(cmd),
+		.type = IOMMU_VIOMMU_TYPE_SELFTEST,
+		.dev_id = w->idev1,
+		.hwpt_id = w->hwpt_p,
+		.data_len = sizeof(data),
+		.data_uptr = (uintptr_t)&data,
+	};
+	int rc = uiommufd_ioctl(w->ctx, IOMMU_VIOMMU_ALLOC, &cmd);
+
+	*id = cmd.out_viommu_id;
+	if (offset)
+		*offset = data.out_mmap_offset;
+	return rc;
+}
+
+static int run_viommu_alloc(struct world *w)
+{
+	u32 id = 0;
+	u64 offset = 0;
+	int rc = rc_of(viommu_on_hwpt_p(w, &id, &offset));
+
+	w->out[0] = id;
+	w->out[1] = offset;
+	return rc;
+}
+
+/* Its pages map, with in_data first. */
+static void check_viommu_alloc(struct world *w)
+{
+	uint32_t *map = uiommufd_ctx_mmap(w->ctx, NULL, P(2), PROT_READ,
+					  MAP_SHARED, w->out[1]);
+
+	ASSERT_NE(MAP_FAILED, map);
+	EXPECT_EQ(0x77u, map[0]);
+	ASSERT_EQ(0, uiommufd_munmap(map, P(2)));
+}
+
+SWEEP(viommu_alloc, .world = W_RICH72, .allocates = true,
+      .run = run_viommu_alloc, .check = check_viommu_alloc)
+
+/* A vIOMMU (out[7]) and a vdevice of idev1 on it (out[6]). */
+static void prepare_viommu(struct world *w)
+{
+	u32 id = 0;
+
+	ASSERT_EQ(0, viommu_on_hwpt_p(w, &id, NULL));
+	w->out[7] = id;
+}
+
+static void prepare_viommu_vdev(struct world *w)
+{
+	struct iommu_vdevice_alloc cmd = { .size = sizeof(cmd) };
+
+	prepare_viommu(w);
+	cmd.viommu_id = w->out[7];
+	cmd.dev_id = w->idev1;
+	cmd.virt_id = 0x10;
+	ASSERT_EQ(0, uiommufd_ioctl(w->ctx, IOMMU_VDEVICE_ALLOC, &cmd));
+	w->out[6] = cmd.out_vdevice_id;
+}
+
+static int run_vdevice_alloc(struct world *w)
+{
+	struct iommu_vdevice_alloc cmd = {
+		.size = sizeof(cmd),
+		.viommu_id = w->out[7],
+		.dev_id = w->idev4,
+		.virt_id = 0x20,
+	};
+	int rc = rc_of(uiommufd_ioctl(w->ctx, IOMMU_VDEVICE_ALLOC, &cmd));
+
+	w->out[0] = cmd.out_vdevice_id;
+	return rc;
+}
+
+SWEEP(vdevice_alloc, .world = W_RICH72, .allocates = true,
+      .prepare = prepare_viommu_vdev, .run = run_vdevice_alloc)
+
+static int run_viommu_invalidate(struct world *w)
+{
+	const struct iommu_viommu_invalidate_selftest inv[2] = {
+		{ .vdev_id = 0x10, .cache_id = 1 },
+		{ .flags = IOMMU_TEST_INVALIDATE_FLAG_ALL, .vdev_id = 0x10 },
+	};
+	uint32_t num = 2;
+	int rc = rc_of(hwpt_invalidate(w->ctx, w->out[7],
+				       IOMMU_VIOMMU_INVALIDATE_DATA_SELFTEST,
+				       inv, sizeof(inv[0]), &num));
+
+	w->out[0] = num;
+	return rc;
+}
+
+SWEEP(viommu_invalidate, .world = W_RICH72, .allocates = true,
+      .prepare = prepare_viommu_vdev, .run = run_viommu_invalidate)
+
+static int run_hwpt_alloc_on_viommu(struct world *w)
+{
+	struct iommu_hwpt_selftest data = { .iotlb = 3 };
+	u32 id = 0;
+	int rc = rc_of(hwpt_alloc(w->ctx, w->idev1, w->out[7], 0, &data,
+				  sizeof(data), &id));
+
+	w->out[0] = id;
+	return rc;
+}
+
+SWEEP(hwpt_alloc_on_viommu, .world = W_RICH72, .allocates = true,
+      .prepare = prepare_viommu, .run = run_hwpt_alloc_on_viommu)
+
+static int run_hw_queue_alloc(struct world *w)
+{
+	struct iommu_hw_queue_alloc cmd = {
+		.size = sizeof(cmd),
+		.viommu_id = w->out[7],
+		.type = IOMMU_HW_QUEUE_TYPE_SELFTEST,
+		.index = 0,
+		.nesting_parent_iova = IOVA1 + P(8) + 0x80,
+		.length = P(2),
+	};
+	int rc = rc_of(uiommufd_ioctl(w->ctx, IOMMU_HW_QUEUE_ALLOC, &cmd));
+
+	w->out[0] = cmd.out_hw_queue_id;
+	return rc;
+}
+
+/* The queue's pages are locked in ioas1. */
+static void check_hw_queue(struct world *w)
+{
+	EXPECT_ERRNO(EBUSY, ioas_unmap(w->ctx, w->ioas1, IOVA1, P(16), NULL));
+}
+
+SWEEP(hw_queue_alloc, .world = W_RICH72, .allocates = true,
+      .prepare = prepare_viommu, .run = run_hw_queue_alloc,
+      .check = check_hw_queue)
+
+/* The device goes first: its vdevice's ID becomes a tombstone. */
+static int run_destroy_stdev_with_vdev(struct world *w)
+{
+	return rc_of(ioctl_destroy(w->ctx, w->stdev1));
+}
+
+/* New IDs pass over the tombstone; they are given back after. */
+static void check_vdev_tombstone(struct world *w)
+{
+	u32 ids[32], n = 0;
+
+	EXPECT_ERRNO(ENOENT, ioctl_destroy(w->ctx, w->out[6]));
+	do {
+		ASSERT_EQ(0, ioas_alloc(w->ctx, &ids[n]));
+		ASSERT_NE(w->out[6], ids[n]);
+	} while (ids[n++] < w->out[6] && n != 32);
+	ASSERT_GT(ids[n - 1], w->out[6]);
+	while (n)
+		ASSERT_EQ(0, ioctl_destroy(w->ctx, ids[--n]));
+}
+
+SWEEP(destroy_stdev_with_vdevice, .world = W_RICH72 & ~W_DOM2,
+      .kind = NEVER_FAILS, .prepare = prepare_viommu_vdev,
+      .run = run_destroy_stdev_with_vdev, .check = check_vdev_tombstone)

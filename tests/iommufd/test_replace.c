@@ -845,7 +845,7 @@ TEST_F(rep, access_api_replace)
 	EXPECT_EQ(1, c.npins);
 	/* Nowhere: -ENOENT with a reason, no call, nothing changed. */
 	EXPECT_EQ(-ENOENT, uiommufd_access_replace(c.access, 4096));
-	EXPECT_TRUE(hwt_has_reason());
+	EXPECT_TRUE(has_reason());
 	EXPECT_EQ(-ENOENT, uiommufd_access_replace(c.access, id));
 	EXPECT_EQ(-EINVAL, uiommufd_access_replace(NULL, a));
 	EXPECT_EQ(1, c.calls);
