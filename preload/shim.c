@@ -425,9 +425,19 @@ static __thread bool resolving_mm;
 /* Whether a region of a context was ever mapped through the shim. */
 static atomic_bool mapped_regions;
 
-static void resolve_mm(void)
+/*
+ * The mmap entry points run before a sanitizer's runtime is up (its own
+ * start maps memory through them): nothing there is instrumented.
+ */
+#define SHIM_MM __attribute__((no_sanitize("address", "thread", "undefined")))
+
+/*
+ * Looked up once the shim has resolved libc for another call (so after
+ * any sanitizer started); system calls until then.
+ */
+SHIM_MM static void resolve_mm(void)
 {
-	if (resolving_mm || (next_mmap && next_munmap))
+	if (resolving_mm || (next_mmap && next_munmap) || !real.ioctl)
 		return;
 	resolving_mm = true;
 	*(void **)&next_munmap = dlsym(RTLD_NEXT, "munmap");
@@ -435,8 +445,8 @@ static void resolve_mm(void)
 	resolving_mm = false;
 }
 
-static void *shim_mmap(void *addr, size_t length, int prot, int flags, int fd,
-		       off_t offset)
+SHIM_MM static void *shim_mmap(void *addr, size_t length, int prot,
+				int flags, int fd, off_t offset)
 {
 	struct uiommufd_ctx *ctx;
 	struct shim_file *file;
@@ -444,7 +454,9 @@ static void *shim_mmap(void *addr, size_t length, int prot, int flags, int fd,
 	void *map;
 	int err;
 
-	if (fd < 0 || !fd_map_maybe(fd) || !(file = fd_map_get(fd))) {
+	/* No descriptor is ours before the shim's first call resolved libc. */
+	if (fd < 0 || !real.ioctl || !fd_map_maybe(fd) ||
+	    !(file = fd_map_get(fd))) {
 		resolve_mm();
 		if (next_mmap)
 			return next_mmap(addr, length, prot, flags, fd, offset);
@@ -469,20 +481,20 @@ static void *shim_mmap(void *addr, size_t length, int prot, int flags, int fd,
 	return map;
 }
 
-SHIM_EXPORT void *mmap(void *addr, size_t length, int prot, int flags, int fd,
-		       off_t offset)
+SHIM_MM SHIM_EXPORT void *mmap(void *addr, size_t length, int prot,
+			       int flags, int fd, off_t offset)
 {
 	return shim_mmap(addr, length, prot, flags, fd, offset);
 }
 
-SHIM_EXPORT void *mmap64(void *addr, size_t length, int prot, int flags,
-			 int fd, off_t offset)
+SHIM_MM SHIM_EXPORT void *mmap64(void *addr, size_t length, int prot,
+				 int flags, int fd, off_t offset)
 {
 	return shim_mmap(addr, length, prot, flags, fd, offset);
 }
 
 /* Unmapping part of a region's mapping lets go of that part. */
-SHIM_EXPORT int munmap(void *addr, size_t length)
+SHIM_MM SHIM_EXPORT int munmap(void *addr, size_t length)
 {
 	sigset_t old;
 	int rc, err;
