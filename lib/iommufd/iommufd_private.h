@@ -187,11 +187,12 @@ static inline void iommufd_object_drop_users(struct iommufd_object *obj)
 void iommufd_object_destroy_owned(struct uiommufd_ctx *ctx,
 				  struct iommufd_object *obj);
 /*
- * A users reference on @obj if it is in the table (not being destroyed):
- * then true.
+ * Claim @obj for iommufd_object_tombstone() if it is in the table (not
+ * being destroyed): a users reference, and its ID finds nothing from now
+ * on, so a racing IOMMU_DESTROY answers ENOENT as the kernel's. True if
+ * claimed.
  */
-bool iommufd_object_try_hold_users(struct uiommufd_ctx *ctx,
-				   struct iommufd_object *obj);
+bool iommufd_object_claim(struct uiommufd_ctx *ctx, struct iommufd_object *obj);
 /*
  * As iommufd_object_destroy_owned(), leaving the ID a tombstone: never
  * found, never reused until the context goes.

@@ -250,15 +250,18 @@ void iommufd_object_destroy_owned(struct uiommufd_ctx *ctx,
 	destroy_removed(obj);
 }
 
-bool iommufd_object_try_hold_users(struct uiommufd_ctx *ctx,
-				   struct iommufd_object *obj)
+bool iommufd_object_claim(struct uiommufd_ctx *ctx, struct iommufd_object *obj)
 {
 	bool live;
 
 	pthread_mutex_lock(&ctx->lock);
 	live = index_store_load(&ctx->objects, obj->id) == obj;
-	if (live)
+	if (live) {
 		iommufd_object_hold_users(obj);
+		/* A racing IOMMU_DESTROY finds nothing (ENOENT), not EBUSY. */
+		WARN_ON(index_store_store(&ctx->objects, obj->id,
+					  INDEX_STORE_RESERVED));
+	}
 	pthread_mutex_unlock(&ctx->lock);
 	return live;
 }

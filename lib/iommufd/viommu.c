@@ -333,7 +333,7 @@ void iommufd_device_remove_vdev(struct iommufd_device *idev)
 	 * One being destroyed now (out of the table) lets the device go
 	 * when it is done; a live one is taken so no destroy races ours.
 	 */
-	held = vdev && iommufd_object_try_hold_users(idev->ctx, &vdev->obj);
+	held = vdev && iommufd_object_claim(idev->ctx, &vdev->obj);
 	pthread_mutex_unlock(&idev->lock);
 	if (held)
 		iommufd_object_tombstone(idev->ctx, &vdev->obj);
