@@ -236,18 +236,25 @@ static void destroy_removed(struct iommufd_object *obj)
 	mem_free(obj);
 }
 
-void iommufd_object_destroy_owned(struct uiommufd_ctx *ctx,
-				  struct iommufd_object *obj)
+/* Destroy @obj for its owner, who holds one users reference. */
+static void destroy_owned(struct uiommufd_ctx *ctx, struct iommufd_object *obj,
+			  bool tombstone)
 {
 	int rc;
 
 	pthread_mutex_lock(&ctx->lock);
-	rc = remove_object_locked(ctx, obj, 1, false);
+	rc = remove_object_locked(ctx, obj, 1, tombstone);
 	pthread_mutex_unlock(&ctx->lock);
 	if (WARN_ON(rc))
 		return;
 	iommufd_object_drop_users(obj);
 	destroy_removed(obj);
+}
+
+void iommufd_object_destroy_owned(struct uiommufd_ctx *ctx,
+				  struct iommufd_object *obj)
+{
+	destroy_owned(ctx, obj, false);
 }
 
 bool iommufd_object_claim(struct uiommufd_ctx *ctx, struct iommufd_object *obj)
@@ -269,15 +276,7 @@ bool iommufd_object_claim(struct uiommufd_ctx *ctx, struct iommufd_object *obj)
 void iommufd_object_tombstone(struct uiommufd_ctx *ctx,
 			      struct iommufd_object *obj)
 {
-	int rc;
-
-	pthread_mutex_lock(&ctx->lock);
-	rc = remove_object_locked(ctx, obj, 1, true);
-	pthread_mutex_unlock(&ctx->lock);
-	if (WARN_ON(rc))
-		return;
-	iommufd_object_drop_users(obj);
-	destroy_removed(obj);
+	destroy_owned(ctx, obj, true);
 }
 
 int iommufd_object_destroy_user(struct uiommufd_ctx *ctx, u32 id,
