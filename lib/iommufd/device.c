@@ -330,12 +330,37 @@ out_unlock:
 	return rc;
 }
 
+/*
+ * The mock driver's attach of the RID: on a nested HW pagetable of a
+ * vIOMMU it notes the vIOMMU and the device's virt_id there (check_
+ * compatible() made sure the vdevice exists), which TRIGGER_VEVENT
+ * reports; anything else forgets them. As the kernel's mock, a move
+ * within the same vIOMMU keeps the virt_id noted first.
+ */
+static void mock_attach_note_viommu(struct iommufd_device *idev,
+				    struct iommufd_hw_pagetable *hwpt)
+{
+	struct iommufd_viommu *viommu = NULL;
+	u64 vdev_id = 0;
+
+	if (hwpt && hwpt->obj.type == IOMMUFD_OBJ_HWPT_NESTED) {
+		viommu = to_hwpt_nested(hwpt)->viommu;
+		if (viommu && !WARN_ON(!idev->vdev))
+			vdev_id = idev->vdev->virt_id;
+	}
+	if (viommu != idev->mock.viommu) {
+		idev->mock.viommu = viommu;
+		idev->mock.vdev_id = vdev_id;
+	}
+}
+
 /* Point @pasid at @hwpt (NULL: detached). Cannot fail for a RID. */
 static int set_attached(struct iommufd_device *idev, u32 pasid,
 			struct iommufd_hw_pagetable *hwpt)
 {
 	if (pasid == IOMMU_NO_PASID) {
 		idev->hwpt = hwpt;
+		mock_attach_note_viommu(idev, hwpt);
 		return 0;
 	}
 	if (!hwpt) {

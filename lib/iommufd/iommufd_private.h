@@ -45,6 +45,7 @@ enum iommufd_object_type {
 	IOMMUFD_OBJ_VDEVICE,
 	IOMMUFD_OBJ_HW_QUEUE,
 	IOMMUFD_OBJ_FAULT,
+	IOMMUFD_OBJ_VEVENTQ,
 	IOMMUFD_OBJ_MAX,
 };
 
@@ -348,7 +349,7 @@ int iommufd_copy_invalidate_entry(const struct iommu_hwpt_invalidate *cmd,
 				  u32 i, u32 type, void *dst, size_t size,
 				  size_t min_size);
 
-/* ---- fault queues (eventq.c) ---- */
+/* ---- event queues: fault queues and vEVENTQs (eventq.c) ---- */
 
 struct iommufd_fault;
 
@@ -356,12 +357,8 @@ int iommufd_fault_alloc(struct iommufd_ucmd *ucmd);
 void iommufd_fault_destroy(struct iommufd_object *obj);
 /* A short-term reference on fault queue @id: ERR_PTR(-ENOENT). */
 struct iommufd_fault *iommufd_get_fault(struct uiommufd_ctx *ctx, u32 id);
-/* The fault queue's object (its first member). */
-static inline struct iommufd_object *
-iommufd_fault_obj(struct iommufd_fault *fault)
-{
-	return (struct iommufd_object *)fault;
-}
+/* The fault queue's object. */
+struct iommufd_object *iommufd_fault_obj(struct iommufd_fault *fault);
 /*
  * Queue fault @rec of attachment @idev/@handle_pasid on @hwpt's fault
  * queue (hwpt->fault set), waking its waiters; with idev->lock held.
@@ -376,6 +373,18 @@ int iommufd_fault_raise(struct iommufd_hw_pagetable *hwpt,
  */
 void iommufd_fault_auto_response(struct iommufd_hw_pagetable *hwpt,
 				 struct iommufd_device *idev, u32 pasid);
+
+struct iommufd_veventq;
+
+int iommufd_veventq_alloc(struct iommufd_ucmd *ucmd);
+void iommufd_veventq_destroy(struct iommufd_object *obj);
+/*
+ * An event of @type on @viommu: @data_len bytes of payload for its
+ * vEVENTQ of that type, waking its waiters. EOPNOTSUPP without one;
+ * ENOMEM when it could only be recorded as lost (as the kernel's).
+ */
+int iommufd_viommu_report_event(struct iommufd_viommu *viommu, u32 type,
+				const void *data, u32 data_len);
 
 /* ---- dirty tracking (hwpt_dirty.c) ---- */
 
@@ -393,6 +402,14 @@ struct iommufd_mock_dev {
 	atomic_uint cache[MOCK_DEV_CACHE_NUM];
 	/* The next attach of IOMMU_TEST_PASID_RESERVED fails (idev->lock). */
 	bool reserved_armed;
+	/*
+	 * The vIOMMU of the nested HW pagetable the RID was last attached
+	 * to and its virt_id there, for TRIGGER_VEVENT (idev->lock). The
+	 * attachment holds the vIOMMU; a vdevice destroyed meanwhile leaves
+	 * the virt_id, as in the kernel's mock.
+	 */
+	struct iommufd_viommu *viommu;
+	u64 vdev_id;
 };
 
 struct iommufd_device {
@@ -542,10 +559,12 @@ struct iommufd_viommu {
 	const void *iommu_dev;		/* the physical IOMMU behind it */
 	struct iommufd_hwpt_paging *hwpt;	/* holds a users reference */
 	u32 type;
-	/* Guards vdevs and hw_queue[]; taken after a device's lock. */
+	/* Guards vdevs, hw_queue[] and veventqs; after a device's lock. */
 	pthread_mutex_t lock;
 	struct index_store vdevs;	/* virt_id -> struct iommufd_vdevice */
 	struct iommufd_hw_queue *hw_queue[IOMMU_TEST_HW_QUEUE_MAX];
+	/* Its vEVENTQs, one per type, each holding it (guarded by lock). */
+	struct iommufd_veventq *veventqs;
 	/* The mock's page pair the caller may mmap(), when data was given. */
 	bool has_mmap;
 	u64 mmap_offset;

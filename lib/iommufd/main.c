@@ -34,6 +34,7 @@ static const struct iommufd_object_ops object_ops[IOMMUFD_OBJ_MAX] = {
 	[IOMMUFD_OBJ_VDEVICE] = { "vdevice", iommufd_vdevice_destroy },
 	[IOMMUFD_OBJ_HW_QUEUE] = { "HW queue", iommufd_hw_queue_destroy },
 	[IOMMUFD_OBJ_FAULT] = { "fault queue", iommufd_fault_destroy },
+	[IOMMUFD_OBJ_VEVENTQ] = { "vEVENTQ", iommufd_veventq_destroy },
 };
 
 static const char *type_name(enum iommufd_object_type type)
@@ -501,6 +502,7 @@ union ucmd_buffer {
 	struct iommu_viommu_alloc viommu;
 	struct iommu_vdevice_alloc vdev;
 	struct iommu_hw_queue_alloc hw_queue;
+	struct iommu_veventq_alloc veventq;
 	struct iommu_test_cmd test;
 };
 
@@ -544,6 +546,7 @@ ASSERT_FITS(struct iommu_vfio_ioas);
 ASSERT_FITS(struct iommu_viommu_alloc);
 ASSERT_FITS(struct iommu_vdevice_alloc);
 ASSERT_FITS(struct iommu_hw_queue_alloc);
+ASSERT_FITS(struct iommu_veventq_alloc);
 ASSERT_FITS(struct iommu_test_cmd);
 
 static const struct iommufd_ioctl_op ioctl_ops[] = {
@@ -581,6 +584,8 @@ static const struct iommufd_ioctl_op ioctl_ops[] = {
 		 struct iommu_viommu_alloc, out_viommu_id),
 	IOCTL_OP(IOMMU_VDEVICE_ALLOC, iommufd_vdevice_alloc_ioctl,
 		 struct iommu_vdevice_alloc, virt_id),
+	IOCTL_OP(IOMMU_VEVENTQ_ALLOC, iommufd_veventq_alloc,
+		 struct iommu_veventq_alloc, out_veventq_fd),
 	IOCTL_OP(IOMMU_HW_QUEUE_ALLOC, iommufd_hw_queue_alloc_ioctl,
 		 struct iommu_hw_queue_alloc, length),
 	/* Linux 6.2's 56-byte layout is a row of the release table. */
@@ -607,6 +612,10 @@ static long dispatch(struct uiommufd_ctx *ctx, unsigned long request, u64 arg)
 	if (rc)
 		return rc;
 	op = &ioctl_ops[nr - IOMMUFD_CMD_BASE];
+	if (!op->ioctl_num && request == (unsigned long)_IO(IOMMUFD_TYPE, nr))
+		return err_reason(-ENOTTY,
+				  "IOMMUFD command %#x: not one uiommufd answers (yet), as Linux %s or any release",
+				  nr, release->name);
 	if (op->ioctl_num != request)
 		return err_reason(-ENOTTY, "unknown request %#lx", request);
 	if (!iommufd_release_has_cmd(release, nr - IOMMUFD_CMD_BASE))

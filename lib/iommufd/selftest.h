@@ -54,9 +54,15 @@ int iommufd_test_pasid_detach(struct iommufd_ucmd *ucmd,
 int iommufd_test_pasid_check_hwpt(struct iommufd_ucmd *ucmd,
 				  struct iommu_test_cmd *cmd);
 
-/* selftest_iopf.c: TRIGGER_IOPF raises an IO page fault of a device. */
+/*
+ * selftest_events.c: TRIGGER_IOPF raises an IO page fault of a device,
+ * TRIGGER_VEVENT an event of its vdevice on the vIOMMU it is attached
+ * through.
+ */
 int iommufd_test_trigger_iopf(struct iommufd_ucmd *ucmd,
 			      struct iommu_test_cmd *cmd);
+int iommufd_test_trigger_vevent(struct iommufd_ucmd *ucmd,
+				struct iommu_test_cmd *cmd);
 
 /* selftest_access.c */
 int iommufd_test_create_access(struct iommufd_ucmd *ucmd,

@@ -365,7 +365,7 @@ static const struct {
 	{ IOMMU_IOAS_CHANGE_PROCESS, "IOMMU_IOAS_CHANGE_PROCESS",
 	  sizeof(struct iommu_ioas_change_process) },
 	{ IOMMU_VEVENTQ_ALLOC, "IOMMU_VEVENTQ_ALLOC",
-	  sizeof(struct iommu_veventq_alloc) },
+	  sizeof(struct iommu_veventq_alloc), true },
 	{ IOMMU_HW_QUEUE_ALLOC, "IOMMU_HW_QUEUE_ALLOC",
 	  sizeof(struct iommu_hw_queue_alloc), true },
 };
@@ -550,6 +550,7 @@ static bool op_built(uint32_t op)
 	case IOMMU_TEST_OP_MD_CHECK_IOTLB:
 	case IOMMU_TEST_OP_DEV_CHECK_CACHE:
 	case IOMMU_TEST_OP_TRIGGER_IOPF:
+	case IOMMU_TEST_OP_TRIGGER_VEVENT:
 	case IOMMU_TEST_OP_PASID_ATTACH:
 	case IOMMU_TEST_OP_PASID_REPLACE:
 	case IOMMU_TEST_OP_PASID_DETACH:
@@ -1374,9 +1375,17 @@ TEST_F(rel, reasons_name_the_release)
 	b.cmd.op = IOMMU_TEST_OP_MOCK_DOMAIN_REPLACE;
 	if (variant->v6_2)
 		ASSERT_FAILS_AS(EOPNOTSUPP, variant->name, tc(CTX, SZ, &b));
-	b.cmd.op = variant->v6_2 ? IOMMU_TEST_OP_DMABUF_REVOKE :
-				   IOMMU_TEST_OP_TRIGGER_VEVENT;
-	ASSERT_FAILS_AS(EOPNOTSUPP, variant->name, tc(CTX, SZ, &b));
+	if (variant->v6_2) {
+		b.cmd.op = IOMMU_TEST_OP_DMABUF_REVOKE;
+		ASSERT_FAILS_AS(EOPNOTSUPP, variant->name, tc(CTX, SZ, &b));
+	} else {
+		/* Every op is built; a command that is not yet. */
+		memset(&b, 0, sizeof(b));
+		b.cmd.size = sizeof(struct iommu_ioas_change_process);
+		ASSERT_FAILS_AS(ENOTTY, variant->name,
+				uiommufd_ioctl(CTX, IOMMU_IOAS_CHANGE_PROCESS,
+					       &b));
+	}
 	if (variant->v6_2) {
 		ASSERT_FAILS_AS(EOPNOTSUPP, variant->name,
 				r_access_pages(CTX, SZ, fd, syz_iova(0, 0),

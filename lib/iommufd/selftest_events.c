@@ -1,8 +1,10 @@
 // SPDX-License-Identifier: MIT
 /*
- * The test module's TRIGGER_IOPF: an IO page fault of a mock device, as
- * its IOMMU would report it, delivered to the fault queue of whatever the
- * device (or the PASID) is attached to.
+ * What the test module makes a mock device raise, as its IOMMU would
+ * report it: TRIGGER_IOPF, an IO page fault delivered to the fault queue
+ * of whatever the device (or the PASID) is attached to; TRIGGER_VEVENT,
+ * an event naming the device's virt_id on the vEVENTQ of the vIOMMU its
+ * RID is attached through (a nested HW pagetable on that vIOMMU).
  */
 #include <errno.h>
 
@@ -70,6 +72,34 @@ int iommufd_test_trigger_iopf(struct iommufd_ucmd *ucmd,
 	 */
 	if (hwpt)
 		rc = iommufd_fault_raise(hwpt, idev, handle_pasid, &rec);
+	pthread_mutex_unlock(&idev->lock);
+	iommufd_put_object(ucmd->ctx, &idev->obj);
+	return rc;
+}
+
+int iommufd_test_trigger_vevent(struct iommufd_ucmd *ucmd,
+				struct iommu_test_cmd *cmd)
+{
+	struct iommu_viommu_event_selftest event = {};
+	struct iommufd_device *idev;
+	int rc;
+
+	idev = iommufd_get_device(ucmd->ctx, cmd->trigger_vevent.dev_id);
+	if (IS_ERR(idev))
+		return PTR_ERR(idev);
+	/* Held so the attachment, and the vIOMMU it holds, stay. */
+	pthread_mutex_lock(&idev->lock);
+	if (!idev->mock.viommu || !idev->mock.vdev_id) {
+		rc = err_reason(-ENOENT,
+				"device %u is not attached to a nested HW pagetable of a vIOMMU with a nonzero virt_id",
+				cmd->trigger_vevent.dev_id);
+	} else {
+		/* The mock reports the low half of the virtual ID. */
+		event.virt_id = (u32)idev->mock.vdev_id;
+		rc = iommufd_viommu_report_event(idev->mock.viommu,
+						 IOMMU_VEVENTQ_TYPE_SELFTEST,
+						 &event, sizeof(event));
+	}
 	pthread_mutex_unlock(&idev->lock);
 	iommufd_put_object(ucmd->ctx, &idev->obj);
 	return rc;
