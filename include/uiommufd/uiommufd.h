@@ -162,6 +162,19 @@ int uiommufd_fd_owned(int fd);
  */
 int uiommufd_fd_dup(int oldfd, int newfd);
 /*
+ * For a layer that follows descriptors: the library keeps descriptors of
+ * its own (an event queue's readiness pipe, a vIOMMU's pages), where the
+ * kernel keeps no descriptor a program could close.
+ * uiommufd_fd_private_next() gives the lowest of them at or above @fd
+ * (-1: none), so that a close(2), close_range(2) or closefrom(3) can leave
+ * them out (the program never had those numbers);
+ * uiommufd_fd_private_move() moves @fd, if it is one, to another number
+ * before a dup2(2) or dup3(2) takes it: 0, or a negative errno. A program
+ * using the library directly must not close descriptors it did not open.
+ */
+int uiommufd_fd_private_next(int fd);
+int uiommufd_fd_private_move(int fd);
+/*
  * @fd was already closed (or replaced): release what the library recorded
  * for it, without closing anything. Returns whether there was anything.
  */

@@ -38,6 +38,7 @@
 #include "base/err_ptr.h"
 #include "base/err_reason.h"
 #include "base/mem.h"
+#include "base/private_fd.h"
 #include "base/warn.h"
 #include "iommufd/fd_table.h"
 #include "iommufd/iommufd_private.h"
@@ -53,21 +54,21 @@ struct iommufd_eventq {
 	/* Guarded by mutex. */
 	bool closed;		/* the descriptor was released */
 	bool ready;		/* the pipe holds its byte */
-	int wake_fd;		/* ours: the same pipe, O_NONBLOCK */
+	/* Ours: the same pipe, O_NONBLOCK (private_fd.h: it may move). */
+	atomic_int wake_fd;
 };
 
 static int eventq_init(struct iommufd_eventq *eventq, struct uiommufd_ctx *ctx)
 {
 	eventq->ctx = ctx;
-	eventq->wake_fd = -1;
+	atomic_init(&eventq->wake_fd, -1);
 	return -pthread_mutex_init(&eventq->mutex, NULL);
 }
 
 /* What destroy leaves after the kind's own teardown. Cannot fail. */
 static void eventq_fini(struct iommufd_eventq *eventq)
 {
-	if (eventq->wake_fd >= 0)
-		close(eventq->wake_fd);
+	private_fd_close(&eventq->wake_fd);
 	pthread_mutex_destroy(&eventq->mutex);
 }
 
@@ -82,16 +83,20 @@ static void wake_put(struct iommufd_eventq *eventq)
 {
 	char byte = 0;
 
-	if (write(eventq->wake_fd, &byte, 1) != 1)
-		return;
+	if (write(private_fd_get(&eventq->wake_fd), &byte, 1) != 1) {
+		/* A full pipe (shared after fork) is readable already. */
+	}
+	private_fd_put();
 }
 
 static void wake_drain(struct iommufd_eventq *eventq)
 {
+	int fd = private_fd_get(&eventq->wake_fd);
 	char bytes[16];
 
-	while (read(eventq->wake_fd, bytes, sizeof(bytes)) > 0)
+	while (read(fd, bytes, sizeof(bytes)) > 0)
 		;
+	private_fd_put();
 }
 
 /*
@@ -133,11 +138,17 @@ static int eventq_make_fd(struct iommufd_eventq *eventq, int mode)
 		rc = err_reason(-errno, "cannot open %s again: %m", path);
 		goto out_close;
 	}
-	eventq->wake_fd = open(path, O_RDWR | O_CLOEXEC | O_NONBLOCK);
-	if (eventq->wake_fd < 0) {
+	rc = open(path, O_RDWR | O_CLOEXEC | O_NONBLOCK);
+	if (rc < 0) {
 		rc = err_reason(-errno, "cannot open %s read-write: %m", path);
 		close(fd);
-		eventq->wake_fd = -1;
+		goto out_close;
+	}
+	atomic_store(&eventq->wake_fd, rc);
+	rc = private_fd_register(&eventq->wake_fd);
+	if (rc) {
+		close(atomic_exchange(&eventq->wake_fd, -1));
+		close(fd);
 		goto out_close;
 	}
 	rc = fd;

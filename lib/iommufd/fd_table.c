@@ -10,6 +10,7 @@
 
 #include "base/err_ptr.h"
 #include "base/err_reason.h"
+#include "base/private_fd.h"
 #include "base/index_store.h"
 #include "base/warn.h"
 #include "iommufd/fd_table.h"
@@ -285,4 +286,20 @@ UIOMMUFD_EXPORT int uiommufd_fd_owned(int fd)
 	pthread_mutex_unlock(&table_lock);
 	api_exit();
 	return file && file != INDEX_STORE_RESERVED;
+}
+
+UIOMMUFD_EXPORT int uiommufd_fd_private_next(int fd)
+{
+	return private_fd_next(fd);
+}
+
+UIOMMUFD_EXPORT int uiommufd_fd_private_move(int fd)
+{
+	int rc;
+
+	err_reason_clear();
+	api_enter();
+	rc = private_fd_move(fd);
+	api_exit();
+	return rc;
 }

@@ -568,7 +568,7 @@ struct iommufd_viommu {
 	/* The mock's page pair the caller may mmap(), when data was given. */
 	bool has_mmap;
 	u64 mmap_offset;
-	int mmap_fd;
+	atomic_int mmap_fd;	/* registered in private_fd.h */
 	u32 *page;
 };
 
@@ -630,12 +630,13 @@ void iommufd_device_remove_vdev(struct iommufd_device *idev);
 /* ---- mmap() of a context (mmap.c) ---- */
 
 /*
- * A region of @length bytes of @fd (from offset 0) that mmap() of the
+ * A region of @length bytes of the library's descriptor in *@fd (from
+ * offset 0; private_fd.h) that mmap() of the
  * context reaches at the returned *offset, the lowest free from the
  * second page on; each mapping holds a users reference on @owner.
  */
 int iommufd_mmap_alloc(struct uiommufd_ctx *ctx, struct iommufd_object *owner,
-		       int fd, u64 length, u64 *offset);
+		       atomic_int *fd, u64 length, u64 *offset);
 void iommufd_mmap_destroy(struct uiommufd_ctx *ctx, u64 offset);
 
 /* ---- VFIO type1 compatibility (vfio_compat.c) ---- */

@@ -19,6 +19,7 @@
 #include "base/mem.h"
 #include "base/overflow.h"
 #include "base/warn.h"
+#include "base/private_fd.h"
 #include "iommufd/iommufd_private.h"
 
 /* A region: pages [pgoff, pgoff + npages) of the context's offsets. */
@@ -26,7 +27,7 @@ struct iommufd_mmap {
 	struct iommufd_object *owner;
 	u64 pgoff;
 	u64 npages;
-	int fd;
+	atomic_int *fd;		/* the owner's (private_fd.h) */
 };
 
 /* One mapping of a region, as a VMA. */
@@ -43,7 +44,7 @@ static struct mmap_vma *vmas;
 static atomic_uint nr_vmas;
 
 int iommufd_mmap_alloc(struct uiommufd_ctx *ctx, struct iommufd_object *owner,
-		       int fd, u64 length, u64 *offset)
+		       atomic_int *fd, u64 length, u64 *offset)
 {
 	struct iommufd_mmap *immap, *pos;
 	u64 pgoff = 1, idx = 0;
@@ -170,7 +171,8 @@ static void *ctx_mmap(struct uiommufd_ctx *ctx, void *addr, size_t length,
 		goto out_drop;
 	}
 	/* The owner's reference keeps immap->fd open. */
-	map = mmap(addr, length, prot, flags, immap->fd, 0);
+	map = mmap(addr, length, prot, flags, private_fd_get(immap->fd), 0);
+	private_fd_put();
 	if (map == MAP_FAILED) {
 		rc = err_reason(-errno, "mmap of the region: %m");
 		goto out_drop;

@@ -26,6 +26,7 @@
 #include "base/fault_inject.h"
 #include "base/mem.h"
 #include "base/overflow.h"
+#include "base/private_fd.h"
 #include "base/warn.h"
 #include "domains/iommu_domain.h"
 #include "iommufd/iommufd_private.h"
@@ -66,7 +67,12 @@ static int mock_viommu_pages_alloc(struct iommufd_viommu *viommu)
 		close(fd);
 		return err_reason(-ENOMEM, "cannot map the vIOMMU's pages: %m");
 	}
-	viommu->mmap_fd = fd;
+	atomic_init(&viommu->mmap_fd, fd);
+	if (private_fd_register(&viommu->mmap_fd)) {
+		munmap(page, MOCK_VIOMMU_MMAP_LENGTH);
+		close(fd);
+		return -ENOMEM;
+	}
 	viommu->page = page;
 	return 0;
 }
@@ -74,7 +80,7 @@ static int mock_viommu_pages_alloc(struct iommufd_viommu *viommu)
 static void mock_viommu_pages_free(struct iommufd_viommu *viommu)
 {
 	munmap(viommu->page, MOCK_VIOMMU_MMAP_LENGTH);
-	close(viommu->mmap_fd);
+	private_fd_close(&viommu->mmap_fd);
 	viommu->page = NULL;
 }
 
@@ -102,7 +108,7 @@ static int mock_viommu_init(struct iommufd_viommu *viommu,
 	rc = mock_viommu_pages_alloc(viommu);
 	if (rc)
 		return rc;
-	rc = iommufd_mmap_alloc(viommu->ctx, &viommu->obj, viommu->mmap_fd,
+	rc = iommufd_mmap_alloc(viommu->ctx, &viommu->obj, &viommu->mmap_fd,
 				MOCK_VIOMMU_MMAP_LENGTH, &viommu->mmap_offset);
 	if (rc)
 		goto out_free;
