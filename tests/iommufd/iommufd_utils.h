@@ -527,6 +527,55 @@ static inline int get_hw_info(struct uiommufd_ctx *ctx, uint32_t dev_id,
 	return rc;
 }
 
+/* ---- Linux 7.2: vIOMMUs and vdevices ---- */
+
+/* IOMMU_VIOMMU_ALLOC of the selftest type, zeroed but for the arguments. */
+static inline void viommu_init(struct iommu_viommu_alloc *cmd, uint32_t dev_id,
+			       uint32_t hwpt_id, const void *data,
+			       uint32_t data_len)
+{
+	memset(cmd, 0, sizeof(*cmd));
+	cmd->size = sizeof(*cmd);
+	cmd->type = IOMMU_VIOMMU_TYPE_SELFTEST;
+	cmd->dev_id = dev_id;
+	cmd->hwpt_id = hwpt_id;
+	cmd->data_len = data_len;
+	cmd->data_uptr = (uintptr_t)data;
+}
+
+/* A selftest vIOMMU of @dev_id on nesting parent @hwpt_id (@data or NULL). */
+static inline int viommu_alloc(struct uiommufd_ctx *ctx, uint32_t dev_id,
+			       uint32_t hwpt_id,
+			       struct iommu_viommu_selftest *data,
+			       uint32_t *out)
+{
+	struct iommu_viommu_alloc cmd;
+	int rc;
+
+	viommu_init(&cmd, dev_id, hwpt_id, data, data ? sizeof(*data) : 0);
+	rc = uiommufd_ioctl(ctx, IOMMU_VIOMMU_ALLOC, &cmd);
+	if (!rc && out)
+		*out = cmd.out_viommu_id;
+	return rc;
+}
+
+static inline int vdevice_alloc(struct uiommufd_ctx *ctx, uint32_t viommu_id,
+				uint32_t dev_id, uint64_t virt_id,
+				uint32_t *out)
+{
+	struct iommu_vdevice_alloc cmd = {
+		.size = sizeof(cmd),
+		.viommu_id = viommu_id,
+		.dev_id = dev_id,
+		.virt_id = virt_id,
+	};
+	int rc = uiommufd_ioctl(ctx, IOMMU_VDEVICE_ALLOC, &cmd);
+
+	if (!rc && out)
+		*out = cmd.out_vdevice_id;
+	return rc;
+}
+
 /* ---- Linux 7.2: PASIDs of a mock device (selftest object @stdev_id) ---- */
 
 /*

@@ -31,53 +31,11 @@
 #define VTYPE IOMMU_VIOMMU_TYPE_SELFTEST
 #define QTYPE IOMMU_HW_QUEUE_TYPE_SELFTEST
 
-/* ---- the three commands ---- */
-
-static void viommu_init(struct iommu_viommu_alloc *cmd, uint32_t dev_id,
-			uint32_t hwpt_id, const void *data, uint32_t data_len)
-{
-	memset(cmd, 0, sizeof(*cmd));
-	cmd->size = sizeof(*cmd);
-	cmd->type = VTYPE;
-	cmd->dev_id = dev_id;
-	cmd->hwpt_id = hwpt_id;
-	cmd->data_len = data_len;
-	cmd->data_uptr = (uintptr_t)data;
-}
+/* ---- the three commands (vIOMMU and vdevice: iommufd_utils.h) ---- */
 
 static int viommu_cmd(struct uiommufd_ctx *ctx, void *cmd)
 {
 	return uiommufd_ioctl(ctx, IOMMU_VIOMMU_ALLOC, cmd);
-}
-
-static int viommu_alloc(struct uiommufd_ctx *ctx, uint32_t dev_id,
-			uint32_t hwpt_id, struct iommu_viommu_selftest *data,
-			uint32_t *out)
-{
-	struct iommu_viommu_alloc cmd;
-	int rc;
-
-	viommu_init(&cmd, dev_id, hwpt_id, data, data ? sizeof(*data) : 0);
-	rc = viommu_cmd(ctx, &cmd);
-	if (!rc && out)
-		*out = cmd.out_viommu_id;
-	return rc;
-}
-
-static int vdevice_alloc(struct uiommufd_ctx *ctx, uint32_t viommu_id,
-			 uint32_t dev_id, uint64_t virt_id, uint32_t *out)
-{
-	struct iommu_vdevice_alloc cmd = {
-		.size = sizeof(cmd),
-		.viommu_id = viommu_id,
-		.dev_id = dev_id,
-		.virt_id = virt_id,
-	};
-	int rc = uiommufd_ioctl(ctx, IOMMU_VDEVICE_ALLOC, &cmd);
-
-	if (!rc && out)
-		*out = cmd.out_vdevice_id;
-	return rc;
 }
 
 static void queue_init(struct iommu_hw_queue_alloc *cmd, uint32_t viommu_id,
