@@ -357,15 +357,24 @@ static void follow_new_file(const void *arg, int rc)
 	shim_file_put(file);
 }
 
-/* After IOMMU_FAULT_QUEUE_ALLOC: follow the fault queue's descriptor. */
-static void follow_fault_queue(const void *arg)
+/*
+ * After IOMMU_FAULT_QUEUE_ALLOC or IOMMU_VEVENTQ_ALLOC: follow the event
+ * queue's descriptor.
+ */
+static void follow_eventq(unsigned int cmd, const void *arg)
 {
-	const struct iommu_fault_alloc *cmd = arg;
-	struct shim_file *file = shim_file_new(SHIM_FAULTQ);
+	const struct iommu_fault_alloc *fault = arg;
+	const struct iommu_veventq_alloc *veventq = arg;
+	bool is_fault = cmd == IOMMU_FAULT_QUEUE_ALLOC;
+	struct shim_file *file;
 
+	file = shim_file_new(is_fault ? SHIM_FAULTQ : SHIM_VEVENTQ);
 	if (!file)
 		return;	/* reads then reach the pipe, not the queue */
-	fd_map_install(cmd->out_fault_fd, file);
+	if (!is_fault)
+		file->type = veventq->type;
+	fd_map_install(is_fault ? fault->out_fault_fd :
+				  veventq->out_veventq_fd, file);
 	shim_file_put(file);
 }
 
@@ -402,8 +411,9 @@ SHIM_EXPORT int ioctl(int fd, unsigned long request, ...)
 	err = errno;
 	if (rc >= 0 && cmd == IOMMU_TEST_CMD)
 		follow_new_file(arg, rc);
-	if (rc >= 0 && cmd == IOMMU_FAULT_QUEUE_ALLOC)
-		follow_fault_queue(arg);
+	if (rc >= 0 && (cmd == IOMMU_FAULT_QUEUE_ALLOC ||
+			cmd == IOMMU_VEVENTQ_ALLOC))
+		follow_eventq(cmd, arg);
 	if (trace_enabled())
 		trace_ioctl(fd, cmd, arg, rc, err);
 	shim_restore_signals(&old);
@@ -464,8 +474,12 @@ SHIM_MM static void *shim_mmap(void *addr, size_t length, int prot,
 				       offset);
 	}
 	if (file->kind != SHIM_IOMMUFD) {
-		shim_file_put(file);
 		/* The library's other descriptors map nothing, as the kernel's. */
+		if (trace_enabled() && shim_kind_library(file->kind))
+			trace_mmap(addr, length, prot, flags, fd, offset,
+				   MAP_FAILED, ENODEV,
+				   "the descriptor has no mmap");
+		shim_file_put(file);
 		errno = ENODEV;
 		return MAP_FAILED;
 	}
@@ -475,6 +489,10 @@ SHIM_MM static void *shim_mmap(void *addr, size_t length, int prot,
 	map = ctx ? uiommufd_ctx_mmap(ctx, addr, length, prot, flags, offset) :
 		    MAP_FAILED;
 	err = errno;
+	/* Past the checks above, so after init: the trace may run. */
+	if (trace_enabled())
+		trace_mmap(addr, length, prot, flags, fd, offset, map, err,
+			   NULL);
 	shim_restore_signals(&old);
 	shim_file_put(file);
 	errno = err;
@@ -508,6 +526,9 @@ SHIM_MM SHIM_EXPORT int munmap(void *addr, size_t length)
 	shim_block_signals(&old);
 	rc = uiommufd_munmap(addr, length);
 	err = errno;
+	/* Set only by an mmap of ours, so after init: the trace may run. */
+	if (trace_enabled())
+		trace_munmap(addr, length, rc, err);
 	shim_restore_signals(&old);
 	errno = err;
 	return rc;
@@ -554,13 +575,27 @@ static int close_ours(int fd, struct shim_file *file)
 	return rc;
 }
 
+/*
+ * The library's own descriptors (uiommufd_fd_private_next()) are numbers
+ * the program never got: the kernel has no such descriptor to close.
+ */
+static bool library_private(int fd)
+{
+	return fd >= 0 && uiommufd_fd_private_next(fd) == fd;
+}
+
 int shim_close(int fd)
 {
 	struct shim_file *file;
 
 	real_init();
-	if (!fd_map_maybe(fd) || !(file = fd_map_remove(fd)))
+	if (!fd_map_maybe(fd) || !(file = fd_map_remove(fd))) {
+		if (library_private(fd)) {
+			errno = EBADF;
+			return -1;
+		}
 		return real.close(fd);
+	}
 	return close_ours(fd, file);
 }
 
@@ -582,6 +617,38 @@ static void close_ours_in_range(unsigned int first, unsigned int last)
 	}
 }
 
+static int real_close_range(unsigned int first, unsigned int last, int flags)
+{
+	if (real.close_range)
+		return real.close_range(first, last, flags);
+	return syscall(SYS_close_range, first, last, flags);
+}
+
+/*
+ * close_range() in the pieces between the library's own descriptors
+ * (CLOSE_RANGE_CLOEXEC marks them too: they are close-on-exec already).
+ */
+static int close_range_around_private(unsigned int first, unsigned int last,
+				      int flags)
+{
+	unsigned int lo = first;
+	int rc = 0;
+
+	if (first > last || (flags & CLOSE_RANGE_CLOEXEC))
+		return real_close_range(first, last, flags);
+	for (;;) {
+		int next = lo > INT_MAX ? -1 : uiommufd_fd_private_next(lo);
+
+		if (next < 0 || (unsigned int)next > last)
+			return real_close_range(lo, last, flags);
+		if ((unsigned int)next > lo)
+			rc = real_close_range(lo, next - 1, flags);
+		if (rc || (unsigned int)next == last)
+			return rc;
+		lo = next + 1;
+	}
+}
+
 SHIM_EXPORT int close_range(unsigned int first, unsigned int last, int flags)
 {
 	int err = errno;
@@ -592,19 +659,21 @@ SHIM_EXPORT int close_range(unsigned int first, unsigned int last, int flags)
 		close_ours_in_range(first, last);
 		errno = err;
 	}
-	if (real.close_range)
-		return real.close_range(first, last, flags);
-	return syscall(SYS_close_range, first, last, flags);
+	return close_range_around_private(first, last, flags);
 }
 
 SHIM_EXPORT void closefrom(int lowfd)
 {
 	int err = errno;
+	unsigned int first = lowfd < 0 ? 0 : lowfd;
 
 	real_init();
-	close_ours_in_range(lowfd < 0 ? 0 : lowfd, ~0u);
+	close_ours_in_range(first, ~0u);
 	errno = err;
-	real.closefrom(lowfd);
+	/* glibc's own falls back to /proc; so does ours where it must. */
+	if (close_range_around_private(first, ~0u, 0))
+		real.closefrom(lowfd);
+	errno = err;
 }
 
 /* @newfd (returned by a dup of ours) now names what @oldfd names. */
@@ -659,14 +728,42 @@ SHIM_EXPORT int dup(int fd)
 	DUP_BODY(real.dup(fd), fd, -1);
 }
 
+/*
+ * A dup2 or dup3 onto one of the library's own numbers: the program
+ * thinks it free, so the library's descriptor moves out of the way.
+ */
+static void move_private_aside(int fd, int fd2)
+{
+	if (fd2 != fd && library_private(fd2))
+		uiommufd_fd_private_move(fd2);
+}
+
 SHIM_EXPORT int dup2(int fd, int fd2)
 {
+	move_private_aside(fd, fd2);
 	DUP_BODY(real.dup2(fd, fd2), fd, fd2);
 }
 
 SHIM_EXPORT int dup3(int fd, int fd2, int flags)
 {
+	move_private_aside(fd, fd2);
 	DUP_BODY(real.dup3(fd, fd2, flags), fd, fd2);
+}
+
+/*
+ * F_GETFL of a vEVENTQ: the kernel's file is O_RDWR; ours is the read
+ * end alone, so that poll never says POLLOUT (the kernel's does not).
+ */
+static int getfl_as_kernel(int fd, int rc)
+{
+	struct shim_file *file;
+
+	if (rc < 0 || !fd_map_maybe(fd) || !(file = fd_map_get(fd)))
+		return rc;
+	if (file->kind == SHIM_VEVENTQ)
+		rc = (rc & ~O_ACCMODE) | O_RDWR;
+	shim_file_put(file);
+	return rc;
 }
 
 static int do_fcntl(int (*fn)(int, int, ...), int fd, int cmd, va_list ap)
@@ -675,6 +772,8 @@ static int do_fcntl(int (*fn)(int, int, ...), int fd, int cmd, va_list ap)
 
 	if (cmd == F_DUPFD || cmd == F_DUPFD_CLOEXEC)
 		DUP_BODY(fn(fd, cmd, arg), fd, -1);
+	if (cmd == F_GETFL)
+		return getfl_as_kernel(fd, fn(fd, cmd, arg));
 	return fn(fd, cmd, arg);
 }
 
@@ -760,10 +859,12 @@ static ssize_t failnth_write(struct shim_file *file, const void *buf,
 }
 
 /*
- * read or write of a fault queue's descriptor: the library's records,
- * never the pipe's byte. Signals wait, as the library holds locks.
+ * read or write of an event queue's descriptor (@file's): the library's
+ * records, never the pipe's byte. Signals wait, as the library holds
+ * locks.
  */
-static ssize_t faultq_rw(int fd, bool is_read, const void *buf, size_t count)
+static ssize_t eventq_rw(int fd, const struct shim_file *file, bool is_read,
+			 const void *buf, size_t count)
 {
 	sigset_t old;
 	ssize_t rc;
@@ -773,7 +874,9 @@ static ssize_t faultq_rw(int fd, bool is_read, const void *buf, size_t count)
 	rc = is_read ? uiommufd_fd_read(fd, (void *)buf, count) :
 		       uiommufd_fd_write(fd, buf, count);
 	err = errno;
-	if (trace_enabled())
+	if (trace_enabled() && file->kind == SHIM_VEVENTQ && is_read)
+		trace_vevent_read(fd, file->type, buf, count, rc, err);
+	else if (trace_enabled())
 		trace_fault_rw(fd, is_read, buf, count, rc, err);
 	shim_restore_signals(&old);
 	errno = err;
@@ -781,7 +884,7 @@ static ssize_t faultq_rw(int fd, bool is_read, const void *buf, size_t count)
 }
 
 /* A read or write on @fd: ours by kind, or the real call. */
-#define RW_BODY(call_real, failnth, debugfs, faultq)                        \
+#define RW_BODY(call_real, failnth, debugfs, eventq)                        \
 	do {                                                                \
 		struct shim_file *file;                                     \
 		ssize_t rc;                                                 \
@@ -792,8 +895,8 @@ static ssize_t faultq_rw(int fd, bool is_read, const void *buf, size_t count)
 			failnth;                                            \
 		} else if (file->kind == SHIM_DEBUGFS) {                    \
 			debugfs;                                            \
-		} else if (file->kind == SHIM_FAULTQ) {                     \
-			faultq;                                             \
+		} else if (shim_kind_eventq(file->kind)) {                  \
+			eventq;                                             \
 		} else {                                                    \
 			shim_file_put(file);                                \
 			return call_real;                                   \
@@ -809,7 +912,7 @@ static ssize_t do_read(int fd, void *buf, size_t count)
 		rc = failnth_read(file, buf, count, &file->pos);
 		pthread_mutex_unlock(&file->pos_lock);
 	}, rc = debugfs_read(file, fd, buf, count, NULL),
-	   rc = faultq_rw(fd, true, buf, count));
+	   rc = eventq_rw(fd, file, true, buf, count));
 }
 
 static ssize_t do_pread(int fd, void *buf, size_t count, off_t offset,
@@ -830,7 +933,7 @@ static ssize_t do_write(int fd, const void *buf, size_t count,
 		rc = failnth_write(file, buf, count),
 		rc = debugfs_write(file, fd, buf, count),
 		rc = fn ? fn(fd, buf, count, offset) :
-			  faultq_rw(fd, false, buf, count));
+			  eventq_rw(fd, file, false, buf, count));
 }
 
 SHIM_EXPORT ssize_t read(int fd, void *buf, size_t count)
@@ -870,12 +973,13 @@ SHIM_EXPORT ssize_t pwrite64(int fd, const void *buf, size_t count,
 }
 
 /*
- * readv and writev of a fault queue: its file has read and write but no
- * iterators, so the kernel runs them once per vector, stopping at the
- * first short or failed one (an error only when nothing moved yet).
+ * readv and writev of an event queue: its file has read (and a fault
+ * queue's write) but no iterators, so the kernel runs them once per
+ * vector, stopping at the first short or failed one (an error only when
+ * nothing moved yet).
  */
-static ssize_t faultq_rwv(int fd, bool is_read, const struct iovec *uiov,
-			  int iovcnt)
+static ssize_t eventq_rwv(int fd, const struct shim_file *file, bool is_read,
+			  const struct iovec *uiov, int iovcnt)
 {
 	struct iovec iov[64], remote;
 	struct iovec local = { iov, 0 };
@@ -900,8 +1004,8 @@ static ssize_t faultq_rwv(int fd, bool is_read, const struct iovec *uiov,
 			return -1;
 		}
 		for (int j = 0; j != n; j++) {
-			ssize_t rc = faultq_rw(fd, is_read, iov[j].iov_base,
-					       iov[j].iov_len);
+			ssize_t rc = eventq_rw(fd, file, is_read,
+					       iov[j].iov_base, iov[j].iov_len);
 
 			if (rc < 0)
 				return done ? done : -1;
@@ -920,11 +1024,11 @@ static ssize_t faultq_rwv(int fd, bool is_read, const struct iovec *uiov,
 		real_init();                                                \
 		if (!fd_map_maybe(fd) || !(file = fd_map_get(fd)))          \
 			return call_real;                                   \
-		if (file->kind != SHIM_FAULTQ) {                            \
+		if (!shim_kind_eventq(file->kind)) {                        \
 			shim_file_put(file);                                \
 			return call_real;                                   \
 		}                                                           \
-		rc = faultq_rwv(fd, is_read, iov, iovcnt);                  \
+		rc = eventq_rwv(fd, file, is_read, iov, iovcnt);            \
 		shim_file_put(file);                                        \
 		return rc;                                                  \
 	} while (0)

@@ -109,6 +109,7 @@ enum shim_kind {
 	SHIM_IOMMUFD,	/* /dev/iommu or /dev/vfio/vfio: a context */
 	SHIM_ACCESS,	/* the library's: a test-module access or dma-buf */
 	SHIM_FAULTQ,	/* the library's: a fault queue, read and written by it */
+	SHIM_VEVENTQ,	/* the library's: a vEVENTQ, read by it */
 	SHIM_FAILNTH,	/* /proc/.../fail-nth of one thread */
 	SHIM_DEBUGFS,	/* a file or directory of the emulated debugfs */
 };
@@ -130,6 +131,7 @@ struct shim_file {
 	pthread_mutex_t pos_lock;	/* and SHIM_DEBUGFS: its reads */
 	unsigned int node;	/* SHIM_DEBUGFS: which file (debugfs.c's) */
 	int flags;		/* SHIM_DEBUGFS: the open's flags */
+	unsigned int type;	/* SHIM_VEVENTQ: the queue's type */
 };
 
 /*
@@ -173,7 +175,14 @@ void shim_unlock(const sigset_t *old);
 /* Whether @kind is a descriptor the library handed out and tracks. */
 static inline bool shim_kind_library(enum shim_kind kind)
 {
-	return kind == SHIM_ACCESS || kind == SHIM_FAULTQ;
+	return kind == SHIM_ACCESS || kind == SHIM_FAULTQ ||
+	       kind == SHIM_VEVENTQ;
+}
+
+/* Whether @kind is an event queue, whose reads and writes are the library's. */
+static inline bool shim_kind_eventq(enum shim_kind kind)
+{
+	return kind == SHIM_FAULTQ || kind == SHIM_VEVENTQ;
 }
 
 /* ---- the entry points' common steps (shim.c) ---- */
@@ -263,5 +272,21 @@ void trace_fault_rw(int fd, bool is_read, const void *buf, size_t count,
 /* One ioctl on a context, decoded after it ran. */
 void trace_ioctl(int fd, unsigned long request, const void *arg, int rc,
 		 int err);
+/*
+ * A read of a vEVENTQ's descriptor of @type (IOMMU_VEVENTQ_ALLOC's; the
+ * payload's length and layout depend on it), the events that moved
+ * decoded after it ran.
+ */
+void trace_vevent_read(int fd, unsigned int type, const void *buf,
+		       size_t count, ssize_t rc, int err);
+/*
+ * mmap of a shim descriptor, after it ran: @map is the result (or
+ * MAP_FAILED with @err), @reason the refusal's when the library gave none.
+ * A region mapped is remembered, so that its munmap is traced too.
+ */
+void trace_mmap(void *addr, size_t length, int prot, int flags, int fd,
+		off_t offset, void *map, int err, const char *reason);
+/* munmap, after it ran: traced when it touched a region trace_mmap saw. */
+void trace_munmap(void *addr, size_t length, int rc, int err);
 
 #endif

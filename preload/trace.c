@@ -10,7 +10,9 @@
  * handed over a copy from before the call (trace_ioctl_enter). Memory is
  * read with process_vm_readv, so a bad pointer cannot crash the trace;
  * what a command points at (nested domain data, hardware info, selftest
- * invalidation entries) is shown where the trace can read it.
+ * invalidation entries) is shown where the trace can read it. Reads of
+ * fault queues and vEVENTQs show the records that moved; mmap and munmap
+ * of the regions of /dev/iommu show as strace would.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -18,6 +20,7 @@
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/uio.h>
 #include <unistd.h>
 
@@ -548,15 +551,29 @@ static const struct field invalidate_fields[] = {
 /*
  * The selftest entries the program passed: entry_num comes back as the
  * number handled, so the count passed is the one copied before the call.
+ *
+ * A nested HW pagetable's (flags, iotlb_id) and a vIOMMU's (flags,
+ * vdev_id, cache_id) share the data_type value, and the library does not
+ * tell the shim what hwpt_id names. entry_len does: each driver takes
+ * entries at least as long as its struct (longer ones with a zero tail),
+ * so fewer than 12 bytes can only be the nested layout; 12 or more is
+ * taken for the vIOMMU's.
  */
 static void invalidate_extra(struct line *l, const struct call *c)
 {
-	static const struct field sel[] = {
+	static const struct field nested[] = {
 		FN(struct iommu_hwpt_invalidate_selftest, flags, FK_FLAGS,
 		   invalidate_selftest_flags),
 		F(struct iommu_hwpt_invalidate_selftest, iotlb_id), {}
 	};
+	static const struct field viommu[] = {
+		FN(struct iommu_viommu_invalidate_selftest, flags, FK_FLAGS,
+		   invalidate_selftest_flags),
+		F(struct iommu_viommu_invalidate_selftest, vdev_id),
+		F(struct iommu_viommu_invalidate_selftest, cache_id), {}
+	};
 	const struct iommu_hwpt_invalidate *cmd = (const void *)c->cmd;
+	const struct field *sel;
 	unsigned long long num;
 
 	if (c->have < offsetofend(struct iommu_hwpt_invalidate, entry_num) ||
@@ -567,6 +584,10 @@ static void invalidate_extra(struct line *l, const struct call *c)
 		num = cmd->entry_num;
 	if (!num)
 		return;
+	if (cmd->entry_len < sizeof(struct iommu_viommu_invalidate_selftest))
+		sel = nested;
+	else
+		sel = viommu;
 	put(l, " entries=[");
 	for (unsigned int i = 0; i != num && i != TRACE_ENTRIES; i++)
 		put_pointed(l, i ? " " : "",
@@ -652,6 +673,25 @@ static const struct field hw_queue_alloc_fields[] = {
 	F(struct iommu_hw_queue_alloc, length), {}
 };
 
+/* vEVENTQs */
+
+static const struct name veventq_types[] = {
+	{ IOMMU_VEVENTQ_TYPE_DEFAULT, "DEFAULT" },
+	{ IOMMU_VEVENTQ_TYPE_ARM_SMMUV3, "ARM_SMMUV3" },
+	{ IOMMU_VEVENTQ_TYPE_TEGRA241_CMDQV, "TEGRA241_CMDQV" },
+	{ IOMMU_VEVENTQ_TYPE_SELFTEST, "SELFTEST" },
+	{}
+};
+
+static const struct field veventq_alloc_fields[] = {
+	F(struct iommu_veventq_alloc, flags),
+	F(struct iommu_veventq_alloc, viommu_id),
+	FN(struct iommu_veventq_alloc, type, FK_ENUM, veventq_types),
+	F(struct iommu_veventq_alloc, veventq_depth),
+	F(struct iommu_veventq_alloc, out_veventq_id),
+	FN(struct iommu_veventq_alloc, out_veventq_fd, FK_DEC, NULL), {}
+};
+
 static const struct command commands[] = {
 	{ IOMMU_DESTROY, "IOMMU_DESTROY", destroy_fields },
 	{ IOMMU_IOAS_ALLOC, "IOMMU_IOAS_ALLOC", ioas_alloc_fields },
@@ -681,6 +721,7 @@ static const struct command commands[] = {
 	  viommu_alloc_extra },
 	{ IOMMU_VDEVICE_ALLOC, "IOMMU_VDEVICE_ALLOC", vdevice_alloc_fields },
 	{ IOMMU_HW_QUEUE_ALLOC, "IOMMU_HW_QUEUE_ALLOC", hw_queue_alloc_fields },
+	{ IOMMU_VEVENTQ_ALLOC, "IOMMU_VEVENTQ_ALLOC", veventq_alloc_fields },
 	{ IOMMU_TEST_CMD, "IOMMU_TEST_CMD", NULL },
 };
 
@@ -752,6 +793,9 @@ static const struct field trigger_iopf_fields[] = {
 	TFN(trigger_iopf.perm, FK_FLAGS, pgfault_perms),
 	TF(trigger_iopf.addr), {}
 };
+static const struct field trigger_vevent_fields[] = {
+	TF(trigger_vevent.dev_id), {}
+};
 /* pt_id in, the HW pagetable attached out (an auto one's for an IOAS) */
 static const struct field pasid_attach_fields[] = {
 	TF(pasid_attach.pasid), TFIO(pasid_attach.pt_id), {}
@@ -805,6 +849,8 @@ static const struct test_op test_ops[] = {
 					    check_dev_cache_fields },
 	[IOMMU_TEST_OP_TRIGGER_IOPF] = { "TRIGGER_IOPF",
 					 trigger_iopf_fields },
+	[IOMMU_TEST_OP_TRIGGER_VEVENT] = { "TRIGGER_VEVENT",
+					   trigger_vevent_fields },
 	[IOMMU_TEST_OP_PASID_ATTACH] = { "PASID_ATTACH", pasid_attach_fields },
 	[IOMMU_TEST_OP_PASID_REPLACE] = { "PASID_REPLACE",
 					  pasid_replace_fields },
@@ -968,4 +1014,287 @@ void trace_fault_rw(int fd, bool is_read, const void *buf, size_t count,
 		     is_read ? "read" : "write", fd, buf, count,
 		     strerrorname_np(err) ?: "?",
 		     reason ? reason : "no reason");
+}
+
+/* ---- vEVENTQ descriptors ---- */
+
+static const struct name vevent_flags[] = {
+	{ IOMMU_VEVENTQ_FLAG_LOST_EVENTS, "LOST_EVENTS" },
+	{}
+};
+static const struct field vevent_header_fields[] = {
+	FN(struct iommufd_vevent_header, flags, FK_FLAGS, vevent_flags),
+	F(struct iommufd_vevent_header, sequence), {}
+};
+
+/* Bytes of an event of @type after its header; 0 when not known. */
+static size_t vevent_payload(unsigned int type)
+{
+	switch (type) {
+	case IOMMU_VEVENTQ_TYPE_SELFTEST:
+		return sizeof(struct iommu_viommu_event_selftest);
+	case IOMMU_VEVENTQ_TYPE_ARM_SMMUV3:
+		return sizeof(struct iommu_vevent_arm_smmuv3);
+	case IOMMU_VEVENTQ_TYPE_TEGRA241_CMDQV:
+		return sizeof(struct iommu_vevent_tegra241_cmdqv);
+	}
+	return 0;
+}
+
+static void put_vevent_payload(struct line *l, unsigned int type,
+			       const unsigned char *p, size_t len)
+{
+	uint64_t w;
+
+	if (type == IOMMU_VEVENTQ_TYPE_SELFTEST) {
+		static const struct field sel[] = {
+			F(struct iommu_viommu_event_selftest, virt_id), {}
+		};
+		struct call c = { .cmd = p, .have = len };
+
+		put_fields(l, &c, sel);
+		return;
+	}
+	/* The hardware records: little-endian words. */
+	put(l, " %s=[", type == IOMMU_VEVENTQ_TYPE_ARM_SMMUV3 ?
+				"evt" : "lvcmdq_err_map");
+	for (size_t i = 0; i + 8 <= len; i += 8) {
+		memcpy(&w, p + i, 8);
+		put(l, i ? " %#llx" : "%#llx", (unsigned long long)w);
+	}
+	put(l, "]");
+}
+
+void trace_vevent_read(int fd, unsigned int type, const void *buf,
+		       size_t count, ssize_t rc, int err)
+{
+	unsigned char data[1024] __attribute__((aligned(8)));
+	size_t payload = vevent_payload(type), have, at = 0, shown = 0;
+	char args[768];
+	struct line l = { args, sizeof(args) };
+	const char *reason;
+
+	if (rc < 0) {
+		reason = uiommufd_last_reason();
+		trace_printf("read(%d, %p, %zu) = -1 %s (%s)\n", fd, buf, count,
+			     strerrorname_np(err) ?: "?",
+			     reason ? reason : "no reason");
+		return;
+	}
+	/*
+	 * What was read: each event a header, then its payload, except a
+	 * LOST_EVENTS header, which stands alone.
+	 */
+	have = peek(buf, data, (size_t)rc < sizeof(data) ? (size_t)rc :
+							      sizeof(data));
+	put(&l, "[");
+	while (at + sizeof(struct iommufd_vevent_header) <= have) {
+		const struct iommufd_vevent_header *hdr =
+			(const void *)(data + at);
+		bool lost = hdr->flags & IOMMU_VEVENTQ_FLAG_LOST_EVENTS;
+		size_t len = lost ? 0 : payload;
+		struct call c = { .cmd = data + at, .have = sizeof(*hdr) };
+
+		/* An event of a type not known here: its length neither. */
+		if (!lost && !payload)
+			break;
+		if (at + sizeof(*hdr) + len > have)
+			break;
+		if (shown < TRACE_ENTRIES) {
+			put(&l, "%s{", shown ? " " : "");
+			put_fields(&l, &c, vevent_header_fields);
+			if (len)
+				put_vevent_payload(&l, type,
+						   data + at + sizeof(*hdr),
+						   len);
+			put(&l, "}");
+		}
+		shown++;
+		at += sizeof(*hdr) + len;
+	}
+	if (shown > TRACE_ENTRIES)
+		put(&l, " +%zu", shown - TRACE_ENTRIES);
+	if ((size_t)rc > at)
+		put(&l, "%s+%zu bytes", at ? " " : "", (size_t)rc - at);
+	put(&l, "]");
+	trace_printf("read(%d, %s, %zu) = %zd\n", fd, args, count, rc);
+}
+
+/* ---- mmap and munmap of /dev/iommu descriptors ---- */
+
+/*
+ * The regions mapped through the shim, as the trace saw them, so that
+ * their munmaps (which name no descriptor) are traced and no other. A
+ * fixed table: munmap runs for every mapping of the program, malloc's
+ * included, and must not allocate. A region that does not fit is not
+ * traced at munmap.
+ */
+#define TRACE_REGIONS 256
+
+static struct {
+	uintptr_t start, end;
+} regions[TRACE_REGIONS];
+static unsigned int nr_regions;	/* under shim_lock() */
+
+static uintptr_t page_end(uintptr_t start, size_t length)
+{
+	uintptr_t end = start + length, page = sysconf(_SC_PAGESIZE);
+
+	if (end < start)
+		return UINTPTR_MAX;
+	end = (end + page - 1) & ~(page - 1);
+	return end ? end : UINTPTR_MAX;
+}
+
+static void region_add(uintptr_t start, uintptr_t end)
+{
+	if (nr_regions == TRACE_REGIONS)
+		return;
+	regions[nr_regions].start = start;
+	regions[nr_regions].end = end;
+	nr_regions++;
+}
+
+/*
+ * Whether [start, end) touches a traced region; and when @cut, forget
+ * that part, as munmap(2) did.
+ */
+static bool regions_touch(uintptr_t start, uintptr_t end, bool cut)
+{
+	bool found = false;
+
+	for (unsigned int i = 0; i < nr_regions; i++) {
+		uintptr_t rs = regions[i].start, re = regions[i].end;
+
+		if (re <= start || rs >= end)
+			continue;
+		found = true;
+		if (!cut)
+			break;
+		if (start > rs && end < re) {
+			/* The middle: two regions, when there is room. */
+			regions[i].end = start;
+			region_add(end, re);
+		} else if (start > rs) {
+			regions[i].end = start;
+		} else if (end < re) {
+			regions[i].start = end;
+		} else {
+			regions[i--] = regions[--nr_regions];
+		}
+	}
+	return found;
+}
+
+static const struct name prot_names[] = {
+	{ PROT_READ, "PROT_READ" },
+	{ PROT_WRITE, "PROT_WRITE" },
+	{ PROT_EXEC, "PROT_EXEC" },
+	{ PROT_GROWSDOWN, "PROT_GROWSDOWN" },
+	{ PROT_GROWSUP, "PROT_GROWSUP" },
+	{}
+};
+static const struct name map_types[] = {
+	{ MAP_SHARED, "MAP_SHARED" },
+	{ MAP_PRIVATE, "MAP_PRIVATE" },
+	{ MAP_SHARED_VALIDATE, "MAP_SHARED_VALIDATE" },
+	{}
+};
+static const struct name map_flag_names[] = {
+	{ MAP_FIXED, "MAP_FIXED" },
+	{ MAP_ANONYMOUS, "MAP_ANONYMOUS" },
+	{ MAP_32BIT, "MAP_32BIT" },
+	{ MAP_GROWSDOWN, "MAP_GROWSDOWN" },
+	{ MAP_DENYWRITE, "MAP_DENYWRITE" },
+	{ MAP_EXECUTABLE, "MAP_EXECUTABLE" },
+	{ MAP_LOCKED, "MAP_LOCKED" },
+	{ MAP_NORESERVE, "MAP_NORESERVE" },
+	{ MAP_POPULATE, "MAP_POPULATE" },
+	{ MAP_NONBLOCK, "MAP_NONBLOCK" },
+	{ MAP_STACK, "MAP_STACK" },
+	{ MAP_HUGETLB, "MAP_HUGETLB" },
+	{ MAP_SYNC, "MAP_SYNC" },
+	{ MAP_FIXED_NOREPLACE, "MAP_FIXED_NOREPLACE" },
+	{}
+};
+
+/* mmap(2)'s flags: the mapping type by name, then the flag bits. */
+static void put_map_flags(struct line *l, int flags)
+{
+	static const struct field type = { "", 0, 4, FK_ENUM, false,
+					   map_types };
+	static const struct field bits = { "", 0, 4, FK_FLAGS, false,
+					   map_flag_names };
+	unsigned int rest = (unsigned int)flags & ~MAP_TYPE;
+
+	put_value(l, &type, (unsigned int)flags & MAP_TYPE);
+	if (rest) {
+		put(l, "|");
+		put_value(l, &bits, rest);
+	}
+}
+
+void trace_mmap(void *addr, size_t length, int prot, int flags, int fd,
+		off_t offset, void *map, int err, const char *reason)
+{
+	static const struct field prot_field = { "", 0, 4, FK_FLAGS, false,
+						 prot_names };
+	char args[256];
+	struct line l = { args, sizeof(args) };
+	sigset_t old;
+
+	if (addr)
+		put(&l, "%p, ", addr);
+	else
+		put(&l, "NULL, ");
+	put(&l, "%zu, ", length);
+	if (prot)
+		put_value(&l, &prot_field, (unsigned int)prot);
+	else
+		put(&l, "PROT_NONE");
+	put(&l, ", ");
+	put_map_flags(&l, flags);
+	put(&l, ", %d, %#llx", fd, (unsigned long long)offset);
+
+	if (map != MAP_FAILED) {
+		uintptr_t start = (uintptr_t)map;
+
+		/* A MAP_FIXED one replaced what was there. */
+		shim_lock(&old);
+		regions_touch(start, page_end(start, length), true);
+		region_add(start, page_end(start, length));
+		shim_unlock(&old);
+		trace_printf("mmap(%s) = %p\n", args, map);
+		return;
+	}
+	if (!reason)
+		reason = uiommufd_last_reason();
+	trace_printf("mmap(%s) = -1 %s (%s)\n", args,
+		     strerrorname_np(err) ?: "?", reason ? reason : "no reason");
+}
+
+void trace_munmap(void *addr, size_t length, int rc, int err)
+{
+	uintptr_t start = (uintptr_t)addr;
+	const char *reason;
+	bool ours;
+	sigset_t old;
+
+	/*
+	 * Looked up after the call: a thread mapping a new region at the
+	 * same place meanwhile could have it forgotten (not traced at its
+	 * munmap), nothing worse.
+	 */
+	shim_lock(&old);
+	ours = length && regions_touch(start, page_end(start, length), !rc);
+	shim_unlock(&old);
+	if (!ours)
+		return;
+	if (!rc) {
+		trace_printf("munmap(%p, %zu) = 0\n", addr, length);
+		return;
+	}
+	reason = uiommufd_last_reason();
+	trace_printf("munmap(%p, %zu) = -1 %s (%s)\n", addr, length,
+		     strerrorname_np(err) ?: "?", reason ? reason : "no reason");
 }

@@ -7,15 +7,12 @@
 # order (stack addresses and descriptor numbers masked); readv and
 # writev show as one read or write per vector. Prints TAP.
 #
-# BUILD is the build to use (default build/cc-debug).
+# BUILD is the build to use (default build/cc-debug). The trace runs
+# without WRAP: valgrind's own images would take the shim too.
 
 cd "$(dirname "$0")/../.." || exit 1
-BUILD=${BUILD:-build/cc-debug}
-export ASAN_OPTIONS="${ASAN_OPTIONS:+$ASAN_OPTIONS:}verify_asan_link_order=0"
-unset UIOMMUFD_KERNEL UIOMMUFD_CAPS UIOMMUFD_MEMLOCK UIOMMUFD_TRACE
-
-tmp=$(mktemp -d "${TMPDIR:-/tmp}/uiommufd-ftrace.XXXXXX") || exit 1
-trap 'rm -rf "$tmp"' EXIT
+. tests/e2e/e2e_lib.sh
+e2e_setup ftrace
 
 expect() {
 	cat <<'EOF2'
@@ -40,28 +37,17 @@ EOF2
 
 echo "TAP version 13"
 echo "1..$((1 + $(expect | wc -l)))"
-"$BUILD/uiommufd-run" --trace="$tmp/trace" -- \
+"$run" --trace="$tmp/trace" -- \
 	"$BUILD/tests/e2e/test_shim_fault" -t read_write_poll \
 	-t readv_writev_per_vector >"$tmp/out" 2>&1
 rc=$?
 if [ "$rc" -eq 0 ]; then
-	echo "ok 1 test_shim_fault ran under --trace"
+	ok "test_shim_fault ran under --trace"
 else
-	echo "not ok 1 test_shim_fault ran under --trace (exit $rc)"
-	sed 's/^/# /' "$tmp/out"
+	echo "exit status $rc" >>"$tmp/out"
+	nok "test_shim_fault ran under --trace" "$tmp/out"
 fi
 # Descriptor numbers and stack addresses change from run to run.
 sed -E 's/^([A-Za-z_]+)\([0-9]+,/\1(@FD@,/; s/out_fault_fd=[0-9]+/out_fault_fd=@FD@/; s/0x7f[0-9a-f]{8,}/@PTR@/g' \
 	"$tmp/trace" >"$tmp/masked"
-n=1
-expect | while IFS= read -r line; do
-	n=$((n + 1))
-	# In order: each line after the one before.
-	at=$(grep -n -F -x -- "$line" "$tmp/masked" | head -n 1 | cut -d: -f1)
-	if [ -n "$at" ]; then
-		echo "ok $n $line"
-		sed -i "1,${at}d" "$tmp/masked"
-	else
-		echo "not ok $n $line"
-	fi
-done
+expect | e2e_in_order "$tmp/masked"

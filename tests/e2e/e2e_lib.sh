@@ -13,6 +13,10 @@
 #
 # e2e_build_client NAME: tests/e2e/NAME.c built against the uAPI headers
 # alone into $tmp/NAME (one TAP line); bails out when it does not build.
+#
+# e2e_in_order FILE: one TAP line per line of standard input, ok when it
+# is a whole line of FILE below the line the one before matched (FILE is
+# consumed). Run at the end of a pipe, its numbers do not come back.
 
 e2e_setup() {
 	BUILD=${BUILD:-build/cc-debug}
@@ -63,4 +67,16 @@ e2e_build_client() {
 		echo "Bail out! no client"
 		exit 1
 	fi
+}
+
+e2e_in_order() {
+	while IFS= read -r line; do
+		at=$(grep -n -F -x -- "$line" "$1" | head -n 1 | cut -d: -f1)
+		if [ -n "$at" ]; then
+			ok "$line"
+			sed -i "1,${at}d" "$1"
+		else
+			nok "$line"
+		fi
+	done
 }

@@ -385,6 +385,115 @@ static inline int set_temp_memory_limit(int fd, uint32_t limit)
 	return test_cmd(fd, &cmd);
 }
 
+/* ---- IOAS_MAP_FILE and the test module's dma-bufs (Linux 7.2) ---- */
+
+/* MAP_FILE of @file's [@start, @start + @length) at IOVA @iova, read-write. */
+static inline int map_file(int fd, uint32_t ioas, int file, uint64_t start,
+			   uint64_t length, uint64_t iova)
+{
+	struct iommu_ioas_map_file cmd = {
+		.size = sizeof(cmd),
+		.flags = MAP_FIXED_RW,
+		.ioas_id = ioas,
+		.fd = file,
+		.start = start,
+		.length = length,
+		.iova = iova,
+	};
+
+	return ioctl(fd, IOMMU_IOAS_MAP_FILE, &cmd);
+}
+
+/* DMABUF_GET: the new dma-buf's descriptor (the command's result). */
+static inline int dmabuf_get(int fd, uint32_t length, uint32_t open_flags)
+{
+	struct iommu_test_cmd cmd = {
+		.op = IOMMU_TEST_OP_DMABUF_GET,
+		.dmabuf_get = { .length = length, .open_flags = open_flags },
+	};
+
+	return test_cmd(fd, &cmd);
+}
+
+static inline int dmabuf_revoke(int fd, int dmabuf, bool revoked)
+{
+	struct iommu_test_cmd cmd = {
+		.op = IOMMU_TEST_OP_DMABUF_REVOKE,
+		.dmabuf_revoke = { .dmabuf_fd = dmabuf, .revoked = revoked },
+	};
+
+	return test_cmd(fd, &cmd);
+}
+
+/* ---- fault queues (Linux 7.2) ---- */
+
+#define FAULT_WORLD_LEN (16 * PAGE_SZ)
+
+/*
+ * A device on a fault-capable paging HW pagetable of a mapped IOAS:
+ * @qfd is the fault queue's descriptor as IOMMU_FAULT_QUEUE_ALLOC gave it.
+ */
+struct fault_world {
+	int fd, qfd;
+	uint32_t ioas, stdev, idev, fault_id, hwpt;
+	char *buf;
+};
+
+static inline void fault_world_init(struct fault_world *w)
+{
+	struct iommu_test_cmd md = { .op = IOMMU_TEST_OP_MOCK_DOMAIN };
+	struct iommu_fault_alloc fa = { .size = sizeof(fa) };
+	struct iommu_hwpt_alloc ha = { .size = sizeof(ha),
+				       .flags = IOMMU_HWPT_FAULT_ID_VALID };
+	struct iommu_test_cmd rp = { .op = IOMMU_TEST_OP_MOCK_DOMAIN_REPLACE };
+	uint64_t iova = MOCK_APERTURE_START;
+
+	w->fd = open_iommu();
+	ASSERT_GE(w->fd, 0);
+	ASSERT_EQ(0, ioas_alloc(w->fd, &w->ioas));
+	w->buf = e2e_buffer(FAULT_WORLD_LEN);
+	ASSERT_NONNULL(w->buf);
+	ASSERT_EQ(0, ioas_map(w->fd, w->ioas, w->buf, FAULT_WORLD_LEN, &iova,
+			      MAP_FIXED_RW));
+	md.id = w->ioas;
+	ASSERT_EQ(0, test_cmd(w->fd, &md));
+	w->stdev = md.mock_domain.out_stdev_id;
+	w->idev = md.mock_domain.out_idev_id;
+	ASSERT_EQ(0, ioctl(w->fd, IOMMU_FAULT_QUEUE_ALLOC, &fa));
+	w->fault_id = fa.out_fault_id;
+	w->qfd = fa.out_fault_fd;
+	ha.dev_id = w->idev;
+	ha.pt_id = w->ioas;
+	ha.fault_id = w->fault_id;
+	ASSERT_EQ(0, ioctl(w->fd, IOMMU_HWPT_ALLOC, &ha));
+	w->hwpt = ha.out_hwpt_id;
+	rp.id = w->stdev;
+	rp.mock_domain_replace.pt_id = w->hwpt;
+	ASSERT_EQ(0, test_cmd(w->fd, &rp));
+}
+
+static inline void fault_world_fini(struct fault_world *w)
+{
+	if (w->qfd >= 0)
+		close(w->qfd);
+	close(w->fd);
+	munmap(w->buf, FAULT_WORLD_LEN);
+}
+
+/* TRIGGER_IOPF: a read fault of @dev_id, the last of group @grpid. */
+static inline int trigger_iopf(int fd, uint32_t dev_id, uint32_t grpid,
+			       uint64_t addr)
+{
+	struct iommu_test_cmd cmd = {
+		.op = IOMMU_TEST_OP_TRIGGER_IOPF,
+		.trigger_iopf = { .dev_id = dev_id, .grpid = grpid,
+				  .perm = IOMMU_PGFAULT_PERM_READ,
+				  .addr = addr },
+	};
+
+	return test_cmd(fd, &cmd);
+}
+
 /* ---- fail-nth through /proc ---- */
 
 static inline int failnth_open(pid_t tid)

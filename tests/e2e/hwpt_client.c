@@ -19,193 +19,22 @@
  * failed earlier, so the count stays fixed. Exits 1 when it could not
  * start at all.
  */
-#include <errno.h>
 #include <fcntl.h>
-#include <stdarg.h>
-#include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
-#include <stdlib.h>
 #include <string.h>
-#include <sys/ioctl.h>
 #include <sys/mman.h>
 #include <unistd.h>
 
-#include <uiommufd/iommufd_test_uapi.h>
-#include <uiommufd/iommufd_uapi.h>
+#include "e2e_client.h"
 
-#define PAGE 4096UL
-#define BASE MOCK_APERTURE_START
 #define BUF_PAGES 16
 #define LEN (BUF_PAGES * PAGE)
-#define MAP_RW (IOMMU_IOAS_MAP_READABLE | IOMMU_IOAS_MAP_WRITEABLE)
 #define FILL 0xa5
 
-static int iommufd;
 static uint8_t *buf;
-static int failed;
 
-static const char *err_name(int err)
-{
-	return err ? strerrorname_np(err) ?: "errno ?" : "ok";
-}
-
-static void vreport(bool pass, const char *got, const char *fmt, va_list ap)
-{
-	printf(pass ? "ok - " : "not ok - ");
-	vprintf(fmt, ap);
-	printf("\n");
-	if (!pass) {
-		failed++;
-		if (got)
-			printf("# got %s\n", got);
-	}
-}
-
-static bool __attribute__((format(printf, 2, 3)))
-check(bool pass, const char *fmt, ...)
-{
-	va_list ap;
-
-	va_start(ap, fmt);
-	vreport(pass, NULL, fmt, ap);
-	va_end(ap);
-	return pass;
-}
-
-/*
- * An ioctl's result against the kernel's: @want is 0 for success or the
- * errno; the description gets ": ok" or ": EFOO" appended.
- */
-static bool __attribute__((format(printf, 3, 4)))
-expect(int rc, int want, const char *fmt, ...)
-{
-	int got = rc ? errno : 0;
-	char what[256];
-	va_list ap;
-	bool pass = rc ? rc == -1 && got == want : !want;
-
-	va_start(ap, fmt);
-	vsnprintf(what, sizeof(what), fmt, ap);
-	va_end(ap);
-	printf(pass ? "ok - %s: %s\n" : "not ok - %s: %s\n", what,
-	       err_name(want));
-	if (!pass) {
-		failed++;
-		printf("# got %s (rc %d)\n", err_name(got), rc);
-	}
-	return pass;
-}
-
-static void die(const char *what)
-{
-	fprintf(stderr, "hwpt_client: %s: %s\n", what, strerror(errno));
-	exit(1);
-}
-
-/* ---- the commands, as a program would wrap them ---- */
-
-static int test_cmd(struct iommu_test_cmd *cmd, uint32_t op, uint32_t id)
-{
-	cmd->size = sizeof(*cmd);
-	cmd->op = op;
-	cmd->id = id;
-	return ioctl(iommufd, IOMMU_TEST_CMD, cmd);
-}
-
-static int destroy(uint32_t id)
-{
-	struct iommu_destroy d = { .size = sizeof(d), .id = id };
-
-	return ioctl(iommufd, IOMMU_DESTROY, &d);
-}
-
-static int ioas_alloc(uint32_t *id)
-{
-	struct iommu_ioas_alloc alloc = { .size = sizeof(alloc) };
-	int rc = ioctl(iommufd, IOMMU_IOAS_ALLOC, &alloc);
-
-	*id = alloc.out_ioas_id;
-	return rc;
-}
-
-static int ioas_map(uint32_t ioas, void *va, uint64_t len, uint64_t iova)
-{
-	struct iommu_ioas_map map = {
-		.size = sizeof(map),
-		.flags = MAP_RW | IOMMU_IOAS_MAP_FIXED_IOVA,
-		.ioas_id = ioas,
-		.user_va = (uintptr_t)va,
-		.length = len,
-		.iova = iova,
-	};
-
-	return ioctl(iommufd, IOMMU_IOAS_MAP, &map);
-}
-
-static int ioas_unmap(uint32_t ioas, uint64_t iova, uint64_t len,
-		      uint64_t *unmapped)
-{
-	struct iommu_ioas_unmap unmap = {
-		.size = sizeof(unmap),
-		.ioas_id = ioas,
-		.iova = iova,
-		.length = len,
-	};
-	int rc = ioctl(iommufd, IOMMU_IOAS_UNMAP, &unmap);
-
-	*unmapped = unmap.length;
-	return rc;
-}
-
-struct mock_dev {
-	uint32_t stdev, hwpt, idev;
-};
-
-static int mock_domain(uint32_t pt_id, uint32_t dev_flags,
-		       struct mock_dev *dev)
-{
-	struct iommu_test_cmd cmd = {};
-	int rc;
-
-	cmd.mock_domain_flags.dev_flags = dev_flags;
-	rc = test_cmd(&cmd, dev_flags ? IOMMU_TEST_OP_MOCK_DOMAIN_FLAGS :
-					IOMMU_TEST_OP_MOCK_DOMAIN, pt_id);
-	dev->stdev = cmd.mock_domain.out_stdev_id;
-	dev->hwpt = cmd.mock_domain.out_hwpt_id;
-	dev->idev = cmd.mock_domain.out_idev_id;
-	return rc;
-}
-
-static int replace(uint32_t stdev, uint32_t *pt_id)
-{
-	struct iommu_test_cmd cmd = {};
-	int rc;
-
-	cmd.mock_domain_replace.pt_id = *pt_id;
-	rc = test_cmd(&cmd, IOMMU_TEST_OP_MOCK_DOMAIN_REPLACE, stdev);
-	*pt_id = cmd.mock_domain_replace.pt_id;
-	return rc;
-}
-
-static int hwpt_alloc(uint32_t flags, uint32_t dev_id, uint32_t pt_id,
-		      uint32_t data_type, const void *data, uint32_t len,
-		      uint32_t *out)
-{
-	struct iommu_hwpt_alloc alloc = {
-		.size = sizeof(alloc),
-		.flags = flags,
-		.dev_id = dev_id,
-		.pt_id = pt_id,
-		.data_type = data_type,
-		.data_len = len,
-		.data_uptr = (uintptr_t)data,
-	};
-	int rc = ioctl(iommufd, IOMMU_HWPT_ALLOC, &alloc);
-
-	*out = alloc.out_hwpt_id;
-	return rc;
-}
+/* ---- the commands only this client uses ---- */
 
 static int nested_alloc(uint32_t dev_id, uint32_t parent, uint32_t *out)
 {
@@ -230,23 +59,6 @@ static bool iotlb_is(uint32_t hwpt, uint32_t v0, uint32_t v1, uint32_t v2,
 {
 	return !check_iotlb(hwpt, 0, v0) && !check_iotlb(hwpt, 1, v1) &&
 	       !check_iotlb(hwpt, 2, v2) && !check_iotlb(hwpt, 3, v3);
-}
-
-static int invalidate(uint32_t hwpt, uint32_t type, const void *entries,
-		      uint32_t len, uint32_t *num)
-{
-	struct iommu_hwpt_invalidate cmd = {
-		.size = sizeof(cmd),
-		.hwpt_id = hwpt,
-		.data_uptr = (uintptr_t)entries,
-		.data_type = type,
-		.entry_len = len,
-		.entry_num = *num,
-	};
-	int rc = ioctl(iommufd, IOMMU_HWPT_INVALIDATE, &cmd);
-
-	*num = cmd.entry_num;
-	return rc;
 }
 
 static int set_dirty(uint32_t hwpt, uint32_t flags)

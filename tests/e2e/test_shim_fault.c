@@ -21,66 +21,6 @@
 #define REC sizeof(struct iommu_hwpt_pgfault)
 #define RSP sizeof(struct iommu_hwpt_page_response)
 
-/* A device on a fault-capable paging HW pagetable of a mapped IOAS. */
-struct world {
-	int fd, qfd;
-	uint32_t ioas, stdev, idev, fault_id, hwpt;
-	char *buf;
-};
-
-static void world_init(struct world *w)
-{
-	struct iommu_test_cmd md = { .op = IOMMU_TEST_OP_MOCK_DOMAIN };
-	struct iommu_fault_alloc fa = { .size = sizeof(fa) };
-	struct iommu_hwpt_alloc ha = { .size = sizeof(ha),
-				       .flags = IOMMU_HWPT_FAULT_ID_VALID };
-	struct iommu_test_cmd rp = { .op = IOMMU_TEST_OP_MOCK_DOMAIN_REPLACE };
-	uint64_t iova = MOCK_APERTURE_START;
-
-	w->fd = open_iommu();
-	ASSERT_GE(w->fd, 0);
-	ASSERT_EQ(0, ioas_alloc(w->fd, &w->ioas));
-	w->buf = e2e_buffer(16 * PAGE_SZ);
-	ASSERT_NONNULL(w->buf);
-	ASSERT_EQ(0, ioas_map(w->fd, w->ioas, w->buf, 16 * PAGE_SZ, &iova,
-			      MAP_FIXED_RW));
-	md.id = w->ioas;
-	ASSERT_EQ(0, test_cmd(w->fd, &md));
-	w->stdev = md.mock_domain.out_stdev_id;
-	w->idev = md.mock_domain.out_idev_id;
-	ASSERT_EQ(0, ioctl(w->fd, IOMMU_FAULT_QUEUE_ALLOC, &fa));
-	w->fault_id = fa.out_fault_id;
-	w->qfd = fa.out_fault_fd;
-	ha.dev_id = w->idev;
-	ha.pt_id = w->ioas;
-	ha.fault_id = w->fault_id;
-	ASSERT_EQ(0, ioctl(w->fd, IOMMU_HWPT_ALLOC, &ha));
-	w->hwpt = ha.out_hwpt_id;
-	rp.id = w->stdev;
-	rp.mock_domain_replace.pt_id = w->hwpt;
-	ASSERT_EQ(0, test_cmd(w->fd, &rp));
-}
-
-static void world_fini(struct world *w)
-{
-	if (w->qfd >= 0)
-		close(w->qfd);
-	close(w->fd);
-	munmap(w->buf, 16 * PAGE_SZ);
-}
-
-static int trigger(int fd, uint32_t dev_id, uint32_t grpid, uint64_t addr)
-{
-	struct iommu_test_cmd cmd = {
-		.op = IOMMU_TEST_OP_TRIGGER_IOPF,
-		.trigger_iopf = { .dev_id = dev_id, .grpid = grpid,
-				  .perm = IOMMU_PGFAULT_PERM_READ,
-				  .addr = addr },
-	};
-
-	return test_cmd(fd, &cmd);
-}
-
 static short revents(int fd)
 {
 	struct pollfd pfd = { .fd = fd, .events = POLLIN | POLLOUT };
@@ -92,14 +32,14 @@ TEST(read_write_poll)
 {
 	struct iommu_hwpt_pgfault rec[4];
 	struct iommu_hwpt_page_response rsp[2];
-	struct world w;
+	struct fault_world w;
 	char c;
 
-	world_init(&w);
+	fault_world_init(&w);
 	EXPECT_EQ(POLLOUT, revents(w.qfd));
 	EXPECT_EQ(0, read(w.qfd, rec, sizeof(rec)));
-	ASSERT_EQ(0, trigger(w.fd, w.idev, 7, 0x7000));
-	ASSERT_EQ(0, trigger(w.fd, w.idev, 8, 0x8000));
+	ASSERT_EQ(0, trigger_iopf(w.fd, w.idev, 7, 0x7000));
+	ASSERT_EQ(0, trigger_iopf(w.fd, w.idev, 8, 0x8000));
 	EXPECT_EQ(POLLIN | POLLOUT, revents(w.qfd));
 	ASSERT_ERRNO(ESPIPE, read(w.qfd, rec, REC + 1));
 	ASSERT_ERRNO(EINVAL, read(w.qfd, rec, 0));
@@ -130,21 +70,21 @@ TEST(read_write_poll)
 	ASSERT_ERRNO(EINVAL, write(w.qfd, rsp, RSP));
 	/* The queue is busy while its descriptor and HW pagetable live. */
 	ASSERT_ERRNO(EBUSY, destroy(w.fd, w.fault_id));
-	world_fini(&w);
+	fault_world_fini(&w);
 }
 
 TEST(dup_and_close)
 {
 	struct iommu_hwpt_pgfault rec;
-	struct world w;
+	struct fault_world w;
 	int copy;
 
-	world_init(&w);
+	fault_world_init(&w);
 	copy = dup(w.qfd);
 	ASSERT_GE(copy, 0);
 	ASSERT_EQ(0, close(w.qfd));
 	w.qfd = -1;
-	ASSERT_EQ(0, trigger(w.fd, w.idev, 1, 0));
+	ASSERT_EQ(0, trigger_iopf(w.fd, w.idev, 1, 0));
 	EXPECT_EQ(POLLIN | POLLOUT, revents(copy));
 	ASSERT_EQ(REC, read(copy, &rec, REC));
 	/* The last descriptor's close answers what is pending. */
@@ -152,7 +92,7 @@ TEST(dup_and_close)
 	ASSERT_EQ(0, destroy(w.fd, w.stdev));
 	ASSERT_EQ(0, destroy(w.fd, w.hwpt));
 	ASSERT_EQ(0, destroy(w.fd, w.fault_id));
-	world_fini(&w);
+	fault_world_fini(&w);
 }
 
 struct waiter {
@@ -192,9 +132,9 @@ static void *waiter(void *arg)
 TEST(waiters_woken_by_a_fault)
 {
 	struct iommu_hwpt_pgfault rec;
-	struct world w;
+	struct fault_world w;
 
-	world_init(&w);
+	fault_world_init(&w);
 	for (int how = 0; how != 3; how++) {
 		struct waiter wt = { .qfd = w.qfd, .how = how };
 		pthread_t t;
@@ -204,34 +144,34 @@ TEST(waiters_woken_by_a_fault)
 			sched_yield();
 		usleep(20000);
 		EXPECT_EQ(1, atomic_load(&wt.state));
-		ASSERT_EQ(0, trigger(w.fd, w.idev, how, 0));
+		ASSERT_EQ(0, trigger_iopf(w.fd, w.idev, how, 0));
 		ASSERT_EQ(0, pthread_join(t, NULL));
 		EXPECT_EQ(1, wt.ok);
 		ASSERT_EQ(REC, read(w.qfd, &rec, REC));
 	}
-	world_fini(&w);
+	fault_world_fini(&w);
 }
 
 TEST(epoll_edge_triggered_per_fault)
 {
 	struct epoll_event ev = { .events = EPOLLIN | EPOLLET }, out;
 	struct iommu_hwpt_pgfault rec[2];
-	struct world w;
+	struct fault_world w;
 	int ep;
 
-	world_init(&w);
+	fault_world_init(&w);
 	ep = epoll_create1(EPOLL_CLOEXEC);
 	ASSERT_GE(ep, 0);
 	ASSERT_EQ(0, epoll_ctl(ep, EPOLL_CTL_ADD, w.qfd, &ev));
-	ASSERT_EQ(0, trigger(w.fd, w.idev, 1, 0));
+	ASSERT_EQ(0, trigger_iopf(w.fd, w.idev, 1, 0));
 	EXPECT_EQ(1, epoll_wait(ep, &out, 1, 0));
 	EXPECT_EQ(0, epoll_wait(ep, &out, 1, 0));
-	ASSERT_EQ(0, trigger(w.fd, w.idev, 2, 0));
+	ASSERT_EQ(0, trigger_iopf(w.fd, w.idev, 2, 0));
 	EXPECT_EQ(1, epoll_wait(ep, &out, 1, 0));
 	ASSERT_EQ(2 * REC, read(w.qfd, rec, sizeof(rec)));
 	EXPECT_EQ(0, epoll_wait(ep, &out, 1, 0));
 	close(ep);
-	world_fini(&w);
+	fault_world_fini(&w);
 }
 
 /* readv and writev run the file's read and write once per vector. */
@@ -240,11 +180,11 @@ TEST(readv_writev_per_vector)
 	struct iommu_hwpt_pgfault rec[3];
 	struct iommu_hwpt_page_response rsp[3];
 	struct iovec iov[3];
-	struct world w;
+	struct fault_world w;
 
-	world_init(&w);
+	fault_world_init(&w);
 	for (int i = 0; i != 3; i++)
-		ASSERT_EQ(0, trigger(w.fd, w.idev, i, 0));
+		ASSERT_EQ(0, trigger_iopf(w.fd, w.idev, i, 0));
 	/* A vector too short for a record ends it: ESPIPE, nothing read. */
 	iov[0] = (struct iovec){ &rec[0], REC - 1 };
 	ASSERT_ERRNO(ESPIPE, readv(w.qfd, iov, 1));
@@ -268,7 +208,7 @@ TEST(readv_writev_per_vector)
 	iov[1] = (struct iovec){ &rsp[1], 2 * RSP };
 	EXPECT_EQ(3 * RSP, writev(w.qfd, iov, 2));
 	ASSERT_ERRNO(EINVAL, writev(w.qfd, iov, 1));
-	world_fini(&w);
+	fault_world_fini(&w);
 }
 
 /*
@@ -278,18 +218,18 @@ TEST(readv_writev_per_vector)
 TEST(fork_child_has_its_own_queue)
 {
 	struct iommu_hwpt_pgfault rec[2];
-	struct world w;
+	struct fault_world w;
 	pid_t pid;
 
-	world_init(&w);
-	ASSERT_EQ(0, trigger(w.fd, w.idev, 1, 0x1000));
+	fault_world_init(&w);
+	ASSERT_EQ(0, trigger_iopf(w.fd, w.idev, 1, 0x1000));
 	pid = fork_child();
 	ASSERT_GE(pid, 0);
 	if (!pid) {
 		struct iommu_hwpt_pgfault crec[2];
 		int bad = 0;
 
-		bad |= trigger(w.fd, w.idev, 2, 0x2000) != 0;
+		bad |= trigger_iopf(w.fd, w.idev, 2, 0x2000) != 0;
 		bad |= read(w.qfd, crec, sizeof(crec)) != 2 * REC;
 		bad |= crec[1].grpid != 2;
 		_exit(bad);
@@ -303,10 +243,10 @@ TEST(fork_child_has_its_own_queue)
 	EXPECT_EQ(1, rec[0].grpid);
 	EXPECT_EQ(POLLOUT, revents(w.qfd));
 	/* The next fault makes it readable again. */
-	ASSERT_EQ(0, trigger(w.fd, w.idev, 3, 0x3000));
+	ASSERT_EQ(0, trigger_iopf(w.fd, w.idev, 3, 0x3000));
 	EXPECT_EQ(POLLIN | POLLOUT, revents(w.qfd));
 	ASSERT_EQ(REC, read(w.qfd, rec, sizeof(rec)));
 	EXPECT_EQ(3, rec[0].grpid);
 	EXPECT_EQ(POLLOUT, revents(w.qfd));
-	world_fini(&w);
+	fault_world_fini(&w);
 }

@@ -26,42 +26,6 @@ static void world_open(struct world *w)
 	ASSERT_EQ(0, mock_domain(w->fd, w->ioas, &w->stdev, &w->hwpt));
 }
 
-static int map_file(int fd, uint32_t ioas, int file, uint64_t start,
-		    uint64_t length, uint64_t iova)
-{
-	struct iommu_ioas_map_file cmd = {
-		.size = sizeof(cmd),
-		.flags = MAP_FIXED_RW,
-		.ioas_id = ioas,
-		.fd = file,
-		.start = start,
-		.length = length,
-		.iova = iova,
-	};
-
-	return ioctl(fd, IOMMU_IOAS_MAP_FILE, &cmd);
-}
-
-static int dmabuf_get(int fd, uint32_t length)
-{
-	struct iommu_test_cmd cmd = {
-		.op = IOMMU_TEST_OP_DMABUF_GET,
-		.dmabuf_get = { .length = length, .open_flags = O_CLOEXEC },
-	};
-
-	return test_cmd(fd, &cmd);
-}
-
-static int dmabuf_revoke(int fd, int dmabuf, bool revoked)
-{
-	struct iommu_test_cmd cmd = {
-		.op = IOMMU_TEST_OP_DMABUF_REVOKE,
-		.dmabuf_revoke = { .dmabuf_fd = dmabuf, .revoked = revoked },
-	};
-
-	return test_cmd(fd, &cmd);
-}
-
 static int memfd_len(uint64_t len)
 {
 	int fd = memfd_create("shim_map_file", MFD_CLOEXEC);
@@ -103,7 +67,7 @@ TEST(dmabuf_from_the_test_command)
 	int dfd, dup_fd;
 
 	world_open(&w);
-	dfd = dmabuf_get(w.fd, 4 * PAGE_SZ);
+	dfd = dmabuf_get(w.fd, 4 * PAGE_SZ, O_CLOEXEC);
 	ASSERT_GT(dfd, 2);
 	ASSERT_EQ(FD_CLOEXEC, fcntl(dfd, F_GETFD));
 	ASSERT_EQ(0, map_file(w.fd, w.ioas, dfd, 0, 4 * PAGE_SZ, IOVA));
@@ -137,7 +101,7 @@ TEST(closed_dmabuf_number_reused)
 	int dfd, mfd;
 
 	world_open(&w);
-	dfd = dmabuf_get(w.fd, 2 * PAGE_SZ);
+	dfd = dmabuf_get(w.fd, 2 * PAGE_SZ, O_CLOEXEC);
 	ASSERT_GE(dfd, 0);
 	ASSERT_EQ(0, map_file(w.fd, w.ioas, dfd, 0, 2 * PAGE_SZ, IOVA));
 	ASSERT_EQ(0, close(dfd));
@@ -166,8 +130,8 @@ TEST(refusals)
 				      IOVA));
 	ASSERT_ERRNO(EOVERFLOW, map_file(w.fd, w.ioas, mfd, -PAGE_SZ,
 					 2 * PAGE_SZ, IOVA));
-	ASSERT_ERRNO(EINVAL, dmabuf_get(w.fd, 0));
-	ASSERT_ERRNO(EINVAL, dmabuf_get(w.fd, 513 * PAGE_SZ));
+	ASSERT_ERRNO(EINVAL, dmabuf_get(w.fd, 0, O_CLOEXEC));
+	ASSERT_ERRNO(EINVAL, dmabuf_get(w.fd, 513 * PAGE_SZ, O_CLOEXEC));
 	close(pipefd[0]);
 	close(pipefd[1]);
 	close(mfd);
