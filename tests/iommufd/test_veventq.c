@@ -26,6 +26,7 @@
 #include <sys/select.h>
 #include <unistd.h>
 
+#include "iommufd/eventq_utils.h"
 #include "iommufd/iommufd_utils.h"
 #include "harness/rng.h"
 
@@ -86,33 +87,6 @@ static int trigger(struct uiommufd_ctx *ctx, uint32_t dev_id)
 	test_cmd_init(&cmd, IOMMU_TEST_OP_TRIGGER_VEVENT, 0);
 	cmd.trigger_vevent.dev_id = dev_id;
 	return test_cmd(ctx, &cmd);
-}
-
-/* What poll says of @fd now (no wait), asked for everything. */
-static short poll_now(int fd)
-{
-	struct pollfd pfd = { .fd = fd, .events = POLLIN | POLLOUT |
-						POLLRDNORM | POLLWRNORM };
-
-	if (poll(&pfd, 1, 0) < 0)
-		return -1;
-	return pfd.revents;
-}
-
-static bool readable(int fd)
-{
-	return poll_now(fd) & POLLIN;
-}
-
-/* Descriptors open in the process. */
-static int open_fds(void)
-{
-	int n = 0;
-
-	for (int fd = 0; fd < 4096; fd++)
-		if (fcntl(fd, F_GETFD) >= 0)
-			n++;
-	return n;
 }
 
 /* The bytes a read should give: records appended in order. */
@@ -901,42 +875,6 @@ TEST_F(vq, select_and_nonblocking)
 	/* Blocking or not, a read never waits. */
 	EXPECT_TRUE(reads(self->fd, sizeof(b), ""));
 	EXPECT_FAILS_WHY(EINVAL, uiommufd_fd_read(self->fd, b, HDR - 1));
-}
-
-struct waiter {
-	int fd;
-	int how;		/* 0 poll, 1 select, 2 epoll */
-	atomic_int state;	/* 1 waiting, 2 woken */
-	int rc;
-};
-
-static void *wait_thread(void *arg)
-{
-	struct waiter *w = arg;
-
-	atomic_store(&w->state, 1);
-	if (w->how == 0) {
-		struct pollfd pfd = { .fd = w->fd, .events = POLLIN };
-
-		w->rc = poll(&pfd, 1, -1) == 1 && (pfd.revents & POLLIN);
-	} else if (w->how == 1) {
-		fd_set rd;
-
-		FD_ZERO(&rd);
-		FD_SET(w->fd, &rd);
-		w->rc = select(w->fd + 1, &rd, NULL, NULL, NULL) == 1 &&
-			FD_ISSET(w->fd, &rd);
-	} else {
-		int ep = epoll_create1(EPOLL_CLOEXEC);
-		struct epoll_event ev = { .events = EPOLLIN | EPOLLET };
-
-		w->rc = ep >= 0 && !epoll_ctl(ep, EPOLL_CTL_ADD, w->fd, &ev) &&
-			epoll_wait(ep, &ev, 1, -1) == 1;
-		if (ep >= 0)
-			close(ep);
-	}
-	atomic_store(&w->state, 2);
-	return NULL;
 }
 
 /*
