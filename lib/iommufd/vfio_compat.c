@@ -115,26 +115,25 @@ static int vfio_set_iommu(struct uiommufd_ctx *ctx, unsigned long type)
 }
 
 /*
- * The page sizes every domain of the IOAS offers, as VFIO reports them:
- * nothing below PAGE_SIZE or below the IOAS alignment (sizes under it
- * are hidden and it stands in for them), so the smallest one can always
- * be mapped.
+ * The page sizes every domain of the IOAS offers, as the kernel reports
+ * them to VFIO: sizes below PAGE_SIZE stand as PAGE_SIZE, and the whole
+ * is at least (as a number) the IOAS's IOVA alignment, which is what an
+ * empty intersection reports.
  */
 static u64 vfio_pagesizes(struct iommufd_ioas *ioas)
 {
 	struct iommufd_hwpt_paging *hwpt;
-	u64 pgsizes = U64_MAX, align;
+	u64 pgsizes = U64_MAX;
 
 	pthread_mutex_lock(&ioas->mutex);
 	for (hwpt = ioas->hwpt_list; hwpt; hwpt = hwpt->next)
 		pgsizes &= hwpt->domain->pgsize_bitmap;
 	pthread_mutex_unlock(&ioas->mutex);
-	align = max((u64)PAGE_SIZE, iopt_iova_alignment(&ioas->iopt));
-	if (pgsizes & (align - 1)) {
-		pgsizes &= ~(align - 1);
-		pgsizes |= align;
+	if (pgsizes & (PAGE_SIZE - 1)) {
+		pgsizes &= ~(u64)(PAGE_SIZE - 1);
+		pgsizes |= PAGE_SIZE;
 	}
-	return pgsizes;
+	return max(pgsizes, iopt_iova_alignment(&ioas->iopt));
 }
 
 /*

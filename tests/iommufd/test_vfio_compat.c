@@ -1152,6 +1152,33 @@ TEST_F(vfio_compat_mock_domain, get_info_guard_page)
 }
 
 /*
+ * Domains whose page sizes have nothing in common (the DEFAULT mock's
+ * half page, the HUGE one's page and 1 MiB): the kernel reports the
+ * IOAS's IOVA alignment, the number, not an empty set
+ * (iommufd_get_pagesizes()'s max()).
+ */
+TEST_F(vfio_compat_mock_domain, get_info_pgsizes_disjoint_domains)
+{
+	struct iommu_hwpt_selftest huge = { .pagetable_type =
+						    MOCK_IOMMUPT_HUGE };
+	uint64_t align = 0;
+	uint8_t info[INFO_BUF];
+	uint32_t num = 0, hwpt = 0;
+
+	ASSERT_EQ(0, hwpt_alloc(self->ctx, self->idev_id, self->ioas_id, 0,
+				&huge, sizeof(huge), &hwpt));
+	if (ioas_iova_ranges(self->ctx, self->ioas_id, NULL, 0, &num, &align))
+		ASSERT_EQ(EMSGSIZE, errno);
+	EXPECT_EQ(PSZ, align);
+	ASSERT_EQ(0, get_info_guarded(self->ctx, info, 24, 0));
+	EXPECT_EQ(align, rd64(info, 8));
+	ASSERT_EQ(0, ioctl_destroy(self->ctx, hwpt));
+	/* The DEFAULT domain alone: its half page stands as PAGE_SIZE. */
+	ASSERT_EQ(0, get_info_guarded(self->ctx, info, 24, 0));
+	EXPECT_EQ(PSZ, rd64(info, 8));
+}
+
+/*
  * VFIO users map and unmap at the granularity of the smallest page size
  * GET_INFO reports (VFIO type1 refuses anything finer). The kernel's
  * iommufd rounds the domains' sizes up to PAGE_SIZE and to the IOAS
