@@ -431,6 +431,7 @@ SHIM_EXPORT int ioctl(int fd, unsigned long request, ...)
  */
 static void *(*_Atomic next_mmap)(void *, size_t, int, int, int, off_t);
 static int (*_Atomic next_munmap)(void *, size_t);
+static void *(*_Atomic next_mremap)(void *, size_t, size_t, int, ...);
 static __thread bool resolving_mm;
 /* Whether a region of a context was ever mapped through the shim. */
 static atomic_bool mapped_regions;
@@ -447,11 +448,13 @@ static atomic_bool mapped_regions;
  */
 SHIM_MM static void resolve_mm(void)
 {
-	if (resolving_mm || (next_mmap && next_munmap) || !real.ioctl)
+	if (resolving_mm || (next_mmap && next_munmap && next_mremap) ||
+	    !real.ioctl)
 		return;
 	resolving_mm = true;
 	*(void **)&next_munmap = dlsym(RTLD_NEXT, "munmap");
 	*(void **)&next_mmap = dlsym(RTLD_NEXT, "mmap");
+	*(void **)&next_mremap = dlsym(RTLD_NEXT, "mremap");
 	resolving_mm = false;
 }
 
@@ -529,6 +532,43 @@ SHIM_MM SHIM_EXPORT int munmap(void *addr, size_t length)
 	/* Set only by an mmap of ours, so after init: the trace may run. */
 	if (trace_enabled())
 		trace_munmap(addr, length, rc, err);
+	shim_restore_signals(&old);
+	errno = err;
+	return rc;
+}
+
+/*
+ * Moving or shrinking a region's mapping moves or lets go of what it
+ * holds; growing one is EFAULT, as the kernel's VM_DONTEXPAND mapping.
+ */
+SHIM_MM SHIM_EXPORT void *mremap(void *old_address, size_t old_size,
+				 size_t new_size, int flags, ...)
+{
+	void *new_address = NULL, *rc;
+	sigset_t old;
+	va_list ap;
+	int err;
+
+	if (flags & MREMAP_FIXED) {
+		va_start(ap, flags);
+		new_address = va_arg(ap, void *);
+		va_end(ap);
+	}
+	if (!atomic_load(&mapped_regions)) {
+		resolve_mm();
+		if (next_mremap)
+			return next_mremap(old_address, old_size, new_size,
+					   flags, new_address);
+		return (void *)syscall(SYS_mremap, old_address, old_size,
+				       new_size, flags, new_address);
+	}
+	shim_block_signals(&old);
+	rc = uiommufd_mremap(old_address, old_size, new_size, flags,
+			     new_address);
+	err = errno;
+	if (trace_enabled())
+		trace_mremap(old_address, old_size, new_size, flags,
+			     new_address, rc, err);
 	shim_restore_signals(&old);
 	errno = err;
 	return rc;

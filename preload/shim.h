@@ -288,5 +288,8 @@ void trace_mmap(void *addr, size_t length, int prot, int flags, int fd,
 		off_t offset, void *map, int err, const char *reason);
 /* munmap, after it ran: traced when it touched a region trace_mmap saw. */
 void trace_munmap(void *addr, size_t length, int rc, int err);
+/* mremap, after it ran (@map its result): traced as munmap is. */
+void trace_mremap(void *old_address, size_t old_size, size_t new_size,
+		  int flags, void *new_address, void *map, int err);
 
 #endif

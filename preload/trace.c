@@ -1298,3 +1298,48 @@ void trace_munmap(void *addr, size_t length, int rc, int err)
 	trace_printf("munmap(%p, %zu) = -1 %s (%s)\n", addr, length,
 		     strerrorname_np(err) ?: "?", reason ? reason : "no reason");
 }
+
+static const struct name mremap_flag_names[] = {
+	{ MREMAP_MAYMOVE, "MREMAP_MAYMOVE" },
+	{ MREMAP_FIXED, "MREMAP_FIXED" },
+	{ MREMAP_DONTUNMAP, "MREMAP_DONTUNMAP" },
+	{}
+};
+
+void trace_mremap(void *old_address, size_t old_size, size_t new_size,
+		  int flags, void *new_address, void *map, int err)
+{
+	static const struct field flag_field = { "", 0, 4, FK_FLAGS, false,
+						 mremap_flag_names };
+	uintptr_t start = (uintptr_t)old_address;
+	char args[160];
+	struct line l = { args, sizeof(args) };
+	const char *reason;
+	bool ours;
+	sigset_t old;
+
+	/* What moved is a region at its new place; what shrank, less. */
+	shim_lock(&old);
+	ours = regions_touch(start, page_end(start, old_size ? old_size : 1),
+			     map != MAP_FAILED);
+	if (ours && map != MAP_FAILED)
+		region_add((uintptr_t)map, page_end((uintptr_t)map, new_size));
+	shim_unlock(&old);
+	if (!ours)
+		return;
+	if (flags)
+		put_value(&l, &flag_field, (unsigned int)flags);
+	else
+		put(&l, "0");
+	if (flags & MREMAP_FIXED)
+		put(&l, ", %p", new_address);
+	if (map != MAP_FAILED) {
+		trace_printf("mremap(%p, %zu, %zu, %s) = %p\n", old_address,
+			     old_size, new_size, args, map);
+		return;
+	}
+	reason = uiommufd_last_reason();
+	trace_printf("mremap(%p, %zu, %zu, %s) = -1 %s (%s)\n", old_address,
+		     old_size, new_size, args, strerrorname_np(err) ?: "?",
+		     reason ? reason : "no reason");
+}

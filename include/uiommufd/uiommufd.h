@@ -132,6 +132,16 @@ void *uiommufd_ctx_mmap(struct uiommufd_ctx *ctx, void *addr, size_t length,
  * VMAs). For any other memory it is munmap(2). 0, or -1 with errno.
  */
 int uiommufd_munmap(void *addr, size_t length);
+/*
+ * mremap(2) that follows uiommufd_ctx_mmap() mappings: as the kernel's
+ * region mappings, one may move (MREMAP_MAYMOVE, MREMAP_FIXED) or shrink
+ * from within a single mapping, never grow (EFAULT), and not with
+ * MREMAP_DONTUNMAP (EINVAL); what moved keeps the owner and the context
+ * alive from its new place. For any other memory it is mremap(2). The
+ * new address, or MAP_FAILED with errno.
+ */
+void *uiommufd_mremap(void *old_address, size_t old_size, size_t new_size,
+		      int flags, void *new_address);
 
 /*
  * Descriptors the library hands out (the test module's access

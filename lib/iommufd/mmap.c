@@ -258,6 +258,19 @@ static void vmas_cut(uintptr_t start, uintptr_t end, struct mmap_vma **spare,
 	}
 }
 
+/* Let go of mappings taken off the list. */
+static void vmas_free(struct mmap_vma *gone)
+{
+	while (gone) {
+		struct mmap_vma *vma = gone;
+
+		gone = vma->next;
+		iommufd_object_drop_users(vma->owner);
+		iommufd_ctx_put(vma->ctx);
+		mem_free(vma);
+	}
+}
+
 UIOMMUFD_EXPORT int uiommufd_munmap(void *addr, size_t length)
 {
 	uintptr_t start = (uintptr_t)addr, end;
@@ -287,18 +300,123 @@ UIOMMUFD_EXPORT int uiommufd_munmap(void *addr, size_t length)
 	pthread_mutex_unlock(&vmas_lock);
 	rc = rc ? -errno : 0;
 	mem_free(spare);
-	while (gone) {
-		struct mmap_vma *vma = gone;
-
-		gone = vma->next;
-		iommufd_object_drop_users(vma->owner);
-		iommufd_ctx_put(vma->ctx);
-		mem_free(vma);
-	}
+	vmas_free(gone);
 	api_exit();
 	if (rc) {
 		errno = -rc;
 		return -1;
 	}
 	return 0;
+}
+
+/* The mapping holding @addr, if any; vmas_lock held. */
+static struct mmap_vma *vma_find(uintptr_t addr)
+{
+	struct mmap_vma *vma;
+
+	for (vma = vmas; vma; vma = vma->next)
+		if (addr >= vma->start && addr < vma->end)
+			return vma;
+	return NULL;
+}
+
+/* Whether any mapping overlaps [start, end); vmas_lock held. */
+static bool vmas_overlap(uintptr_t start, uintptr_t end)
+{
+	struct mmap_vma *vma;
+
+	for (vma = vmas; vma; vma = vma->next)
+		if (vma->start < end && vma->end > start)
+			return true;
+	return false;
+}
+
+/*
+ * mremap() where a region may be involved; vmas_lock held. A region's
+ * mapping is the kernel's VM_PFNMAP | VM_DONTEXPAND VMA: it may move or
+ * shrink, never grow, and only from within one mapping.
+ */
+static void *mremap_locked(uintptr_t start, size_t old_size, size_t new_size,
+			   int flags, void *new_address, struct mmap_vma **spare,
+			   struct mmap_vma **moved, struct mmap_vma **gone)
+{
+	struct mmap_vma *vma = vma_find(start);
+	uintptr_t old_end, map;
+	void *rc;
+
+	if (!vma && !vmas_overlap(start, start + (old_size ? old_size : 1)))
+		vma = NULL;
+	else if (!vma || old_size > vma->end - start || new_size > old_size)
+		return ERR_PTR(err_reason(-EFAULT,
+					  "a region's mapping moves or shrinks from within one mapping, and never grows"));
+	else if (flags & MREMAP_DONTUNMAP)
+		return ERR_PTR(err_reason(-EINVAL,
+					  "MREMAP_DONTUNMAP of a region's mapping"));
+	rc = (void *)syscall(SYS_mremap, start, old_size, new_size, flags,
+			     new_address);
+	if (rc == MAP_FAILED)
+		return ERR_PTR(-errno);
+	map = (uintptr_t)rc;
+	/* MREMAP_FIXED unmapped whatever was at the target. */
+	if (map != start || !vma)
+		vmas_cut(map, map + new_size, &spare[0], gone);
+	if (!vma)
+		return rc;
+	old_end = start + align_down(old_size + PAGE_SIZE - 1, PAGE_SIZE);
+	if (map == start) {
+		/* Shrunk in place: the tail is gone. */
+		vmas_cut(start + align_down(new_size + PAGE_SIZE - 1, PAGE_SIZE),
+			 old_end, &spare[1], gone);
+		return rc;
+	}
+	/* Moved: the part that moved is a mapping of its own there. */
+	**moved = *vma;
+	(*moved)->start = map;
+	(*moved)->end = map + align_down(new_size + PAGE_SIZE - 1, PAGE_SIZE);
+	iommufd_ctx_get((*moved)->ctx);
+	iommufd_object_hold_users((*moved)->owner);
+	vmas_cut(start, old_end, &spare[1], gone);
+	(*moved)->next = vmas;
+	vmas = *moved;
+	*moved = NULL;
+	atomic_fetch_add(&nr_vmas, 1);
+	return rc;
+}
+
+UIOMMUFD_EXPORT void *uiommufd_mremap(void *old_address, size_t old_size,
+				      size_t new_size, int flags,
+				      void *new_address)
+{
+	struct mmap_vma *spare[2], *moved, *gone = NULL;
+	void *rc;
+
+	/* The common case (no region mapped) is mremap(2) alone. */
+	if (!atomic_load(&nr_vmas))
+		return (void *)syscall(SYS_mremap, old_address, old_size,
+				       new_size, flags, new_address);
+	err_reason_clear();
+	api_enter();
+	/* Cuts and a move cannot fail once the mappings changed. */
+	spare[0] = mem_zalloc(sizeof(*spare[0]));
+	spare[1] = mem_zalloc(sizeof(*spare[1]));
+	moved = mem_zalloc(sizeof(*moved));
+	if (!spare[0] || !spare[1] || !moved) {
+		rc = ERR_PTR(err_reason(-ENOMEM, "no memory to follow mremap"));
+		goto out_free;
+	}
+	pthread_mutex_lock(&vmas_lock);
+	rc = mremap_locked((uintptr_t)old_address, old_size, new_size, flags,
+			   new_address, spare, &moved, &gone);
+	pthread_mutex_unlock(&vmas_lock);
+	vmas_free(gone);
+out_free:
+	mem_free(spare[0]);
+	mem_free(spare[1]);
+	mem_free(moved);
+	api_exit();
+	if (IS_ERR(rc)) {
+		errno = -PTR_ERR(rc);
+		return MAP_FAILED;
+	}
+	return rc;
 }

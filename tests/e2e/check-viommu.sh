@@ -22,7 +22,7 @@ e2e_setup viommu
 
 # The client's checks in each release: a run that stops early (a crash)
 # comes up short of the plan.
-checks_7_2=74
+checks_7_2=78
 checks_6_2=8
 
 # What --trace shows of the same runs, in order: mmap and munmap of the
@@ -53,6 +53,8 @@ read(@FD@, [{flags=0 sequence=1 virt_id=0x10} {flags=0 sequence=2 virt_id=0x10} 
 read(@FD@, [{flags=0 sequence=4 virt_id=0x10}], 64) = 12
 close(@FD@) = 0
 IOMMU_DESTROY(@FD@, {size=8 id=0xc}) = 0
+mremap(@PTR@, 8192, 12288, MREMAP_MAYMOVE) = -1 EFAULT (a region's mapping moves or shrinks from within one mapping, and never grows)
+mremap(@PTR@, 8192, 8192, MREMAP_MAYMOVE|MREMAP_FIXED, @PTR@) = @PTR@
 munmap(@PTR@, 4096) = -1 EINVAL (no reason)
 munmap(@PTR@, 8192) = 0
 munmap(@PTR@, 4096) = 0

@@ -46,6 +46,18 @@ static int map_region(int fd, size_t len, int prot, int flags, off_t off,
 	return 0;
 }
 
+/* mremap(): 0 and *out, or -1 with errno. */
+static int remap(void *old, size_t old_len, size_t new_len, int flags,
+		 void *new_addr, void **out)
+{
+	void *p = mremap(old, old_len, new_len, flags, new_addr);
+
+	if (p == MAP_FAILED)
+		return -1;
+	*out = p;
+	return 0;
+}
+
 /* ---- the commands only this client uses ---- */
 
 static int check_cache(uint32_t idev, uint32_t id, uint32_t value)
@@ -210,6 +222,7 @@ static void run_7_2(void)
 	uint32_t ioas = 0, parent = 0, viommu = 0, nested = 0, vd = 0;
 	uint32_t vd2 = 0, q0 = 0, q1 = 0, num, pt;
 	uint32_t *page = NULL, *page2 = NULL;
+	void *moved = NULL, *hole;
 	void *junk;
 	int dupfd;
 
@@ -311,6 +324,18 @@ static void run_7_2(void)
 	expect(destroy(nested), 0, "DESTROY the nested HW pagetable");
 	expect(destroy(vd), 0, "DESTROY the vdevice");
 	expect(destroy(viommu), EBUSY, "DESTROY of the vIOMMU still mapped");
+	/* mremap as of the kernel's VM_PFNMAP | VM_DONTEXPAND mapping. */
+	expect(remap(page, 2 * PAGE, 3 * PAGE, MREMAP_MAYMOVE, NULL, &moved),
+	       EFAULT, "mremap growing a mapping");
+	hole = mmap(NULL, 2 * PAGE, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS,
+		    -1, 0);
+	check(hole != MAP_FAILED, "a place to move the mapping to");
+	expect(remap(page, 2 * PAGE, 2 * PAGE, MREMAP_MAYMOVE | MREMAP_FIXED,
+		     hole, &moved),
+	       0, "mremap moving the first mapping");
+	check(moved == hole && ((uint32_t *)moved)[0] == 0xfeedf00d,
+	      "the moved mapping reads the vIOMMU's page");
+	page = moved;
 	expect(munmap((uint8_t *)page + 1, PAGE), EINVAL,
 	       "munmap at an address in the mapping not page aligned");
 	expect(munmap(page, 2 * PAGE), 0, "munmap of the first mapping");

@@ -517,6 +517,89 @@ TEST_F(viommu, mmap_regions_and_mappings)
 }
 
 /*
+ * mremap() of a mapping, as of the kernel's VM_PFNMAP | VM_DONTEXPAND
+ * VMA: it moves (whole or in part) and shrinks, holding the vIOMMU from
+ * its new place; it never grows (EFAULT), nor spans two mappings, nor
+ * takes MREMAP_DONTUNMAP (EINVAL). Moving onto another mapping with
+ * MREMAP_FIXED unmaps that one.
+ */
+TEST_F(viommu, mremap_follows_mappings)
+{
+	struct iommu_viommu_selftest data = { .in_data = 0x6e6f };
+	uint8_t *a, *b, *c, *hole;
+	uint32_t v = 0;
+
+	ASSERT_EQ(0, viommu_alloc(CTX, self->idev, self->parent, &data, &v));
+	a = uiommufd_ctx_mmap(CTX, NULL, REGION_LEN, PROT_READ | PROT_WRITE,
+			      MAP_SHARED, data.out_mmap_offset);
+	ASSERT_NE(MAP_FAILED, a);
+	/* Never grows, in place or moving. */
+	EXPECT_EQ(MAP_FAILED, uiommufd_mremap(a, REGION_LEN, REGION_LEN + PG,
+					      0, NULL));
+	EXPECT_EQ(EFAULT, errno);
+	EXPECT_TRUE(has_reason());
+	EXPECT_EQ(MAP_FAILED, uiommufd_mremap(a, REGION_LEN, REGION_LEN + PG,
+					      MREMAP_MAYMOVE, NULL));
+	EXPECT_EQ(EFAULT, errno);
+	EXPECT_EQ(MAP_FAILED, uiommufd_mremap(a, 0, PG, MREMAP_MAYMOVE, NULL));
+	EXPECT_EQ(EFAULT, errno);
+	EXPECT_EQ(MAP_FAILED, uiommufd_mremap(a, REGION_LEN, REGION_LEN,
+					      MREMAP_MAYMOVE | MREMAP_DONTUNMAP,
+					      NULL));
+	EXPECT_EQ(EINVAL, errno);
+
+	/* Moved whole: the bytes come along, the vIOMMU stays held. */
+	hole = mmap(NULL, 4 * PG, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS, -1,
+		    0);
+	ASSERT_NE(MAP_FAILED, hole);
+	b = uiommufd_mremap(a, REGION_LEN, REGION_LEN,
+			    MREMAP_MAYMOVE | MREMAP_FIXED, hole);
+	ASSERT_EQ(hole, b);
+	EXPECT_EQ(0x6e6fu, *(uint32_t *)b);
+	EXPECT_FAILS_WHY(EBUSY, ioctl_destroy(CTX, v));
+	/* The old place is nothing now: unmapping it lets go of nothing. */
+	EXPECT_EQ(0, uiommufd_munmap(a, REGION_LEN));
+	EXPECT_FAILS_WHY(EBUSY, ioctl_destroy(CTX, v));
+
+	/* Shrunk in place: the tail went. Then the rest moves on. */
+	ASSERT_EQ(b, uiommufd_mremap(b, REGION_LEN, PG, 0, NULL));
+	c = uiommufd_mremap(b, PG, PG, MREMAP_MAYMOVE | MREMAP_FIXED,
+			    hole + 2 * PG);
+	ASSERT_EQ(hole + 2 * PG, c);
+	EXPECT_EQ(0x6e6fu, *(uint32_t *)c);
+	EXPECT_FAILS_WHY(EBUSY, ioctl_destroy(CTX, v));
+
+	/* The second page of a fresh mapping moved onto the first: FIXED
+	   over it unmaps it, the moved page alone holds. */
+	a = uiommufd_ctx_mmap(CTX, NULL, REGION_LEN, PROT_READ, MAP_SHARED,
+			      data.out_mmap_offset);
+	ASSERT_NE(MAP_FAILED, a);
+	ASSERT_EQ(c, uiommufd_mremap(a + PG, PG, PG,
+				     MREMAP_MAYMOVE | MREMAP_FIXED, c));
+	EXPECT_EQ(0, uiommufd_munmap(c, PG));
+	EXPECT_EQ(0, uiommufd_munmap(a, PG));
+	/* Across two mappings side by side (in the hole): EFAULT. */
+	a = uiommufd_ctx_mmap(CTX, hole, REGION_LEN, PROT_READ,
+			      MAP_SHARED | MAP_FIXED, data.out_mmap_offset);
+	b = uiommufd_ctx_mmap(CTX, hole + REGION_LEN, REGION_LEN, PROT_READ,
+			      MAP_SHARED | MAP_FIXED, data.out_mmap_offset);
+	ASSERT_EQ(hole, a);
+	ASSERT_EQ(hole + REGION_LEN, b);
+	EXPECT_EQ(MAP_FAILED, uiommufd_mremap(a + PG, 2 * PG, 2 * PG,
+					      MREMAP_MAYMOVE, NULL));
+	EXPECT_EQ(EFAULT, errno);
+	EXPECT_EQ(0x6e6fu, *(uint32_t *)b);
+	EXPECT_EQ(0, uiommufd_munmap(hole, 2 * REGION_LEN));
+	EXPECT_EQ(0, ioctl_destroy(CTX, v));
+	/* Plain memory: mremap(2). */
+	a = mmap(NULL, PG, PROT_READ, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	ASSERT_NE(MAP_FAILED, a);
+	c = uiommufd_mremap(a, PG, 2 * PG, MREMAP_MAYMOVE, NULL);
+	ASSERT_NE(MAP_FAILED, c);
+	munmap(c, 2 * PG);
+}
+
+/*
  * A mapping keeps the context (as a VMA keeps the kernel's file): it can
  * be read after the close, and unmapping it lets everything go.
  */
