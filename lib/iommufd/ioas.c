@@ -226,11 +226,14 @@ enum iopt_account_mode iommufd_ctx_account_mode(struct uiommufd_ctx *ctx)
 	return IOPT_PAGES_ACCOUNT_USER;
 }
 
-/* Linux 6.2 made an area with no protection at all, if asked. */
-static int check_map_prot(struct uiommufd_ctx *ctx, u32 flags)
+/*
+ * Linux 6.2 made an area with no protection at all, if asked; a command
+ * newer than the rule (@always) has it under every release.
+ */
+static int check_map_prot(struct uiommufd_ctx *ctx, u32 flags, bool always)
 {
-	if (!iommufd_release_new(iommufd_release(ctx),
-				 IOMMUFD_NEW_MAP_NEEDS_PROT))
+	if (!always && !iommufd_release_new(iommufd_release(ctx),
+					    IOMMUFD_NEW_MAP_NEEDS_PROT))
 		return 0;
 	if (!(flags & (IOMMU_IOAS_MAP_WRITEABLE | IOMMU_IOAS_MAP_READABLE)))
 		return err_reason(-EINVAL,
@@ -246,6 +249,27 @@ static int check_u64_args(u64 a, u64 b, u64 c)
 		return err_reason(-EOVERFLOW,
 				  "an address or length of U64_MAX is out of range");
 	return 0;
+}
+
+/*
+ * What IOAS_MAP and IOAS_MAP_FILE check before the IOAS, in the kernel's
+ * order: the flags, __reserved (MAP_FILE has none: 0), the addresses,
+ * the protection (@prot_always: see check_map_prot()).
+ */
+static int check_map_args(struct uiommufd_ctx *ctx, u32 flags, u32 reserved,
+			  u64 iova, u64 length, bool prot_always)
+{
+	int rc;
+
+	rc = iommufd_check_flags(ctx, flags, IOMMUFD_FLAGS_IOAS_MAP);
+	if (rc)
+		return rc;
+	if (reserved)
+		return err_reason(-EOPNOTSUPP, "__reserved is not zero");
+	rc = check_u64_args(iova, length, 0);
+	if (rc)
+		return rc;
+	return check_map_prot(ctx, flags, prot_always);
 }
 
 /*
@@ -270,15 +294,8 @@ int iommufd_ioas_map(struct iommufd_ucmd *ucmd)
 	u64 iova = cmd->iova;
 	int rc;
 
-	rc = iommufd_check_flags(ucmd->ctx, cmd->flags, IOMMUFD_FLAGS_IOAS_MAP);
-	if (rc)
-		return rc;
-	if (cmd->__reserved)
-		return err_reason(-EOPNOTSUPP, "__reserved is not zero");
-	rc = check_u64_args(cmd->iova, cmd->length, 0);
-	if (rc)
-		return rc;
-	rc = check_map_prot(ucmd->ctx, cmd->flags);
+	rc = check_map_args(ucmd->ctx, cmd->flags, cmd->__reserved, cmd->iova,
+			    cmd->length, false);
 	if (rc)
 		return rc;
 	ioas = iommufd_get_ioas(ucmd->ctx, cmd->ioas_id);
@@ -320,7 +337,7 @@ int iommufd_ioas_copy(struct iommufd_ucmd *ucmd)
 	rc = check_u64_args(cmd->length, cmd->src_iova, cmd->dst_iova);
 	if (rc)
 		return rc;
-	rc = check_map_prot(ucmd->ctx, cmd->flags);
+	rc = check_map_prot(ucmd->ctx, cmd->flags, false);
 	if (rc)
 		return rc;
 	src_ioas = iommufd_get_ioas(ucmd->ctx, cmd->src_ioas_id);
@@ -422,17 +439,10 @@ int iommufd_ioas_map_file(struct iommufd_ucmd *ucmd)
 	u64 iova = cmd->iova;
 	int rc;
 
-	rc = iommufd_check_flags(ucmd->ctx, cmd->flags, IOMMUFD_FLAGS_IOAS_MAP);
+	rc = check_map_args(ucmd->ctx, cmd->flags, 0, cmd->iova, cmd->length,
+			    true);
 	if (rc)
 		return rc;
-	rc = check_u64_args(cmd->iova, cmd->length, 0);
-	if (rc)
-		return rc;
-	if (!(cmd->flags &
-	      (IOMMU_IOAS_MAP_WRITEABLE | IOMMU_IOAS_MAP_READABLE)))
-		return err_reason(-EINVAL,
-				  "flags %#x have neither READABLE nor WRITEABLE",
-				  cmd->flags);
 	ioas = iommufd_get_ioas(ucmd->ctx, cmd->ioas_id);
 	if (IS_ERR(ioas))
 		return PTR_ERR(ioas);
