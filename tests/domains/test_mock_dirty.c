@@ -944,9 +944,11 @@ static void m_read(struct dmodel *m)
 		size = min(size, 1 + rng_below(&m->rng, 64 * IOP));
 	iova = m_iova(m, first) + rng_below(&m->rng, IOP);
 	if (rng_chance(&m->rng, 1, 2)) {
-		/* An aligned one, as the engine asks. */
+		/* An aligned one, as the engine asks, still in the bits. */
 		iova = m_iova(m, first);
 		size = align_down(size, IOP) + IOP;
+		if (size > maxbits << pgshift)
+			size -= IOP;
 	}
 	last = min(iova + size - 1, m_iova(m, M_PAGES) - 1);
 	size = last - iova + 1;
