@@ -23,3 +23,19 @@ pid_t process_self(void)
 	pthread_once(&cached_once, cache_init);
 	return __atomic_load_n(&cached_pid, __ATOMIC_RELAXED);
 }
+
+/* 0: this process (so a forked child's thread needs no update). */
+static __thread pid_t user_pid;
+
+pid_t process_user(void)
+{
+	return user_pid ? user_pid : process_self();
+}
+
+pid_t process_user_set(pid_t pid)
+{
+	pid_t old = user_pid;
+
+	user_pid = pid == process_self() ? 0 : pid;
+	return old;
+}

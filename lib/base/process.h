@@ -11,4 +11,15 @@
 
 pid_t process_self(void);
 
+/*
+ * The process whose memory the calling thread's command names: this one,
+ * unless a process running commands for others (a broker) says another
+ * with process_user_set() for the command's duration. User copies, user
+ * memory mapped into an IOAS and the test module's looks at user pages
+ * go there.
+ */
+pid_t process_user(void);
+/* Make @pid (0: this process) the user; returns the one before. */
+pid_t process_user_set(pid_t pid);
+
 #endif

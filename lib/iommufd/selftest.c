@@ -13,6 +13,7 @@
 #include "base/err_ptr.h"
 #include "base/err_reason.h"
 #include "base/mem.h"
+#include "base/process.h"
 #include "base/warn.h"
 #include "domains/mock_domain.h"
 #include "iommufd/fd_table.h"
@@ -33,12 +34,15 @@
  */
 u64 iommufd_test_identify_prefix(u64 addr, u64 n, u64 *pfns, int *err)
 {
-	*err = pfn_identify_range(addr, n, pfns, PFN_IDENTIFY_READABLE);
+	pid_t pid = process_user();
+
+	*err = pfn_identify_range_pid(pid, addr, n, pfns,
+				      PFN_IDENTIFY_READABLE);
 	if (!*err)
 		return n;
 	for (u64 i = 0; i != n; i++) {
-		*err = pfn_identify_range(addr + i * PAGE_SIZE, 1, pfns + i,
-					  PFN_IDENTIFY_READABLE);
+		*err = pfn_identify_range_pid(pid, addr + i * PAGE_SIZE, 1,
+					      pfns + i, PFN_IDENTIFY_READABLE);
 		if (*err)
 			return i;
 	}

@@ -13,6 +13,7 @@
 
 #include "base/err_reason.h"
 #include "base/overflow.h"
+#include "base/process.h"
 #include "iommufd/user_copy.h"
 
 static bool use_syscall;
@@ -146,7 +147,9 @@ static int guarded_copy(void *dst, const void *src, size_t len)
 	return 0;
 }
 
-static int syscall_copy(void *dst, u64 uptr, size_t len, bool to_user)
+/* Through the kernel, in process @pid's memory (this one's, or another's). */
+static int syscall_copy(pid_t pid, void *dst, u64 uptr, size_t len,
+			bool to_user)
 {
 	struct iovec local = { .iov_base = dst, .iov_len = len };
 	struct iovec remote = { .iov_base = (void *)(uintptr_t)uptr,
@@ -154,12 +157,14 @@ static int syscall_copy(void *dst, u64 uptr, size_t len, bool to_user)
 	ssize_t done;
 
 	if (!to_user) {
-		done = process_vm_readv(getpid(), &local, 1, &remote, 1, 0);
+		done = process_vm_readv(pid, &local, 1, &remote, 1, 0);
 		return done == (ssize_t)len ? 0 : -EFAULT;
 	}
-	done = process_vm_writev(getpid(), &local, 1, &remote, 1, 0);
+	done = process_vm_writev(pid, &local, 1, &remote, 1, 0);
 	if (done != (ssize_t)len)
 		return -EFAULT;
+	if (pid != process_self())
+		return 0;
 	/*
 	 * The kernel wrote the bytes, but a tool watching our memory
 	 * (valgrind) cannot see that; now that the range is known good,
@@ -174,6 +179,7 @@ static int user_copy(void *kbuf, u64 uptr, size_t len, bool to_user,
 		     const char *what)
 {
 	void *uaddr = (void *)(uintptr_t)uptr;
+	pid_t pid = process_user();
 	u64 last;
 	int rc;
 
@@ -182,8 +188,8 @@ static int user_copy(void *kbuf, u64 uptr, size_t len, bool to_user,
 	user_copy_init();
 	if (check_range_last(uptr, len, &last))
 		rc = -EFAULT;
-	else if (use_syscall)
-		rc = syscall_copy(kbuf, uptr, len, to_user);
+	else if (use_syscall || pid != process_self())
+		rc = syscall_copy(pid, kbuf, uptr, len, to_user);
 	else if (to_user)
 		rc = guarded_copy(uaddr, kbuf, len);
 	else

@@ -155,7 +155,7 @@ struct pfn_source *pfn_source_user_create(u64 uptr, u64 length)
 	usrc->src.npages =
 		PHYS_PFN(align_down(last, PAGE_SIZE) - usrc->base) + 1;
 	usrc->src.first_offset = uptr - usrc->base;
-	usrc->src.pid = process_self();
+	usrc->src.pid = process_user();
 	/* The VMAs decide what may be written, at pin time. */
 	usrc->src.writable = true;
 	return &usrc->src;
