@@ -67,22 +67,26 @@ static void fork_parent(void)
 }
 
 /*
- * The child's thread has a new id: the lock starts afresh there. So do
- * the files' position locks and the directory streams' locks, which a
- * thread that does not exist in the child may have held (a read in
- * progress): its half-done read is gone with it.
+ * The forking thread holds the table's lock in the child too: it lets
+ * go of it, as in the parent (a normal mutex checks no owner, so the
+ * child's new thread id does not matter, and a race checker sees the
+ * lock released). The files' position and share locks and the directory
+ * streams' locks start afresh: a thread that does not exist in the child
+ * may have held them (a read in progress), and it is gone.
  */
 static void fork_child(void)
 {
 	_Atomic(struct shim_file *) *s = atomic_load(&slots);
 	unsigned int n = atomic_load(&nr_slots);
 
-	pthread_mutex_init(&map_lock, NULL);
+	pthread_mutex_unlock(&map_lock);
 	for (unsigned int fd = 0; s && fd != n; fd++) {
 		struct shim_file *file = atomic_load(&s[fd]);
 
-		if (file)
+		if (file) {
 			pthread_mutex_init(&file->pos_lock, NULL);
+			pthread_rwlock_init(&file->share_lock, NULL);
+		}
 	}
 	debugfs_dir_fork_child();
 }
@@ -149,6 +153,7 @@ struct shim_file *shim_file_new(enum shim_kind kind)
 	file->kind = kind;
 	atomic_init(&file->refs, 1);
 	pthread_mutex_init(&file->pos_lock, NULL);
+	pthread_rwlock_init(&file->share_lock, NULL);
 	return file;
 }
 
@@ -208,6 +213,7 @@ void shim_file_put(struct shim_file *file)
 		shim_restore_signals(&old);
 	}
 	pthread_mutex_destroy(&file->pos_lock);
+	pthread_rwlock_destroy(&file->share_lock);
 	lock_map(&old);
 	file->next_free = free_files;
 	free_files = file;
@@ -260,6 +266,15 @@ int fd_map_install(int fd, struct shim_file *file)
 struct shim_file *fd_map_remove(int fd)
 {
 	return slot_take(fd, true);
+}
+
+struct shim_file *fd_map_peek(int fd)
+{
+	_Atomic(struct shim_file *) *s = atomic_load(&slots);
+
+	if (fd < 0 || (unsigned int)fd >= atomic_load(&nr_slots) || !s)
+		return NULL;
+	return atomic_load(&s[fd]);
 }
 
 unsigned int fd_map_limit(void)

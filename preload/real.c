@@ -30,6 +30,7 @@ static void resolve(void)
 	RESOLVE(dup);
 	RESOLVE(dup2);
 	RESOLVE(dup3);
+	RESOLVE(fork);
 	RESOLVE(fcntl);
 	RESOLVE(fcntl64);
 	RESOLVE(read);

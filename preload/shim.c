@@ -22,6 +22,7 @@
 #include <string.h>
 #include <sys/ioctl.h>
 #include <sys/mman.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/statfs.h>
 #include <sys/syscall.h>
@@ -403,17 +404,24 @@ SHIM_EXPORT int ioctl(int fd, unsigned long request, ...)
 	/* The kernel takes the request as 32 bits: callers passing an int. */
 	cmd = request;
 	shim_block_signals(&old);
-	ctx = shim_file_ctx(file);
+	pthread_rwlock_rdlock(&file->share_lock);
 	/* The inputs, before the command overwrites its in-out fields. */
 	if (trace_enabled())
 		trace_ioctl_enter(cmd, arg);
-	rc = ctx ? uiommufd_ioctl(ctx, cmd, arg) : -1;
-	err = errno;
-	if (rc >= 0 && cmd == IOMMU_TEST_CMD)
-		follow_new_file(arg, rc);
-	if (rc >= 0 && (cmd == IOMMU_FAULT_QUEUE_ALLOC ||
-			cmd == IOMMU_VEVENTQ_ALLOC))
-		follow_eventq(cmd, arg);
+	if (file->shared) {
+		rc = uiommufd_remote_ioctl(fd, cmd, arg);
+		err = errno;
+	} else {
+		ctx = shim_file_ctx(file);
+		rc = ctx ? uiommufd_ioctl(ctx, cmd, arg) : -1;
+		err = errno;
+		if (rc >= 0 && cmd == IOMMU_TEST_CMD)
+			follow_new_file(arg, rc);
+		if (rc >= 0 && (cmd == IOMMU_FAULT_QUEUE_ALLOC ||
+				cmd == IOMMU_VEVENTQ_ALLOC))
+			follow_eventq(cmd, arg);
+	}
+	pthread_rwlock_unlock(&file->share_lock);
 	if (trace_enabled())
 		trace_ioctl(fd, cmd, arg, rc, err);
 	shim_restore_signals(&old);
@@ -488,14 +496,25 @@ SHIM_MM static void *shim_mmap(void *addr, size_t length, int prot,
 	}
 	shim_block_signals(&old);
 	atomic_store(&mapped_regions, true);
-	ctx = shim_file_ctx(file);
-	map = ctx ? uiommufd_ctx_mmap(ctx, addr, length, prot, flags, offset) :
-		    MAP_FAILED;
+	pthread_rwlock_rdlock(&file->share_lock);
+	if (file->shared) {
+		/* The regions are the broker's, not yet reachable from here. */
+		map = MAP_FAILED;
+		errno = ENODEV;
+	} else {
+		ctx = shim_file_ctx(file);
+		map = ctx ? uiommufd_ctx_mmap(ctx, addr, length, prot, flags,
+					      offset) :
+			    MAP_FAILED;
+	}
 	err = errno;
 	/* Past the checks above, so after init: the trace may run. */
 	if (trace_enabled())
 		trace_mmap(addr, length, prot, flags, fd, offset, map, err,
-			   NULL);
+			   file->shared ?
+				   "not yet in a context shared between processes" :
+				   NULL);
+	pthread_rwlock_unlock(&file->share_lock);
 	shim_restore_signals(&old);
 	shim_file_put(file);
 	errno = err;
@@ -574,6 +593,106 @@ SHIM_MM SHIM_EXPORT void *mremap(void *old_address, size_t old_size,
 	return rc;
 }
 
+/* ---- fork: contexts shared with the child ---- */
+
+/* Set while the library forks a broker: that fork is not the program's. */
+static __thread bool forking_broker;
+
+/*
+ * Promote @file's context (docs/design.md 8.1): a broker serves it from
+ * now on, and every number naming it here becomes the program's end of
+ * the broker's socket pair (a child inherits those). A context that
+ * cannot be shared yet (it holds descriptors or mappings) stays this
+ * process's, and the child gets a copy of it, as before.
+ */
+static void share_file(struct shim_file *file)
+{
+	struct uiommufd_ctx *ctx;
+	unsigned int limit;
+	sigset_t old;
+	int sv[2], rc;
+
+	pthread_rwlock_wrlock(&file->share_lock);
+	if (file->shared)
+		goto out_unlock;
+	/* One that ran no command yet is one context all the same. */
+	ctx = shim_file_ctx(file);
+	if (!ctx)
+		goto out_unlock;
+	if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv))
+		goto out_unlock;
+	shim_block_signals(&old);
+	forking_broker = true;
+	rc = uiommufd_ctx_share(ctx, sv[1]);
+	forking_broker = false;
+	if (rc) {
+		shim_restore_signals(&old);
+		real.close(sv[0]);
+		goto out_unlock;
+	}
+	shim_restore_signals(&old);
+	/* Under the table's lock: no close or dup of ours runs meanwhile. */
+	shim_lock(&old);
+	limit = fd_map_limit();
+	for (unsigned int fd = 0; fd != limit; fd++) {
+		struct shim_file *f = fd_map_peek(fd);
+		int flags;
+
+		if (f != file)
+			continue;
+		flags = real.fcntl(fd, F_GETFD);
+		real.dup3(sv[0], fd, flags > 0 && (flags & FD_CLOEXEC) ?
+					     O_CLOEXEC : 0);
+	}
+	file->shared = true;
+	atomic_store(&file->ctx, NULL);
+	shim_unlock(&old);
+	real.close(sv[0]);
+	shim_block_signals(&old);
+	uiommufd_ctx_close(ctx);
+	shim_restore_signals(&old);
+out_unlock:
+	pthread_rwlock_unlock(&file->share_lock);
+}
+
+/* Every context, shared before the child exists. */
+static void share_before_fork(void)
+{
+	struct shim_file *files[64];
+	unsigned int n = 0, limit;
+	sigset_t old;
+
+	shim_lock(&old);
+	limit = fd_map_limit();
+	for (unsigned int fd = 0; fd != limit && n != 64; fd++) {
+		struct shim_file *f = fd_map_peek(fd);
+		bool seen = false;
+
+		if (!f || f->kind != SHIM_IOMMUFD || f->shared)
+			continue;
+		for (unsigned int i = 0; i != n; i++)
+			seen |= files[i] == f;
+		if (seen)
+			continue;
+		atomic_fetch_add(&f->refs, 1);
+		files[n++] = f;
+	}
+	shim_unlock(&old);
+	/* Past 64 contexts, the rest stay this process's (copied). */
+	for (unsigned int i = 0; i != n; i++) {
+		share_file(files[i]);
+		shim_file_put(files[i]);
+	}
+}
+
+SHIM_EXPORT pid_t fork(void)
+{
+	real_init();
+	if (!forking_broker)
+		share_before_fork();
+	return real.fork();
+}
+
 /* ---- close and dup ---- */
 
 /* @fd was closed (or replaced by a dup): let go of what it named. */
@@ -605,6 +724,9 @@ static int close_ours(int fd, struct shim_file *file)
 		err = errno;
 		shim_restore_signals(&old);
 	} else {
+		/* A shared context's channel goes (another number makes one). */
+		if (file->kind == SHIM_IOMMUFD && file->shared)
+			uiommufd_remote_forget(fd);
 		rc = real.close(fd);
 		err = errno;
 	}

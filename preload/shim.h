@@ -37,6 +37,7 @@ struct real_libc {
 	int (*dup)(int fd);
 	int (*dup2)(int fd, int fd2);
 	int (*dup3)(int fd, int fd2, int flags);
+	pid_t (*fork)(void);
 	int (*fcntl)(int fd, int cmd, ...);
 	int (*fcntl64)(int fd, int cmd, ...);
 	ssize_t (*read)(int fd, void *buf, size_t count);
@@ -125,6 +126,13 @@ struct shim_file {
 	 */
 	struct uiommufd_ctx *_Atomic ctx;
 	bool vfio;	/* opened as /dev/vfio/vfio */
+	/*
+	 * SHIM_IOMMUFD: served by a broker process for every holder (the
+	 * context was promoted before a fork; ctx is then NULL). Commands
+	 * hold share_lock for reading, a promotion for writing.
+	 */
+	atomic_bool shared;
+	pthread_rwlock_t share_lock;
 	struct shim_file *next_free;	/* in the pool */
 	pid_t tid;		/* SHIM_FAILNTH: whose counter */
 	off_t pos;		/* SHIM_FAILNTH: read position */
@@ -148,6 +156,8 @@ int fd_map_install(int fd, struct shim_file *file);
 /* Forget @fd and return the file it named (its reference), or NULL. */
 struct shim_file *fd_map_remove(int fd);
 /* No descriptor at or above this number is ours. */
+/* The file of @fd, no reference taken: with shim_lock() held. */
+struct shim_file *fd_map_peek(int fd);
 unsigned int fd_map_limit(void);
 /*
  * A new file of @kind holding one reference, the caller's. Files come

@@ -23,6 +23,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
 #include <sys/resource.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -326,6 +327,11 @@ int main(int argc, char **argv)
 	snprintf(ready_fd, sizeof(ready_fd), "%d", pipefd[1]);
 	setenv("UIOMMUFD_RUN_READY_FD", ready_fd, 1);
 
+	/*
+	 * Brokers of shared contexts (forked by the program's library, then
+	 * orphaned) come to us, not to init: reaped here while we wait.
+	 */
+	prctl(PR_SET_CHILD_SUBREAPER, 1);
 	child = fork();
 	if (child < 0) {
 		perror(prog_name);
@@ -349,12 +355,22 @@ int main(int argc, char **argv)
 	signal(SIGHUP, forward);
 
 	shim_loaded = read(pipefd[0], &byte, 1) == 1;
-	while (waitpid(child, &status, 0) < 0) {
-		if (errno != EINTR) {
+	for (;;) {
+		int st;
+		pid_t pid = waitpid(-1, &st, 0);
+
+		if (pid == child) {
+			status = st;
+			break;
+		}
+		if (pid < 0 && errno != EINTR) {
 			perror(prog_name);
 			return 125;
 		}
 	}
+	/* Brokers that are done; the others go to init with us. */
+	while (waitpid(-1, NULL, WNOHANG) > 0)
+		;
 	if (!shim_loaded)
 		fprintf(stderr,
 			"%s: warning: the shim never loaded into %s (setuid, or a loader that ignores LD_PRELOAD): it ran without uiommufd\n",

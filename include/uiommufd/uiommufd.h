@@ -184,6 +184,26 @@ int uiommufd_fd_dup(int oldfd, int newfd);
  */
 int uiommufd_fd_private_next(int fd);
 int uiommufd_fd_private_move(int fd);
+
+/*
+ * Contexts shared between processes, for a layer that hands out context
+ * descriptors (the preload shim). uiommufd_ctx_share() promotes @ctx,
+ * which only the caller's reference may hold: a broker process, forked
+ * from the caller, serves it from then on on @home, one end of a
+ * SOCK_SEQPACKET socket pair whose other end is the descriptor every
+ * holder uses; the broker destroys it when the last copy of that
+ * descriptor anywhere is closed. @home is closed in the caller, whatever
+ * the result; on success the caller drops its reference. 0, or a
+ * negative errno (EOPNOTSUPP: the context holds descriptors or mappings,
+ * which cannot be shared yet). uiommufd_remote_ioctl() runs a command on
+ * the shared context of descriptor @fd, as ioctl(2) on it; the command's
+ * memory is the calling process's. uiommufd_remote_forget() lets go of
+ * the calling process's channel for @fd before its last copy here is
+ * closed.
+ */
+int uiommufd_ctx_share(struct uiommufd_ctx *ctx, int home);
+int uiommufd_remote_ioctl(int fd, unsigned long request, void *arg);
+void uiommufd_remote_forget(int fd);
 /*
  * @fd was already closed (or replaced): release what the library recorded
  * for it, without closing anything. Returns whether there was anything.

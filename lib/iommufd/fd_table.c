@@ -303,3 +303,13 @@ UIOMMUFD_EXPORT int uiommufd_fd_private_move(int fd)
 	api_exit();
 	return rc;
 }
+
+bool iommufd_files_any(void)
+{
+	bool any;
+
+	pthread_mutex_lock(&table_lock);
+	any = !index_store_empty(&table);
+	pthread_mutex_unlock(&table_lock);
+	return any;
+}

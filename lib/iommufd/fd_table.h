@@ -61,5 +61,7 @@ void iommufd_file_put(struct iommufd_file *file);
 
 /* Release the files whose descriptors were closed behind our back. */
 void iommufd_files_sweep_stale(void);
+/* Whether the process holds any library file (after a sweep). */
+bool iommufd_files_any(void);
 
 #endif

@@ -83,7 +83,19 @@ struct uiommufd_ctx {
 	enum iopt_account_mode account_mode;
 	/* Regions mmap() reaches, by page offset (mmap.c; guarded by lock). */
 	struct index_store mmaps;
+	/* On the process's list of contexts (main.c's contexts_lock). */
+	struct uiommufd_ctx *all_prev, *all_next;
 };
+
+/*
+ * In a broker (share.c): every context of the process but @keep is a copy
+ * of the program's, which the broker does not serve; forget them, and
+ * every mapping of a region, so that pin counts and accounting are
+ * @keep's alone. Single-threaded, with nothing else holding them.
+ */
+void iommufd_ctx_forget_others(struct uiommufd_ctx *keep);
+/* Drop every mapping record of a region (each releases its owner). */
+void iommufd_mmap_forget_all(void);
 
 /*
  * Every public entry point runs inside api_enter()/api_exit(); fork()

@@ -353,6 +353,29 @@ static int ctx_attr_copy(const struct uiommufd_ctx_attr *user,
 	return 0;
 }
 
+/* Every context of the process, for a broker to forget the others. */
+static pthread_mutex_t contexts_lock = PTHREAD_MUTEX_INITIALIZER;
+static struct uiommufd_ctx contexts = { .all_prev = &contexts,
+					.all_next = &contexts };
+
+static void contexts_add(struct uiommufd_ctx *ctx)
+{
+	pthread_mutex_lock(&contexts_lock);
+	ctx->all_next = &contexts;
+	ctx->all_prev = contexts.all_prev;
+	contexts.all_prev->all_next = ctx;
+	contexts.all_prev = ctx;
+	pthread_mutex_unlock(&contexts_lock);
+}
+
+static void contexts_del(struct uiommufd_ctx *ctx)
+{
+	pthread_mutex_lock(&contexts_lock);
+	ctx->all_prev->all_next = ctx->all_next;
+	ctx->all_next->all_prev = ctx->all_prev;
+	pthread_mutex_unlock(&contexts_lock);
+}
+
 UIOMMUFD_EXPORT struct uiommufd_ctx *
 uiommufd_ctx_open_attr(const struct uiommufd_ctx_attr *user_attr)
 {
@@ -388,6 +411,7 @@ uiommufd_ctx_open_attr(const struct uiommufd_ctx_attr *user_attr)
 	/* /dev/vfio/vfio charges pinned pages per process, as VFIO does. */
 	ctx->account_mode = ctx->vfio_compat ? IOPT_PAGES_ACCOUNT_MM :
 					       IOPT_PAGES_ACCOUNT_USER;
+	contexts_add(ctx);
 	api_exit();
 	return ctx;
 }
@@ -450,6 +474,7 @@ void iommufd_ctx_put(struct uiommufd_ctx *ctx)
 {
 	if (atomic_fetch_sub(&ctx->refs, 1) != 1)
 		return;
+	contexts_del(ctx);
 	destroy_all(ctx);
 	index_store_destroy(&ctx->objects);
 	/* Their owners took them down. */
@@ -458,6 +483,25 @@ void iommufd_ctx_put(struct uiommufd_ctx *ctx)
 	pthread_cond_destroy(&ctx->destroy_cond);
 	pthread_mutex_destroy(&ctx->lock);
 	mem_free(ctx);
+}
+
+void iommufd_ctx_forget_others(struct uiommufd_ctx *keep)
+{
+	struct uiommufd_ctx *ctx;
+
+	iommufd_mmap_forget_all();
+	for (;;) {
+		pthread_mutex_lock(&contexts_lock);
+		ctx = contexts.all_next;
+		while (ctx == keep)
+			ctx = ctx->all_next;
+		pthread_mutex_unlock(&contexts_lock);
+		if (ctx == &contexts)
+			return;
+		/* Whatever held it is not in this process any more. */
+		atomic_store(&ctx->refs, 1);
+		iommufd_ctx_put(ctx);
+	}
 }
 
 UIOMMUFD_EXPORT void uiommufd_ctx_close(struct uiommufd_ctx *ctx)

@@ -420,3 +420,22 @@ out_free:
 	}
 	return rc;
 }
+
+void iommufd_mmap_forget_all(void)
+{
+	struct mmap_vma *vma;
+
+	pthread_mutex_lock(&vmas_lock);
+	vma = vmas;
+	vmas = NULL;
+	atomic_store(&nr_vmas, 0);
+	pthread_mutex_unlock(&vmas_lock);
+	/* The contexts go whole (iommufd_ctx_forget_others()): no put. */
+	while (vma) {
+		struct mmap_vma *next = vma->next;
+
+		iommufd_object_drop_users(vma->owner);
+		mem_free(vma);
+		vma = next;
+	}
+}

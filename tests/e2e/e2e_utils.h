@@ -318,6 +318,23 @@ static inline int check_refs(int fd, const void *buf, uint64_t length,
 	return test_cmd(fd, &cmd);
 }
 
+/* Pins of every page of @buf, as MD_CHECK_REFS on @fd says; -1: other. */
+static inline int pins(int fd, const void *buf, size_t len)
+{
+	for (unsigned int refs = 0; refs != 4; refs++)
+		if (!check_refs(fd, buf, len, refs))
+			return refs;
+	return -1;
+}
+
+/* A number no descriptor has, from @from on. */
+static inline int free_number(int from)
+{
+	while (fd_is_open(from))
+		from++;
+	return from;
+}
+
 static inline int create_access(int fd, uint32_t ioas_id, uint32_t flags,
 				int *access_fd)
 {

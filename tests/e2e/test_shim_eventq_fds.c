@@ -114,23 +114,6 @@ static short revents(int fd)
 	return poll(&pfd, 1, 0) < 0 ? -1 : pfd.revents;
 }
 
-/* Pins of every page of @buf, as MD_CHECK_REFS on @fd says; -1: other. */
-static int pins(int fd, const void *buf, size_t len)
-{
-	for (unsigned int refs = 0; refs != 4; refs++)
-		if (!check_refs(fd, buf, len, refs))
-			return refs;
-	return -1;
-}
-
-/* A number no descriptor has. */
-static int free_number(int from)
-{
-	while (fd_is_open(from))
-		from++;
-	return from;
-}
-
 /* ---- fault queues ---- */
 
 static void fault_make(struct world *w)

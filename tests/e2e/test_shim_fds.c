@@ -44,23 +44,6 @@ static void ctx_make(struct ctx *c, bool domain)
 			      MAP_FIXED_RW));
 }
 
-/* How many times every page of @buf is pinned, as MD_CHECK_REFS says. */
-static int pins(int fd, const void *buf)
-{
-	for (unsigned int refs = 0; refs != 4; refs++)
-		if (!check_refs(fd, buf, BUF_LEN, refs))
-			return refs;
-	return -1;
-}
-
-/* A number no descriptor has. */
-static int free_number(int from)
-{
-	while (fd_is_open(from))
-		from++;
-	return from;
-}
-
 TEST(shim_is_active)
 {
 	uint32_t ioas = 0;
@@ -84,7 +67,7 @@ TEST(dup_shares_the_context)
 	ctx_make(&a, true);
 	c = open_iommu();
 	ASSERT_GE(c, 0);
-	ASSERT_EQ(1, pins(c, a.buf));
+	ASSERT_EQ(1, pins(c, a.buf, BUF_LEN));
 	d = dup(a.fd);
 	ASSERT_GE(d, 0);
 	ASSERT_NE(a.fd, d);
@@ -99,11 +82,11 @@ TEST(dup_shares_the_context)
 	ASSERT_EQ(0, check_map(d, a.hwpt, a.iova, a.buf, BUF_LEN));
 	/* The context lives until its last descriptor goes. */
 	ASSERT_EQ(0, close(a.fd));
-	ASSERT_EQ(1, pins(c, a.buf));
+	ASSERT_EQ(1, pins(c, a.buf, BUF_LEN));
 	ASSERT_EQ(0, check_map(d, a.hwpt, a.iova, a.buf, BUF_LEN));
 	ASSERT_ERRNO(EBUSY, destroy(d, a.ioas));
 	ASSERT_EQ(0, close(d));
-	ASSERT_EQ(0, pins(c, a.buf));
+	ASSERT_EQ(0, pins(c, a.buf, BUF_LEN));
 	ASSERT_EQ(0, close(c));
 }
 
@@ -119,9 +102,9 @@ TEST(dup2_onto_a_free_number)
 	ASSERT_EQ(0, fcntl(n, F_GETFD));
 	ASSERT_EQ(0, close(a.fd));
 	ASSERT_EQ(0, check_map(n, a.hwpt, a.iova, a.buf, BUF_LEN));
-	ASSERT_EQ(1, pins(c, a.buf));
+	ASSERT_EQ(1, pins(c, a.buf, BUF_LEN));
 	ASSERT_EQ(0, close(n));
-	ASSERT_EQ(0, pins(c, a.buf));
+	ASSERT_EQ(0, pins(c, a.buf, BUF_LEN));
 	ASSERT_ERRNO(EBADF, ioctl(n, IOMMU_IOAS_ALLOC, &(uint32_t[3]){ 12 }));
 	ASSERT_EQ(0, close(c));
 }
@@ -138,20 +121,20 @@ TEST(dup2_onto_another_context_closes_it)
 	for (int i = 0; i != 3; i++)
 		ASSERT_EQ(0, ioas_alloc(b.fd, &extra));
 	c = open_iommu();
-	ASSERT_EQ(1, pins(c, a.buf));
-	ASSERT_EQ(1, pins(c, b.buf));
+	ASSERT_EQ(1, pins(c, a.buf, BUF_LEN));
+	ASSERT_EQ(1, pins(c, b.buf, BUF_LEN));
 
 	ASSERT_EQ(b.fd, dup2(a.fd, b.fd));
 	/* b's context is gone, with everything in it. */
-	ASSERT_EQ(0, pins(c, b.buf));
-	ASSERT_EQ(1, pins(c, a.buf));
+	ASSERT_EQ(0, pins(c, b.buf, BUF_LEN));
+	ASSERT_EQ(1, pins(c, a.buf, BUF_LEN));
 	/* The number now reaches a's context, where b's IDs mean nothing. */
 	ASSERT_ERRNO(ENOENT, destroy(b.fd, extra));
 	ASSERT_EQ(0, check_map(b.fd, a.hwpt, a.iova, a.buf, BUF_LEN));
 	ASSERT_EQ(0, close(a.fd));
-	ASSERT_EQ(1, pins(c, a.buf));
+	ASSERT_EQ(1, pins(c, a.buf, BUF_LEN));
 	ASSERT_EQ(0, close(b.fd));
-	ASSERT_EQ(0, pins(c, a.buf));
+	ASSERT_EQ(0, pins(c, a.buf, BUF_LEN));
 	ASSERT_EQ(0, close(c));
 }
 
@@ -169,15 +152,15 @@ TEST(dup2_onto_a_context_with_another_descriptor)
 	ASSERT_GE(b2, 0);
 	ASSERT_EQ(b.fd, dup2(a.fd, b.fd));
 	/* b2 still holds b's context. */
-	ASSERT_EQ(1, pins(c, b.buf));
+	ASSERT_EQ(1, pins(c, b.buf, BUF_LEN));
 	ASSERT_EQ(0, check_map(b2, b.hwpt, b.iova, b.buf, BUF_LEN));
 	ASSERT_EQ(0, destroy(b2, extra));
 	ASSERT_EQ(0, close(b2));
-	ASSERT_EQ(0, pins(c, b.buf));
-	ASSERT_EQ(1, pins(c, a.buf));
+	ASSERT_EQ(0, pins(c, b.buf, BUF_LEN));
+	ASSERT_EQ(1, pins(c, a.buf, BUF_LEN));
 	ASSERT_EQ(0, close(a.fd));
 	ASSERT_EQ(0, close(b.fd));
-	ASSERT_EQ(0, pins(c, a.buf));
+	ASSERT_EQ(0, pins(c, a.buf, BUF_LEN));
 	ASSERT_EQ(0, close(c));
 }
 
@@ -192,7 +175,7 @@ TEST(dup2_of_another_file_onto_a_context)
 	c = open_iommu();
 	ASSERT_EQ(0, pipe(pipefd));
 	ASSERT_EQ(b.fd, dup2(pipefd[0], b.fd));
-	ASSERT_EQ(0, pins(c, b.buf));
+	ASSERT_EQ(0, pins(c, b.buf, BUF_LEN));
 	/* The number is the pipe now, in every call. */
 	ASSERT_ERRNO(ENOTTY, ioctl(b.fd, IOMMU_IOAS_ALLOC, &cmd));
 	ASSERT_EQ(1, write(pipefd[1], "x", 1));
@@ -213,13 +196,13 @@ TEST(dup2_and_dup3_onto_themselves)
 	c = open_iommu();
 	ASSERT_EQ(a.fd, dup2(a.fd, a.fd));
 	ASSERT_ERRNO(EINVAL, dup3(a.fd, a.fd, 0));
-	ASSERT_EQ(1, pins(c, a.buf));
+	ASSERT_EQ(1, pins(c, a.buf, BUF_LEN));
 	ASSERT_EQ(0, check_map(a.fd, a.hwpt, a.iova, a.buf, BUF_LEN));
 	ASSERT_ERRNO(EBADF, dup2(a.fd, -1));
 	ASSERT_ERRNO(EBADF, dup(-1));
 	ASSERT_EQ(0, check_map(a.fd, a.hwpt, a.iova, a.buf, BUF_LEN));
 	ASSERT_EQ(0, close(a.fd));
-	ASSERT_EQ(0, pins(c, a.buf));
+	ASSERT_EQ(0, pins(c, a.buf, BUF_LEN));
 	ASSERT_EQ(0, close(c));
 }
 
@@ -238,14 +221,14 @@ TEST(dup3_with_cloexec)
 	/* Onto another context: that one closes. */
 	ASSERT_EQ(b.fd, dup3(a.fd, b.fd, 0));
 	ASSERT_EQ(0, fcntl(b.fd, F_GETFD));
-	ASSERT_EQ(0, pins(c, b.buf));
+	ASSERT_EQ(0, pins(c, b.buf, BUF_LEN));
 	ASSERT_ERRNO(EINVAL, dup3(a.fd, n, 0x1234));
 	ASSERT_EQ(0, check_map(n, a.hwpt, a.iova, a.buf, BUF_LEN));
 	ASSERT_EQ(0, close(a.fd));
 	ASSERT_EQ(0, close(b.fd));
-	ASSERT_EQ(1, pins(c, a.buf));
+	ASSERT_EQ(1, pins(c, a.buf, BUF_LEN));
 	ASSERT_EQ(0, close(n));
-	ASSERT_EQ(0, pins(c, a.buf));
+	ASSERT_EQ(0, pins(c, a.buf, BUF_LEN));
 	ASSERT_EQ(0, close(c));
 }
 
@@ -269,10 +252,10 @@ TEST(fcntl_dupfd)
 	ASSERT_EQ(0, close(n));
 	ASSERT_EQ(0, check_map(m, a.hwpt, a.iova, a.buf, BUF_LEN));
 	ASSERT_EQ(0, close(m));
-	ASSERT_EQ(1, pins(c, a.buf));
+	ASSERT_EQ(1, pins(c, a.buf, BUF_LEN));
 	ASSERT_EQ(0, check_map(k, a.hwpt, a.iova, a.buf, BUF_LEN));
 	ASSERT_EQ(0, close(k));
-	ASSERT_EQ(0, pins(c, a.buf));
+	ASSERT_EQ(0, pins(c, a.buf, BUF_LEN));
 	/* Other fcntl commands pass through. */
 	ASSERT_ERRNO(EBADF, fcntl(k, F_DUPFD, 0));
 	ASSERT_EQ(O_RDWR, fcntl(c, F_GETFL) & O_ACCMODE);
@@ -301,7 +284,7 @@ TEST(close_then_the_number_is_another_file)
 	ASSERT_EQ(n, open_iommu());
 	ASSERT_EQ(0, ioas_alloc(n, &cmd.out_ioas_id));
 	ASSERT_EQ(1, cmd.out_ioas_id);
-	ASSERT_EQ(0, pins(n, a.buf));
+	ASSERT_EQ(0, pins(n, a.buf, BUF_LEN));
 	ASSERT_EQ(0, close(n));
 }
 
@@ -327,7 +310,7 @@ TEST(closed_behind_the_shims_back)
 	null_fd = open("/dev/null", O_RDWR);
 	ASSERT_EQ(n, null_fd);
 	EXPECT_ERRNO(ENOTTY, ioctl(null_fd, IOMMU_IOAS_ALLOC, &cmd));
-	EXPECT_EQ(0, pins(c, a.buf));
+	EXPECT_EQ(0, pins(c, a.buf, BUF_LEN));
 	ASSERT_EQ(0, close(null_fd));
 	ASSERT_EQ(0, close(c));
 }
@@ -344,7 +327,7 @@ static void access_make(struct ctx *a, int *afd, uint32_t *item)
 				   afd));
 	ASSERT_EQ(0, access_pages(a->fd, *afd, a->iova, BUF_LEN, a->buf, 0,
 				  item));
-	ASSERT_EQ(1, pins(a->fd, a->buf));
+	ASSERT_EQ(1, pins(a->fd, a->buf, BUF_LEN));
 }
 
 static int rw_works(int fd, int afd, const struct ctx *a)
@@ -373,13 +356,13 @@ TEST(access_dup_works_and_outlives_the_original)
 	if (rw_works(a.fd, a2, &a))
 		TH_LOG("ACCESS_RW through the copy: %s", strerror(errno));
 	EXPECT_EQ(0, rw_works(a.fd, a2, &a));
-	EXPECT_EQ(1, pins(a.fd, a.buf));
+	EXPECT_EQ(1, pins(a.fd, a.buf, BUF_LEN));
 	EXPECT_ERRNO(EBUSY, destroy(a.fd, a.ioas));
 	EXPECT_EQ(0, destroy_access_pages(a.fd, a2, item));
 	ASSERT_EQ(0, rw_works(a.fd, a2, &a));
 	/* Closing both destroys it: no pins, and the IOAS is free. */
 	ASSERT_EQ(0, close(a2));
-	ASSERT_EQ(0, pins(a.fd, a.buf));
+	ASSERT_EQ(0, pins(a.fd, a.buf, BUF_LEN));
 	ASSERT_EQ(0, destroy(a.fd, a.ioas));
 	ASSERT_ERRNO(EBADFD, access_rw(a.fd, a2, a.iova, &item, 4, 0));
 	ASSERT_EQ(0, close(a.fd));
@@ -402,9 +385,9 @@ TEST(access_dup_closed_first)
 	ASSERT_EQ(0, close(a2));
 	ASSERT_EQ(0, close(a3));
 	ASSERT_EQ(0, rw_works(a.fd, afd, &a));
-	ASSERT_EQ(1, pins(a.fd, a.buf));
+	ASSERT_EQ(1, pins(a.fd, a.buf, BUF_LEN));
 	ASSERT_EQ(0, close(afd));
-	ASSERT_EQ(0, pins(a.fd, a.buf));
+	ASSERT_EQ(0, pins(a.fd, a.buf, BUF_LEN));
 	ASSERT_EQ(0, destroy(a.fd, a.ioas));
 	ASSERT_EQ(0, close(a.fd));
 }
@@ -417,7 +400,7 @@ TEST(dup2_onto_an_access_releases_it)
 
 	access_make(&a, &afd, &item);
 	ASSERT_EQ(afd, dup2(a.fd, afd));
-	ASSERT_EQ(0, pins(a.fd, a.buf));
+	ASSERT_EQ(0, pins(a.fd, a.buf, BUF_LEN));
 	ASSERT_EQ(0, destroy(a.fd, a.ioas));
 	/* The access's number is the context now. */
 	ASSERT_EQ(0, ioas_alloc(afd, &ioas));
@@ -438,16 +421,16 @@ TEST(access_keeps_its_context_open)
 	/* A domain too: its pins go only with the context. */
 	ASSERT_EQ(0, mock_domain(a.fd, a.ioas, &stdev, &hwpt));
 	ASSERT_EQ(0, destroy_access_pages(a.fd, afd, item));
-	ASSERT_EQ(1, pins(a.fd, a.buf));
+	ASSERT_EQ(1, pins(a.fd, a.buf, BUF_LEN));
 	c = open_iommu();
 	ASSERT_GE(c, 0);
 	ASSERT_EQ(0, close(a.fd));
 	/* Access ops name the access by its descriptor, from any context. */
-	ASSERT_EQ(1, pins(c, a.buf));
+	ASSERT_EQ(1, pins(c, a.buf, BUF_LEN));
 	ASSERT_EQ(0, rw_works(c, afd, &a));
 	ASSERT_EQ(0, access_pages(c, afd, a.iova, PAGE_SZ, a.buf, 0, &item));
 	ASSERT_EQ(0, close(afd));
-	ASSERT_EQ(0, pins(c, a.buf));
+	ASSERT_EQ(0, pins(c, a.buf, BUF_LEN));
 	ASSERT_EQ(0, close(c));
 }
 
@@ -473,8 +456,8 @@ static void span_make(struct span *s)
 	s->lo = s->a.fd;
 	s->hi = s->pipefd[1];
 	ASSERT_LT(s->c, s->lo);
-	ASSERT_EQ(1, pins(s->c, s->a.buf));
-	ASSERT_EQ(1, pins(s->c, s->b.buf));
+	ASSERT_EQ(1, pins(s->c, s->a.buf, BUF_LEN));
+	ASSERT_EQ(1, pins(s->c, s->b.buf, BUF_LEN));
 }
 
 static void span_check_closed(struct span *s)
@@ -488,8 +471,8 @@ static void span_check_closed(struct span *s)
 	ASSERT_ERRNO(EBADF, destroy(s->a.fd, s->a.ioas));
 	ASSERT_ERRNO(EBADFD, access_rw(s->c, s->afd, s->b.iova, &s->item, 4,
 				       0));
-	ASSERT_EQ(0, pins(s->c, s->a.buf));
-	ASSERT_EQ(0, pins(s->c, s->b.buf));
+	ASSERT_EQ(0, pins(s->c, s->a.buf, BUF_LEN));
+	ASSERT_EQ(0, pins(s->c, s->b.buf, BUF_LEN));
 	ASSERT_EQ(0, close(s->c));
 }
 
@@ -513,7 +496,7 @@ TEST(close_range_to_the_end)
 	/* The library's own descriptors may have gone too: it copes. */
 	ctx_make(&d, true);
 	ASSERT_EQ(0, check_map(d.fd, d.hwpt, d.iova, d.buf, BUF_LEN));
-	ASSERT_EQ(1, pins(d.fd, d.buf));
+	ASSERT_EQ(1, pins(d.fd, d.buf, BUF_LEN));
 	ASSERT_EQ(0, close(d.fd));
 }
 
@@ -537,8 +520,8 @@ TEST(close_range_cloexec_closes_nothing)
 	ASSERT_EQ(0, close_range(s.lo, s.hi, CLOSE_RANGE_CLOEXEC));
 	for (unsigned int i = 0; i != 6; i++)
 		ASSERT_EQ(FD_CLOEXEC, fcntl(fds[i], F_GETFD));
-	ASSERT_EQ(1, pins(s.c, s.a.buf));
-	ASSERT_EQ(1, pins(s.c, s.b.buf));
+	ASSERT_EQ(1, pins(s.c, s.a.buf, BUF_LEN));
+	ASSERT_EQ(1, pins(s.c, s.b.buf, BUF_LEN));
 	ASSERT_EQ(0, check_map(s.a_dup, s.a.hwpt, s.a.iova, s.a.buf, BUF_LEN));
 	ASSERT_EQ(0, rw_works(s.b.fd, s.afd, &s.b));
 	ASSERT_EQ(0, close_range(s.lo, s.hi, 0));
@@ -585,11 +568,11 @@ TEST(library_descriptor_closed_and_reused)
 	}
 	/* Pins look the pages up again; the number is a context now. */
 	ASSERT_EQ(0, ioas_unmap(a.fd, a.ioas, a.iova, BUF_LEN, NULL));
-	ASSERT_EQ(0, pins(a.fd, a.buf));
+	ASSERT_EQ(0, pins(a.fd, a.buf, BUF_LEN));
 	ASSERT_EQ(0, ioas_map(a.fd, a.ioas, a.buf, BUF_LEN, &a.iova,
 			      MAP_FIXED_RW));
 	ASSERT_EQ(0, check_map(a.fd, a.hwpt, a.iova, a.buf, BUF_LEN));
-	ASSERT_EQ(1, pins(a.fd, a.buf));
+	ASSERT_EQ(1, pins(a.fd, a.buf, BUF_LEN));
 	ASSERT_EQ(0, ioas_alloc(n, &a.ioas));
 	ASSERT_EQ(1, a.ioas);
 	ASSERT_EQ(0, close(n));
