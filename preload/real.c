@@ -31,6 +31,16 @@ static void resolve(void)
 	RESOLVE(dup2);
 	RESOLVE(dup3);
 	RESOLVE(fork);
+	RESOLVE(execve);
+	RESOLVE(execveat);
+	RESOLVE(fexecve);
+	RESOLVE(execv);
+	RESOLVE(execvp);
+	RESOLVE(execvpe);
+	RESOLVE(posix_spawn);
+	RESOLVE(posix_spawnp);
+	RESOLVE(sendmsg);
+	RESOLVE(sendmmsg);
 	RESOLVE(fcntl);
 	RESOLVE(fcntl64);
 	RESOLVE(read);

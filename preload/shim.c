@@ -393,7 +393,8 @@ SHIM_EXPORT int ioctl(int fd, unsigned long request, ...)
 	arg = va_arg(ap, void *);
 	va_end(ap);
 	real_init();
-	if (!fd_map_maybe(fd) || !(file = fd_map_get(fd)))
+	if ((!fd_map_maybe(fd) || !(file = fd_map_get(fd))) &&
+	    (_IOC_TYPE(request) != IOMMUFD_TYPE || !(file = shim_adopt(fd))))
 		return real.ioctl(fd, request, arg);
 	if (file->kind != SHIM_IOMMUFD) {
 		shim_file_put(file);
@@ -591,106 +592,6 @@ SHIM_MM SHIM_EXPORT void *mremap(void *old_address, size_t old_size,
 	shim_restore_signals(&old);
 	errno = err;
 	return rc;
-}
-
-/* ---- fork: contexts shared with the child ---- */
-
-/* Set while the library forks a broker: that fork is not the program's. */
-static __thread bool forking_broker;
-
-/*
- * Promote @file's context (docs/design.md 8.1): a broker serves it from
- * now on, and every number naming it here becomes the program's end of
- * the broker's socket pair (a child inherits those). A context that
- * cannot be shared yet (it holds descriptors or mappings) stays this
- * process's, and the child gets a copy of it, as before.
- */
-static void share_file(struct shim_file *file)
-{
-	struct uiommufd_ctx *ctx;
-	unsigned int limit;
-	sigset_t old;
-	int sv[2], rc;
-
-	pthread_rwlock_wrlock(&file->share_lock);
-	if (file->shared)
-		goto out_unlock;
-	/* One that ran no command yet is one context all the same. */
-	ctx = shim_file_ctx(file);
-	if (!ctx)
-		goto out_unlock;
-	if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv))
-		goto out_unlock;
-	shim_block_signals(&old);
-	forking_broker = true;
-	rc = uiommufd_ctx_share(ctx, sv[1]);
-	forking_broker = false;
-	if (rc) {
-		shim_restore_signals(&old);
-		real.close(sv[0]);
-		goto out_unlock;
-	}
-	shim_restore_signals(&old);
-	/* Under the table's lock: no close or dup of ours runs meanwhile. */
-	shim_lock(&old);
-	limit = fd_map_limit();
-	for (unsigned int fd = 0; fd != limit; fd++) {
-		struct shim_file *f = fd_map_peek(fd);
-		int flags;
-
-		if (f != file)
-			continue;
-		flags = real.fcntl(fd, F_GETFD);
-		real.dup3(sv[0], fd, flags > 0 && (flags & FD_CLOEXEC) ?
-					     O_CLOEXEC : 0);
-	}
-	file->shared = true;
-	atomic_store(&file->ctx, NULL);
-	shim_unlock(&old);
-	real.close(sv[0]);
-	shim_block_signals(&old);
-	uiommufd_ctx_close(ctx);
-	shim_restore_signals(&old);
-out_unlock:
-	pthread_rwlock_unlock(&file->share_lock);
-}
-
-/* Every context, shared before the child exists. */
-static void share_before_fork(void)
-{
-	struct shim_file *files[64];
-	unsigned int n = 0, limit;
-	sigset_t old;
-
-	shim_lock(&old);
-	limit = fd_map_limit();
-	for (unsigned int fd = 0; fd != limit && n != 64; fd++) {
-		struct shim_file *f = fd_map_peek(fd);
-		bool seen = false;
-
-		if (!f || f->kind != SHIM_IOMMUFD || f->shared)
-			continue;
-		for (unsigned int i = 0; i != n; i++)
-			seen |= files[i] == f;
-		if (seen)
-			continue;
-		atomic_fetch_add(&f->refs, 1);
-		files[n++] = f;
-	}
-	shim_unlock(&old);
-	/* Past 64 contexts, the rest stay this process's (copied). */
-	for (unsigned int i = 0; i != n; i++) {
-		share_file(files[i]);
-		shim_file_put(files[i]);
-	}
-}
-
-SHIM_EXPORT pid_t fork(void)
-{
-	real_init();
-	if (!forking_broker)
-		share_before_fork();
-	return real.fork();
 }
 
 /* ---- close and dup ---- */

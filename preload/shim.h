@@ -8,10 +8,13 @@
 
 #include <dirent.h>
 #include <signal.h>
+#include <spawn.h>
 #include <stdarg.h>
 #include <stdatomic.h>
 #include <stdbool.h>
+#include <pthread.h>
 #include <stdio.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/statfs.h>
 #include <sys/types.h>
@@ -38,6 +41,26 @@ struct real_libc {
 	int (*dup2)(int fd, int fd2);
 	int (*dup3)(int fd, int fd2, int flags);
 	pid_t (*fork)(void);
+	int (*execve)(const char *path, char *const argv[],
+		      char *const envp[]);
+	int (*execveat)(int dirfd, const char *path, char *const argv[],
+			char *const envp[], int flags);
+	int (*fexecve)(int fd, char *const argv[], char *const envp[]);
+	int (*execv)(const char *path, char *const argv[]);
+	int (*execvp)(const char *file, char *const argv[]);
+	int (*execvpe)(const char *file, char *const argv[],
+		       char *const envp[]);
+	int (*posix_spawn)(pid_t *pid, const char *path,
+			   const posix_spawn_file_actions_t *actions,
+			   const posix_spawnattr_t *attr, char *const argv[],
+			   char *const envp[]);
+	int (*posix_spawnp)(pid_t *pid, const char *file,
+			    const posix_spawn_file_actions_t *actions,
+			    const posix_spawnattr_t *attr, char *const argv[],
+			    char *const envp[]);
+	ssize_t (*sendmsg)(int fd, const struct msghdr *msg, int flags);
+	int (*sendmmsg)(int fd, struct mmsghdr *msgvec, unsigned int vlen,
+			int flags);
 	int (*fcntl)(int fd, int cmd, ...);
 	int (*fcntl64)(int fd, int cmd, ...);
 	ssize_t (*read)(int fd, void *buf, size_t count);
@@ -201,6 +224,15 @@ static inline bool shim_kind_eventq(enum shim_kind kind)
 int shim_close(int fd);
 /* A descriptor libc just handed out: forget a stale entry of its number. */
 int shim_fresh_fd(int fd);
+
+/* ---- contexts shared between processes (share.c) ---- */
+
+/*
+ * @fd, not in the table, is a shared context's descriptor this process
+ * was given (over a socket, across exec): now in the table, with a
+ * reference for the caller; NULL if it is not one. errno is kept.
+ */
+struct shim_file *shim_adopt(int fd);
 
 /* ---- the emulated debugfs (debugfs.c) ---- */
 

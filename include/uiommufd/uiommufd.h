@@ -199,11 +199,14 @@ int uiommufd_fd_private_move(int fd);
  * the shared context of descriptor @fd, as ioctl(2) on it; the command's
  * memory is the calling process's. uiommufd_remote_forget() lets go of
  * the calling process's channel for @fd before its last copy here is
- * closed.
+ * closed. uiommufd_remote_is_context() tells whether @fd, a descriptor
+ * the process was given (inherited across exec, received over a socket),
+ * is a shared context's: 1 or 0.
  */
 int uiommufd_ctx_share(struct uiommufd_ctx *ctx, int home);
 int uiommufd_remote_ioctl(int fd, unsigned long request, void *arg);
 void uiommufd_remote_forget(int fd);
+int uiommufd_remote_is_context(int fd);
 /*
  * @fd was already closed (or replaced): release what the library recorded
  * for it, without closing anything. Returns whether there was anything.

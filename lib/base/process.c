@@ -26,6 +26,7 @@ pid_t process_self(void)
 
 /* 0: this process (so a forked child's thread needs no update). */
 static __thread pid_t user_pid;
+static __thread int user_fd_number = -1, user_fd_local = -1;
 
 pid_t process_user(void)
 {
@@ -38,4 +39,17 @@ pid_t process_user_set(pid_t pid)
 
 	user_pid = pid == process_self() ? 0 : pid;
 	return old;
+}
+
+int process_user_fd(int fd)
+{
+	if (!user_pid)
+		return fd;
+	return fd >= 0 && fd == user_fd_number ? user_fd_local : -1;
+}
+
+void process_user_fd_set(int number, int local)
+{
+	user_fd_number = number;
+	user_fd_local = local;
 }

@@ -21,5 +21,13 @@ pid_t process_self(void);
 pid_t process_user(void);
 /* Make @pid (0: this process) the user; returns the one before. */
 pid_t process_user_set(pid_t pid);
+/*
+ * A descriptor the user named: @fd itself when the user is this process;
+ * else the one this process was given for the user's number @fd with
+ * process_user_fd_set() (the broker receives it with the command), or -1.
+ */
+int process_user_fd(int fd);
+/* For the calling thread's command: the user's @number is our @local. */
+void process_user_fd_set(int number, int local);
 
 #endif

@@ -10,6 +10,7 @@
 #include "base/err_ptr.h"
 #include "base/err_reason.h"
 #include "base/mem.h"
+#include "base/process.h"
 #include "base/warn.h"
 #include "iommufd/iommufd_private.h"
 #include "iommufd/user_copy.h"
@@ -437,7 +438,7 @@ int iommufd_ioas_map_file(struct iommufd_ucmd *ucmd)
 	unsigned int flags = 0;
 	struct iommufd_ioas *ioas;
 	u64 iova = cmd->iova;
-	int rc;
+	int rc, fd;
 
 	rc = check_map_args(ucmd->ctx, cmd->flags, 0, cmd->iova, cmd->length,
 			    true);
@@ -449,7 +450,12 @@ int iommufd_ioas_map_file(struct iommufd_ucmd *ucmd)
 
 	if (!(cmd->flags & IOMMU_IOAS_MAP_FIXED_IOVA))
 		flags = IOPT_ALLOC_IOVA;
-	rc = iopt_map_file_pages(&ioas->iopt, &iova, cmd->fd, cmd->start,
+	/*
+	 * The caller's number, which may be another process's: none here
+	 * (-1) fails as a bad descriptor, in the kernel's order.
+	 */
+	fd = process_user_fd(cmd->fd);
+	rc = iopt_map_file_pages(&ioas->iopt, &iova, fd, cmd->start,
 				 cmd->length, conv_iommu_prot(cmd->flags),
 				 flags, iommufd_ctx_account_mode(ucmd->ctx));
 	if (rc)

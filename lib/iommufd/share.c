@@ -33,6 +33,7 @@
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
+#include <sys/un.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -47,6 +48,14 @@
 
 #define SHARE_MAGIC 0x75696f73u	/* "uios" */
 
+/*
+ * The home end is bound to an abstract name with this prefix: the name
+ * the program's end reports as its peer is how a process that was given
+ * the descriptor (over a socket, across exec) knows it for a context. The
+ * home end never listens, so nobody can connect to the name.
+ */
+static const char share_name_prefix[] = "uiommufd-ctx:";
+
 enum share_msg {
 	SHARE_ATTACH = 1,	/* over the descriptor, with a channel end */
 	SHARE_IOCTL,		/* over a channel */
@@ -57,6 +66,8 @@ struct share_req {
 	u32 kind;
 	u64 request;
 	u64 arg;
+	s32 fd;		/* the client's number of a descriptor sent along */
+	u32 pad;
 };
 
 struct share_rep {
@@ -203,6 +214,73 @@ out_unlock:
 	return ch;
 }
 
+UIOMMUFD_EXPORT int uiommufd_remote_is_context(int fd)
+{
+	struct sockaddr_un peer;
+	socklen_t len = sizeof(peer);
+	size_t plen = sizeof(share_name_prefix) - 1;
+
+	if (getpeername(fd, (struct sockaddr *)&peer, &len) ||
+	    peer.sun_family != AF_UNIX ||
+	    len < offsetof(struct sockaddr_un, sun_path) + 1 + plen ||
+	    peer.sun_path[0] ||
+	    memcmp(peer.sun_path + 1, share_name_prefix, plen))
+		return 0;
+	return 1;
+}
+
+/*
+ * The descriptor a command takes (IOAS_MAP_FILE's file) goes with the
+ * request: the broker has no number of ours. -1 when there is none, or
+ * when the argument cannot be read (the broker then answers the fault).
+ */
+static int request_fd(unsigned long request, void *arg)
+{
+	struct iommu_ioas_map_file cmd;
+	const size_t end = offsetof(struct iommu_ioas_map_file, fd) +
+			   sizeof(cmd.fd);
+
+	if ((u32)request != IOMMU_IOAS_MAP_FILE)
+		return -1;
+	if (copy_from_user(&cmd, (u64)(uintptr_t)arg, sizeof(cmd.size),
+			   "the command") ||
+	    cmd.size < end ||
+	    copy_from_user(&cmd, (u64)(uintptr_t)arg, end, "the command"))
+		return -1;
+	return cmd.fd;
+}
+
+/* Send @req over @cfd, with @fd when it is one. */
+static bool send_request(int cfd, const struct share_req *req, int fd)
+{
+	union {
+		char buf[CMSG_SPACE(sizeof(int))];
+		struct cmsghdr align;
+	} u;
+	struct iovec iov = { (void *)req, sizeof(*req) };
+	struct msghdr msg = { .msg_iov = &iov, .msg_iovlen = 1 };
+	struct cmsghdr *c;
+
+	if (fd >= 0) {
+		memset(&u, 0, sizeof(u));
+		msg.msg_control = u.buf;
+		msg.msg_controllen = sizeof(u.buf);
+		c = CMSG_FIRSTHDR(&msg);
+		c->cmsg_level = SOL_SOCKET;
+		c->cmsg_type = SCM_RIGHTS;
+		c->cmsg_len = CMSG_LEN(sizeof(int));
+		memcpy(CMSG_DATA(c), &fd, sizeof(int));
+		if (sendmsg(cfd, &msg, MSG_NOSIGNAL) == sizeof(*req))
+			return true;
+		if (errno != EBADF)
+			return false;
+		/* Not a descriptor: the broker finds none and says so. */
+		msg.msg_control = NULL;
+		msg.msg_controllen = 0;
+	}
+	return sendmsg(cfd, &msg, MSG_NOSIGNAL) == sizeof(*req);
+}
+
 UIOMMUFD_EXPORT int uiommufd_remote_ioctl(int fd, unsigned long request,
 					  void *arg)
 {
@@ -213,10 +291,12 @@ UIOMMUFD_EXPORT int uiommufd_remote_ioctl(int fd, unsigned long request,
 	struct share_channel *ch;
 	struct share_rep rep;
 	ssize_t n = -1;
-	int rc, cfd;
+	int rc, cfd, arg_fd;
 
 	err_reason_clear();
 	api_enter();
+	arg_fd = request_fd(request, arg);
+	req.fd = arg_fd;
 	ch = channel_get(fd);
 	if (IS_ERR(ch)) {
 		rc = PTR_ERR(ch);
@@ -224,7 +304,7 @@ UIOMMUFD_EXPORT int uiommufd_remote_ioctl(int fd, unsigned long request,
 	}
 	pthread_mutex_lock(&ch->lock);
 	cfd = private_fd_get(&ch->fd);
-	if (send(cfd, &req, sizeof(req), MSG_NOSIGNAL) == sizeof(req))
+	if (send_request(cfd, &req, arg_fd))
 		n = recv(cfd, &rep, sizeof(rep), 0);
 	private_fd_put();
 	pthread_mutex_unlock(&ch->lock);
@@ -289,7 +369,6 @@ static int refuse_unshareable(const struct share_req *req)
 	switch ((u32)req->request) {
 	case IOMMU_FAULT_QUEUE_ALLOC:
 	case IOMMU_VEVENTQ_ALLOC:
-	case IOMMU_IOAS_MAP_FILE:
 		return err_reason(-EOPNOTSUPP,
 				  "not yet in a context shared between processes (a descriptor in the command)");
 	case IOMMU_TEST_CMD:
@@ -314,6 +393,35 @@ struct broker_channel {
 	pid_t pid;
 };
 
+/*
+ * Receive one request of @ch, with the descriptor it may carry (*fd, -1
+ * if none): the size received, 0 at the end, -1 on error.
+ */
+static ssize_t recv_request(int cfd, struct share_req *req, int *fd)
+{
+	union {
+		char buf[CMSG_SPACE(sizeof(int))];
+		struct cmsghdr align;
+	} u;
+	struct iovec iov = { req, sizeof(*req) };
+	struct msghdr msg = {
+		.msg_iov = &iov, .msg_iovlen = 1,
+		.msg_control = u.buf, .msg_controllen = sizeof(u.buf),
+	};
+	struct cmsghdr *c;
+	ssize_t n;
+
+	*fd = -1;
+	n = recvmsg(cfd, &msg, MSG_CMSG_CLOEXEC);
+	if (n < 0)
+		return n;
+	c = CMSG_FIRSTHDR(&msg);
+	if (c && c->cmsg_level == SOL_SOCKET && c->cmsg_type == SCM_RIGHTS &&
+	    c->cmsg_len == CMSG_LEN(sizeof(int)))
+		memcpy(fd, CMSG_DATA(c), sizeof(int));
+	return n;
+}
+
 /* Run one request of @ch's process and answer it: false if it is gone. */
 static bool serve_request(struct uiommufd_ctx *ctx,
 			  const struct broker_channel *ch)
@@ -321,24 +429,33 @@ static bool serve_request(struct uiommufd_ctx *ctx,
 	struct share_req req;
 	struct share_rep rep = { 0 };
 	const char *reason;
+	int fd = -1;
 	pid_t old;
 	ssize_t n;
 
-	n = recv(ch->fd, &req, sizeof(req), 0);
+	n = recv_request(ch->fd, &req, &fd);
 	if (n <= 0)
 		return n < 0 && errno == EINTR;
 	if (n != sizeof(req) || req.magic != SHARE_MAGIC ||
-	    req.kind != SHARE_IOCTL)
+	    req.kind != SHARE_IOCTL) {
+		if (fd >= 0)
+			syscall(SYS_close, fd);
 		return false;	/* not ours to talk to any more */
+	}
 	err_reason_clear();
 	old = process_user_set(ch->pid);
+	process_user_fd_set(req.fd, fd);
 	rep.rc = refuse_unshareable(&req);
 	if (!rep.rc)
 		rep.rc = uiommufd_ioctl(ctx, req.request,
 					(void *)(uintptr_t)req.arg);
 	else
 		errno = -rep.rc;
+	process_user_fd_set(-1, -1);
 	process_user_set(old);
+	/* What the command keeps of it (a file's pages) holds its own. */
+	if (fd >= 0)
+		syscall(SYS_close, fd);
 	if (rep.rc < 0) {
 		rep.rc = -1;
 		rep.err = errno;
@@ -532,6 +649,29 @@ static void broker_main(struct uiommufd_ctx *ctx, int home)
 	_exit(0);
 }
 
+/*
+ * Name the home end (share_name_prefix, this process's pid and a count),
+ * so that the other end is known for a context wherever it goes.
+ */
+static int bind_home(int home)
+{
+	static atomic_uint count;
+	struct sockaddr_un addr = { .sun_family = AF_UNIX };
+	int len;
+
+	for (int tries = 0; tries != 64; tries++) {
+		len = snprintf(addr.sun_path + 1, sizeof(addr.sun_path) - 1,
+			       "%s%d:%u", share_name_prefix, (int)getpid(),
+			       atomic_fetch_add(&count, 1));
+		if (!bind(home, (struct sockaddr *)&addr,
+			  offsetof(struct sockaddr_un, sun_path) + 1 + len))
+			return 0;
+		if (errno != EADDRINUSE)
+			break;
+	}
+	return err_reason(-errno, "cannot name the shared context: %m");
+}
+
 UIOMMUFD_EXPORT int uiommufd_ctx_share(struct uiommufd_ctx *ctx, int home)
 {
 	atomic_int slot;
@@ -559,6 +699,9 @@ UIOMMUFD_EXPORT int uiommufd_ctx_share(struct uiommufd_ctx *ctx, int home)
 		rc = err_reason(-errno, "home descriptor %d: %m", home);
 		goto out_close;
 	}
+	rc = bind_home(home);
+	if (rc)
+		goto out_close;
 	atomic_init(&slot, home);
 	/* The broker keeps it; registered here, so the fork copies that. */
 	rc = private_fd_register(&slot);

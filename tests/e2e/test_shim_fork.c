@@ -530,7 +530,7 @@ static int refused_commands(int fd, uint32_t ioas)
 					  .veventq_depth = 2 };
 	struct iommu_test_cmd ca = { .op = IOMMU_TEST_OP_CREATE_ACCESS,
 				     .id = ioas };
-	int memfd, bad = 0;
+	int bad = 0;
 	void *p;
 
 #define REFUSED(call)                                                      \
@@ -544,11 +544,6 @@ static int refused_commands(int fd, uint32_t ioas)
 	} while (0)
 	REFUSED(ioctl(fd, IOMMU_FAULT_QUEUE_ALLOC, &fa));
 	REFUSED(ioctl(fd, IOMMU_VEVENTQ_ALLOC, &va));
-	memfd = memfd_create("e2e", MFD_CLOEXEC);
-	if (memfd < 0 || ftruncate(memfd, BUF_LEN))
-		return -1;
-	REFUSED(map_file(fd, ioas, memfd, 0, BUF_LEN, MOCK_APERTURE_START));
-	close(memfd);
 	REFUSED(test_cmd(fd, &ca));
 	REFUSED(dmabuf_get(fd, BUF_LEN, O_CLOEXEC));
 	REFUSED(dmabuf_revoke(fd, 0, true));
@@ -584,6 +579,53 @@ TEST(fork_shared_context_refuses_descriptor_commands)
 	/* Nothing was made by the refused commands; the rest works. */
 	ASSERT_EQ(0, ioas_alloc(fd, &id));
 	ASSERT_EQ(ioas + 2, id);
+	ASSERT_EQ(0, close(fd));
+}
+
+/*
+ * IOAS_MAP_FILE in a shared context: the file goes to the broker with the
+ * command. A child maps a memfd and exits; the domain holds the file's
+ * pages, the very pages the parent maps of the file (the broker holds
+ * the file), and a bad descriptor number is EBADF, as the kernel's
+ * fget().
+ */
+TEST(fork_shared_context_maps_a_file)
+{
+	uint32_t ioas = 0, stdev = 0, hwpt = 0;
+	const uint64_t iova = MOCK_APERTURE_START;
+	int fd, memfd;
+	char *view;
+	pid_t pid;
+
+	fd = open_iommu();
+	ASSERT_GE(fd, 0);
+	ASSERT_EQ(0, ioas_alloc(fd, &ioas));
+	ASSERT_EQ(0, mock_domain(fd, ioas, &stdev, &hwpt));
+	memfd = memfd_create("e2e-file", MFD_CLOEXEC);
+	ASSERT_GE(memfd, 0);
+	ASSERT_EQ(0, ftruncate(memfd, BUF_LEN));
+	pid = fork_child();
+	ASSERT_LE(0, pid);
+	if (!pid) {
+		CHILD_CHECK(pwrite(memfd, "the child's file", 17, PAGE_SZ) ==
+			    17);
+		CHILD_CHECK(!map_file(fd, ioas, memfd, 0, BUF_LEN, iova));
+		/* After a command: the channel's number is taken by then. */
+		errno = 0;
+		CHILD_CHECK(map_file(fd, ioas, free_number(3), 0, BUF_LEN,
+				     iova) == -1 &&
+			    errno == EBADF);
+		_exit(0);
+	}
+	ASSERT_EQ(0, wait_child(pid, WAIT_STALL_S));
+	view = mmap(NULL, BUF_LEN, PROT_READ, MAP_SHARED, memfd, 0);
+	ASSERT_NE(MAP_FAILED, view);
+	ASSERT_STREQ("the child's file", view + PAGE_SZ);
+	/* The domain holds the file's pages, which the parent maps too. */
+	ASSERT_EQ(0, check_map(fd, hwpt, iova, view, BUF_LEN));
+	ASSERT_EQ(0, ioas_unmap(fd, ioas, iova, BUF_LEN, NULL));
+	ASSERT_EQ(0, munmap(view, BUF_LEN));
+	ASSERT_EQ(0, close(memfd));
 	ASSERT_EQ(0, close(fd));
 }
 
@@ -1384,14 +1426,12 @@ __attribute__((constructor)) static void exec_child_main(void)
 	/* The descriptor came through exec, as any other would. */
 	CHILD_CHECK(fcntl(fd, F_GETFD) == 0);
 	/*
-	 * Limit of this step: the new image does not know it, so it is not
-	 * a context here: the program's end of the shared context's socket
-	 * pair, on which an ioctl is the socket's ENOTTY (the kernel would
-	 * keep it a context).
+	 * The new image takes it up at its first command: the same context
+	 * as the parent's, one ID sequence (the parent's next_id is made
+	 * here).
 	 */
 	CHILD_CHECK(!fstat(fd, &st) && S_ISSOCK(st.st_mode));
-	errno = 0;
-	CHILD_CHECK(ioctl(fd, IOMMU_IOAS_ALLOC, &cmd) == -1 && errno == ENOTTY);
+	CHILD_CHECK(ioctl(fd, IOMMU_IOAS_ALLOC, &cmd) == 0);
 	if (cloexec_fd >= 0)
 		CHILD_CHECK(fcntl(cloexec_fd, F_GETFD) == -1 && errno == EBADF);
 	/* The shim is in, with nothing from before: a fresh context. */
@@ -1437,9 +1477,9 @@ TEST(exec_true_with_an_iommufd_open)
 }
 
 /*
- * The exec'd image keeps the shared descriptor open (not a context
- * there, a limit of this step); the context stays the parent's to use,
- * one context with one ID sequence, after that image ended.
+ * The exec'd image keeps the shared descriptor open and works on the one
+ * context (its IOAS takes the next ID of the sequence); the context stays
+ * the parent's to use after that image ended.
  */
 TEST(exec_gets_a_fresh_shim)
 {
@@ -1471,7 +1511,7 @@ TEST(exec_gets_a_fresh_shim)
 	ASSERT_EQ(0, check_map(c.fd, c.hwpt, c.iova, c.buf, BUF_LEN));
 	ASSERT_EQ(0, check_refs(c.fd, c.buf, BUF_LEN, 1));
 	ASSERT_EQ(0, ioas_alloc(c.fd, &id));
-	ASSERT_EQ(c.next_id, id);
+	ASSERT_EQ(c.next_id + 1, id);
 	ASSERT_EQ(0, ioas_alloc(cloexec_fd, &id));
 	ASSERT_EQ(1, id);
 	ASSERT_EQ(0, close(cloexec_fd));
