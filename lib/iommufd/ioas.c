@@ -6,6 +6,8 @@
 #include <errno.h>
 #include <linux/capability.h>
 #include <pthread.h>
+#include <string.h>
+#include <unistd.h>
 
 #include "base/err_ptr.h"
 #include "base/err_reason.h"
@@ -464,5 +466,135 @@ int iommufd_ioas_map_file(struct iommufd_ucmd *ucmd)
 	rc = respond_mapped(ucmd, sizeof(*cmd), ioas, iova, cmd->length);
 out_put:
 	iommufd_put_object(ucmd->ctx, &ioas->obj);
+	return rc;
+}
+
+/* An array of @n elements of @size bytes with room for @more: NULL if not. */
+static void *grow_array(void *arr, size_t n, size_t more, size_t size)
+{
+	void *bigger = mem_calloc(more, size);
+
+	if (bigger && n)
+		memcpy(bigger, arr, n * size);
+	if (bigger)
+		mem_free(arr);
+	return bigger;
+}
+
+/* The IOASes of @ctx, each held, in ID order: how many, or -ENOMEM. */
+static int hold_all_ioas(struct uiommufd_ctx *ctx, struct iommufd_ioas ***out)
+{
+	struct iommufd_ioas **list = NULL;
+	struct iommufd_object *obj;
+	size_t n = 0, room = 0;
+	u64 index;
+
+	pthread_mutex_lock(&ctx->lock);
+	index_store_for_each(&ctx->objects, index, obj) {
+		if (obj == INDEX_STORE_RESERVED || obj->type != IOMMUFD_OBJ_IOAS)
+			continue;
+		if (n == room) {
+			size_t more = room ? 2 * room : 8;
+			void *bigger = grow_array(list, n, more,
+						  sizeof(*list));
+
+			if (!bigger) {
+				pthread_mutex_unlock(&ctx->lock);
+				while (n)
+					iommufd_put_object(ctx,
+							   &list[--n]->obj);
+				mem_free(list);
+				return -ENOMEM;
+			}
+			list = bigger;
+			room = more;
+		}
+		atomic_fetch_add(&obj->shortterm, 1);
+		list[n++] = container_of(obj, struct iommufd_ioas, obj);
+	}
+	pthread_mutex_unlock(&ctx->lock);
+	*out = list;
+	return n;
+}
+
+/* Add @pages to @list unless it is there already: 0 or -ENOMEM. */
+static int add_pages_once(struct iopt_pages ***list, size_t *n, size_t *room,
+			  struct iopt_pages *pages)
+{
+	for (size_t i = 0; i != *n; i++)
+		if ((*list)[i] == pages)
+			return 0;
+	if (*n == *room) {
+		size_t more = *room ? 2 * *room : 16;
+		void *bigger = grow_array(*list, *n, more, sizeof(**list));
+
+		if (!bigger)
+			return -ENOMEM;
+		*list = bigger;
+		*room = more;
+	}
+	(*list)[(*n)++] = pages;
+	return 0;
+}
+
+/*
+ * As the kernel: every IOAS is frozen (its iova lock held for writing, in
+ * ID order), every mapping must be of a file (IOAS_MAP_FILE), and the
+ * calling process takes every charge, all or nothing.
+ */
+int iommufd_ioas_change_process(struct iommufd_ucmd *ucmd)
+{
+	struct iommu_ioas_change_process *cmd = ucmd->cmd;
+	struct uiommufd_ctx *ctx = ucmd->ctx;
+	struct iopt_pages **pages = NULL;
+	size_t npages = 0, room = 0;
+	struct iommufd_ioas **ioas;
+	struct iopt_area *area;
+	int n, rc = 0;
+
+	if (cmd->__reserved)
+		return err_reason(-EOPNOTSUPP, "__reserved is %u, not 0",
+				  cmd->__reserved);
+	n = hold_all_ioas(ctx, &ioas);
+	if (n < 0)
+		return n;
+	for (int i = 0; i != n; i++)
+		pthread_rwlock_wrlock(&ioas[i]->iopt.iova_rwsem);
+
+	for (int i = 0; i != n && !rc; i++) {
+		struct io_pagetable *iopt = &ioas[i]->iopt;
+
+		for (area = iopt_area_iter_first(iopt, 0, U64_MAX); area;
+		     area = iopt_area_iter_next(area, 0, U64_MAX)) {
+			if (!area->pages) {
+				rc = err_reason(-EBUSY,
+						"IOAS %u: a mapping at %#llx is being changed",
+						ioas[i]->obj.id,
+						(unsigned long long)iopt_area_iova(area));
+				break;
+			}
+			if (area->pages->type != IOPT_ADDRESS_FILE) {
+				rc = err_reason(-EINVAL,
+						"IOAS %u: the mapping at %#llx is not of a file (IOMMU_IOAS_MAP_FILE)",
+						ioas[i]->obj.id,
+						(unsigned long long)iopt_area_iova(area));
+				break;
+			}
+			rc = add_pages_once(&pages, &npages, &room,
+					    area->pages);
+			if (rc)
+				break;
+		}
+	}
+	if (!rc && npages)
+		rc = iopt_account_move_pages(pages, npages, getuid(),
+					     iommufd_memlock_limit(ctx));
+
+	for (int i = n; i--;) {
+		pthread_rwlock_unlock(&ioas[i]->iopt.iova_rwsem);
+		iommufd_put_object(ctx, &ioas[i]->obj);
+	}
+	mem_free(ioas);
+	mem_free(pages);
 	return rc;
 }

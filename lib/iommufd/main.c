@@ -536,6 +536,7 @@ union ucmd_buffer {
 	struct iommu_hwpt_set_dirty_tracking set_dirty_tracking;
 	struct iommu_ioas_alloc alloc;
 	struct iommu_ioas_map_file map_file;
+	struct iommu_ioas_change_process change_process;
 	struct iommu_ioas_allow_iovas allow_iovas;
 	struct iommu_ioas_copy ioas_copy;
 	struct iommu_ioas_iova_ranges iova_ranges;
@@ -579,6 +580,7 @@ ASSERT_FITS(struct iommu_hwpt_get_dirty_bitmap);
 ASSERT_FITS(struct iommu_hwpt_invalidate);
 ASSERT_FITS(struct iommu_hwpt_set_dirty_tracking);
 ASSERT_FITS(struct iommu_ioas_map_file);
+ASSERT_FITS(struct iommu_ioas_change_process);
 ASSERT_FITS(struct iommu_ioas_alloc);
 ASSERT_FITS(struct iommu_ioas_allow_iovas);
 ASSERT_FITS(struct iommu_ioas_copy);
@@ -611,6 +613,8 @@ static const struct iommufd_ioctl_op ioctl_ops[] = {
 		 struct iommu_ioas_alloc, out_ioas_id),
 	IOCTL_OP(IOMMU_IOAS_ALLOW_IOVAS, iommufd_ioas_allow_iovas,
 		 struct iommu_ioas_allow_iovas, allowed_iovas),
+	IOCTL_OP(IOMMU_IOAS_CHANGE_PROCESS, iommufd_ioas_change_process,
+		 struct iommu_ioas_change_process, __reserved),
 	IOCTL_OP(IOMMU_IOAS_COPY, iommufd_ioas_copy, struct iommu_ioas_copy,
 		 src_iova),
 	IOCTL_OP(IOMMU_IOAS_IOVA_RANGES, iommufd_ioas_iova_ranges,

@@ -129,6 +129,8 @@ static const struct release_row table[] = {
 		 "on nested HW pagetables and vIOMMUs; after 6.2"),
 	CMD_NOTE(IOMMU_IOAS_MAP_FILE, V(7, 2),
 		 "memfds and dma-bufs; after 6.2"),
+	CMD_NOTE(IOMMU_IOAS_CHANGE_PROCESS, V(7, 2),
+		 "moves the charges of IOAS_MAP_FILE mappings to the caller; after 6.2"),
 	FLAG(IOMMUFD_FLAGS_HWPT_ALLOC, "IOMMU_HWPT_ALLOC",
 	     IOMMU_HWPT_ALLOC_NEST_PARENT | IOMMU_HWPT_ALLOC_DIRTY_TRACKING |
 		     IOMMU_HWPT_FAULT_ID_VALID | IOMMU_HWPT_ALLOC_PASID,

@@ -7,7 +7,9 @@
 #include <unistd.h>
 
 #include "base/err_reason.h"
+#include "base/fault_inject.h"
 #include "base/mem.h"
+#include "base/process.h"
 #include "base/warn.h"
 
 struct user_locked {
@@ -16,20 +18,60 @@ struct user_locked {
 	struct user_locked *next;
 };
 
+/*
+ * What one process is charged: its locked memory (MM mode) and its
+ * pinned pages (every mode but NONE), as the kernel's mm->locked_vm and
+ * mm->pinned_vm. A process other than this one is a client of a broker.
+ */
+struct process_locked {
+	pid_t pid;
+	u64 locked;
+	u64 pinned;
+	struct process_locked *next;
+};
+
 static pthread_mutex_t acct_lock = PTHREAD_MUTEX_INITIALIZER;
 static struct user_locked *users;
-static u64 process_locked;
+static struct process_locked *processes;
 static u64 pinned;
 
-static u64 memlock_limit_pages(u64 limit)
+/* @pid's RLIMIT_MEMLOCK in pages (our own when @pid's cannot be read). */
+static u64 memlock_limit_pages(u64 limit, pid_t pid)
 {
 	struct rlimit rl;
 
 	if (limit != IOPT_MEMLOCK_RLIMIT)
 		return limit;
-	if (getrlimit(RLIMIT_MEMLOCK, &rl) || rl.rlim_cur == RLIM_INFINITY)
+	if (pid == process_self() || prlimit(pid, RLIMIT_MEMLOCK, NULL, &rl))
+		if (getrlimit(RLIMIT_MEMLOCK, &rl))
+			return U64_MAX;
+	if (rl.rlim_cur == RLIM_INFINITY)
 		return U64_MAX;
 	return rl.rlim_cur >> PAGE_SHIFT;
+}
+
+static struct process_locked *find_process(pid_t pid)
+{
+	for (struct process_locked *p = processes; p; p = p->next)
+		if (p->pid == pid)
+			return p;
+	return NULL;
+}
+
+/* Unlink and free @pid's entry once nothing is charged to it. */
+static void process_maybe_free(pid_t pid)
+{
+	struct process_locked *p, **link;
+
+	for (link = &processes; (p = *link); link = &p->next) {
+		if (p->pid != pid)
+			continue;
+		if (!p->locked && !p->pinned) {
+			*link = p->next;
+			mem_free(p);
+		}
+		return;
+	}
 }
 
 static struct user_locked *find_user(uid_t user)
@@ -40,12 +82,12 @@ static struct user_locked *find_user(uid_t user)
 	return NULL;
 }
 
-static int charge_locked(u64 *locked, u64 npages, u64 limit,
+static int charge_locked(u64 *locked, u64 npages, u64 limit, pid_t pid,
 			 const char *whose)
 {
 	u64 total;
 
-	limit = memlock_limit_pages(limit);
+	limit = memlock_limit_pages(limit, pid);
 
 	if (__builtin_add_overflow(*locked, npages, &total) || total > limit)
 		return err_reason(-ENOMEM,
@@ -57,13 +99,31 @@ static int charge_locked(u64 *locked, u64 npages, u64 limit,
 	return 0;
 }
 
-int iopt_account_charge(enum iopt_account_mode mode, uid_t user, u64 npages,
-			u64 limit)
+int iopt_account_charge(enum iopt_account_mode mode, uid_t user, pid_t pid,
+			u64 npages, u64 limit)
 {
+	struct process_locked *p = NULL;
 	struct user_locked *u;
 	int rc = 0;
 
+	if (mode == IOPT_PAGES_ACCOUNT_NONE) {
+		pthread_mutex_lock(&acct_lock);
+		pinned += npages;
+		pthread_mutex_unlock(&acct_lock);
+		return 0;
+	}
 	pthread_mutex_lock(&acct_lock);
+	p = find_process(pid);
+	if (!p) {
+		p = mem_zalloc(sizeof(*p));
+		if (!p) {
+			rc = -ENOMEM;
+			goto out;
+		}
+		p->pid = pid;
+		p->next = processes;
+		processes = p;
+	}
 	switch (mode) {
 	case IOPT_PAGES_ACCOUNT_NONE:
 		break;
@@ -79,7 +139,7 @@ int iopt_account_charge(enum iopt_account_mode mode, uid_t user, u64 npages,
 			u->next = users;
 			users = u;
 		}
-		rc = charge_locked(&u->locked, npages, limit, "user");
+		rc = charge_locked(&u->locked, npages, limit, pid, "user");
 		if (rc && !u->locked) {
 			/* Do not keep an entry this call created. */
 			users = u->next;
@@ -87,21 +147,35 @@ int iopt_account_charge(enum iopt_account_mode mode, uid_t user, u64 npages,
 		}
 		break;
 	case IOPT_PAGES_ACCOUNT_MM:
-		rc = charge_locked(&process_locked, npages, limit, "process");
+		rc = charge_locked(&p->locked, npages, limit, pid, "process");
 		break;
 	}
-	if (!rc)
+	if (!rc) {
+		p->pinned += npages;
 		pinned += npages;
+	} else {
+		process_maybe_free(pid);
+	}
+out:
 	pthread_mutex_unlock(&acct_lock);
 	return rc;
 }
 
-void iopt_account_uncharge(enum iopt_account_mode mode, uid_t user,
+void iopt_account_uncharge(enum iopt_account_mode mode, uid_t user, pid_t pid,
 			   u64 npages)
 {
+	struct process_locked *p;
 	struct user_locked *u, **link;
 
 	pthread_mutex_lock(&acct_lock);
+	if (!WARN_ON(pinned < npages))
+		pinned -= npages;
+	if (mode == IOPT_PAGES_ACCOUNT_NONE)
+		goto out;
+	p = find_process(pid);
+	if (WARN_ON(!p || p->pinned < npages))
+		goto out;
+	p->pinned -= npages;
 	switch (mode) {
 	case IOPT_PAGES_ACCOUNT_NONE:
 		break;
@@ -118,12 +192,12 @@ void iopt_account_uncharge(enum iopt_account_mode mode, uid_t user,
 		}
 		break;
 	case IOPT_PAGES_ACCOUNT_MM:
-		if (!WARN_ON(process_locked < npages))
-			process_locked -= npages;
+		if (!WARN_ON(p->locked < npages))
+			p->locked -= npages;
 		break;
 	}
-	if (!WARN_ON(pinned < npages))
-		pinned -= npages;
+	process_maybe_free(pid);
+out:
 	pthread_mutex_unlock(&acct_lock);
 }
 
@@ -139,14 +213,33 @@ u64 iopt_account_user_locked(uid_t user)
 	return locked;
 }
 
-u64 iopt_account_process_locked(void)
+u64 iopt_account_process_locked_of(pid_t pid)
 {
+	struct process_locked *p;
 	u64 locked;
 
 	pthread_mutex_lock(&acct_lock);
-	locked = process_locked;
+	p = find_process(pid);
+	locked = p ? p->locked : 0;
 	pthread_mutex_unlock(&acct_lock);
 	return locked;
+}
+
+u64 iopt_account_process_pinned_of(pid_t pid)
+{
+	struct process_locked *p;
+	u64 n;
+
+	pthread_mutex_lock(&acct_lock);
+	p = find_process(pid);
+	n = p ? p->pinned : 0;
+	pthread_mutex_unlock(&acct_lock);
+	return n;
+}
+
+u64 iopt_account_process_locked(void)
+{
+	return iopt_account_process_locked_of(process_self());
 }
 
 u64 iopt_account_pinned(void)
@@ -157,4 +250,73 @@ u64 iopt_account_pinned(void)
 	n = pinned;
 	pthread_mutex_unlock(&acct_lock);
 	return n;
+}
+
+/* Whether @pages is charged to another than @pid and @user. */
+static bool charged_elsewhere(const struct iopt_pages *pages, pid_t pid,
+			      uid_t user)
+{
+	switch (pages->account_mode) {
+	case IOPT_PAGES_ACCOUNT_NONE:
+		return false;
+	case IOPT_PAGES_ACCOUNT_MM:
+		return pages->source_pid != pid;
+	case IOPT_PAGES_ACCOUNT_USER:
+		/* The process's pinned count moves as well as the user's. */
+		return pages->source_pid != pid ||
+		       (pages->source_user_known && pages->source_user != user);
+	}
+	return true;
+}
+
+int iopt_account_move_pages(struct iopt_pages **list, size_t n, uid_t user,
+			    u64 limit)
+{
+	u64 npinned[IOPT_PAGES_ACCOUNT_MM + 1] = { 0 };
+	pid_t pid = process_user();
+	int mode, rc = 0;
+
+	for (size_t i = 0; i != n; i++) {
+		struct iopt_pages *pages = list[i];
+
+		pthread_mutex_lock(&pages->mutex);
+		WARN_ON(pages->npinned != pages->last_npinned);
+		if (charged_elsewhere(pages, pid, user))
+			npinned[pages->account_mode] += pages->last_npinned;
+		pthread_mutex_unlock(&pages->mutex);
+	}
+	if (fault_should_fail())
+		return err_reason(-ENOMEM,
+				  "injected failure charging the calling process");
+	for (mode = IOPT_PAGES_ACCOUNT_USER; mode <= IOPT_PAGES_ACCOUNT_MM;
+	     mode++) {
+		if (!npinned[mode])
+			continue;
+		rc = iopt_account_charge(mode, user, pid, npinned[mode], limit);
+		if (rc)
+			break;
+	}
+	if (rc) {
+		while (--mode >= IOPT_PAGES_ACCOUNT_USER)
+			if (npinned[mode])
+				iopt_account_uncharge(mode, user, pid,
+						      npinned[mode]);
+		return rc;
+	}
+	/* Refund the old charges, and make the caller the source. */
+	for (size_t i = 0; i != n; i++) {
+		struct iopt_pages *pages = list[i];
+
+		pthread_mutex_lock(&pages->mutex);
+		if (charged_elsewhere(pages, pid, user) && pages->last_npinned)
+			iopt_account_uncharge(pages->account_mode,
+					      pages->source_user,
+					      pages->source_pid,
+					      pages->last_npinned);
+		pages->source_pid = pid;
+		pages->source_user = user;
+		pages->source_user_known = true;
+		pthread_mutex_unlock(&pages->mutex);
+	}
+	return 0;
 }

@@ -14,17 +14,33 @@
 #include "iopt/pages.h"
 
 /*
- * Charge @npages against @limit pages (IOPT_MEMLOCK_RLIMIT: the process's
- * RLIMIT_MEMLOCK); -ENOMEM (with a reason) when over the limit.
+ * Charge @npages pinned for process @pid against @limit pages
+ * (IOPT_MEMLOCK_RLIMIT: @pid's RLIMIT_MEMLOCK); -ENOMEM (with a reason)
+ * when over the limit.
  */
-int iopt_account_charge(enum iopt_account_mode mode, uid_t user, u64 npages,
-			u64 limit);
+int iopt_account_charge(enum iopt_account_mode mode, uid_t user, pid_t pid,
+			u64 npages, u64 limit);
 /* Return a charge. Cannot fail. */
-void iopt_account_uncharge(enum iopt_account_mode mode, uid_t user,
+void iopt_account_uncharge(enum iopt_account_mode mode, uid_t user, pid_t pid,
 			   u64 npages);
 
 u64 iopt_account_user_locked(uid_t user);
+/* MM mode's charge and the pinned pages of @pid, or of this process. */
+u64 iopt_account_process_locked_of(pid_t pid);
+u64 iopt_account_process_pinned_of(pid_t pid);
 u64 iopt_account_process_locked(void);
+/* Pinned pages, every process's. */
 u64 iopt_account_pinned(void);
+
+/*
+ * IOMMU_IOAS_CHANGE_PROCESS's move: the calling process (process_user())
+ * and @user take the charges of the @n distinct @list pages (against
+ * @limit pages, as iopt_account_charge()) and become their source; the
+ * old charges are refunded. The caller keeps every pin still (holds
+ * every IOAS's iova lock). All or nothing: 0, or -ENOMEM with nothing
+ * changed.
+ */
+int iopt_account_move_pages(struct iopt_pages **list, size_t n, uid_t user,
+			    u64 limit);
 
 #endif

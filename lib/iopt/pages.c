@@ -23,6 +23,7 @@
 #include "base/err_reason.h"
 #include "base/fault_inject.h"
 #include "base/mem.h"
+#include "base/process.h"
 #include "base/overflow.h"
 #include "base/warn.h"
 #include "iopt/accounting.h"
@@ -129,7 +130,7 @@ static int pages_update_pinned(struct iopt_pages *pages)
 	if (pages->npinned < pages->last_npinned) {
 		npages = pages->last_npinned - pages->npinned;
 		iopt_account_uncharge(pages->account_mode, pages->source_user,
-				      npages);
+				      pages->source_pid, npages);
 	} else {
 		npages = pages->npinned - pages->last_npinned;
 		/*
@@ -147,8 +148,8 @@ static int pages_update_pinned(struct iopt_pages *pages)
 					  "injected failure charging %llu pinned pages",
 					  (unsigned long long)npages);
 		rc = iopt_account_charge(pages->account_mode,
-					 pages->source_user, npages,
-					 pages->memlock_limit);
+					 pages->source_user, pages->source_pid,
+					 npages, pages->memlock_limit);
 		if (rc)
 			return rc;
 	}
@@ -708,6 +709,7 @@ struct iopt_pages *iopt_pages_alloc(struct pfn_source *src, u64 npages,
 	/* The mapping's owner sets the mode; USER is the safe default. */
 	pages->account_mode = IOPT_PAGES_ACCOUNT_USER;
 	pages->memlock_limit = IOPT_MEMLOCK_RLIMIT;
+	pages->source_pid = process_user();
 	index_store_init(&pages->pinned_pfns);
 	pages->access_itree = RB_ROOT_CACHED_INIT;
 	pages->domains_itree = RB_ROOT_CACHED_INIT;
@@ -751,8 +753,10 @@ struct iopt_pages *iopt_alloc_file_pages(int fd, u64 start, u64 length,
 	pages = pages_from_source(pfn_source_file_create(fd, start, length,
 							 writable),
 				  writable);
-	if (!IS_ERR(pages))
+	if (!IS_ERR(pages)) {
 		pages->source_addr = align_down(start, PAGE_SIZE);
+		pages->type = IOPT_ADDRESS_FILE;
+	}
 	return pages;
 }
 

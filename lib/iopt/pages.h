@@ -27,6 +27,13 @@
 #include "iopt/io_pagetable.h"
 #include "iopt/pfn_source.h"
 
+/* Where the PFNs come from, as the kernel tells its pages apart. */
+enum iopt_address_type {
+	IOPT_ADDRESS_USER = 0,
+	IOPT_ADDRESS_FILE,
+	IOPT_ADDRESS_DMABUF,
+};
+
 enum iopt_account_mode {
 	IOPT_PAGES_ACCOUNT_NONE = 0,
 	IOPT_PAGES_ACCOUNT_USER = 1,	/* per user, like io_uring */
@@ -68,6 +75,9 @@ struct iopt_pages {
 	u64 memlock_limit;	/* pages, or IOPT_MEMLOCK_RLIMIT */
 	uid_t source_user;	/* USER mode: read at the first charge */
 	bool source_user_known;
+	/* The process charged (the kernel's source task), at creation. */
+	pid_t source_pid;
+	enum iopt_address_type type;
 	struct index_store pinned_pfns;
 	struct rb_root_cached access_itree;
 	struct rb_root_cached domains_itree;

@@ -66,6 +66,7 @@ struct iopt_pages *iopt_alloc_dmabuf_pages(struct iopt_dmabuf *dmabuf,
 	}
 	/* Nothing is pinned, so nothing is charged. */
 	pages->account_mode = IOPT_PAGES_ACCOUNT_NONE;
+	pages->type = IOPT_ADDRESS_DMABUF;
 	pages->source_addr = start - start_byte;
 
 	pthread_mutex_lock(&dmabuf->lock);
