@@ -27,6 +27,7 @@ pid_t process_self(void)
 /* 0: this process (so a forked child's thread needs no update). */
 static __thread pid_t user_pid;
 static __thread int user_fd_number = -1, user_fd_local = -1;
+static __thread int user_fd_given = -1;
 
 pid_t process_user(void)
 {
@@ -52,4 +53,18 @@ void process_user_fd_set(int number, int local)
 {
 	user_fd_number = number;
 	user_fd_local = local;
+}
+
+void process_user_fd_out(int local)
+{
+	if (user_pid)
+		user_fd_given = local;
+}
+
+int process_user_fd_taken(void)
+{
+	int fd = user_fd_given;
+
+	user_fd_given = -1;
+	return fd;
 }

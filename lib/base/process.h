@@ -29,5 +29,13 @@ pid_t process_user_set(pid_t pid);
 int process_user_fd(int fd);
 /* For the calling thread's command: the user's @number is our @local. */
 void process_user_fd_set(int number, int local);
+/*
+ * A descriptor of ours handed to the user (the command's result): noted
+ * for a process running commands for another (a broker), which gives the
+ * other process a descriptor of its own for it. process_user_fd_taken()
+ * returns and forgets the last one noted (-1: none).
+ */
+void process_user_fd_out(int local);
+int process_user_fd_taken(void);
 
 #endif

@@ -11,6 +11,7 @@
 #include "base/err_ptr.h"
 #include "base/err_reason.h"
 #include "base/private_fd.h"
+#include "base/process.h"
 #include "base/index_store.h"
 #include "base/warn.h"
 #include "iommufd/fd_table.h"
@@ -81,6 +82,8 @@ void iommufd_file_install(struct iommufd_file *file)
 	pthread_mutex_lock(&table_lock);
 	WARN_ON(index_store_store(&table, file->fd, file));
 	pthread_mutex_unlock(&table_lock);
+	/* Run for another process: it gets a descriptor of its own. */
+	process_user_fd_out(file->fd);
 }
 
 void iommufd_file_abort(struct iommufd_file *file)
@@ -114,9 +117,12 @@ struct iommufd_file *iommufd_file_get(int fd,
 				      const struct iommufd_file_ops *ops)
 {
 	struct iommufd_file *file, *stale = NULL;
+	int number = fd;
 
+	/* The caller's number, which may be another process's. */
+	fd = process_user_fd(fd);
 	if (fd < 0)
-		return ERR_PTR(err_reason(-EBADFD, "fd %d is not a %s", fd,
+		return ERR_PTR(err_reason(-EBADFD, "fd %d is not a %s", number,
 					  ops ? ops->name : "library descriptor"));
 	pthread_mutex_lock(&table_lock);
 	file = index_store_load(&table, fd);
@@ -134,7 +140,7 @@ struct iommufd_file *iommufd_file_get(int fd,
 	if (stale)
 		iommufd_file_put(stale);
 	if (!file)
-		return ERR_PTR(err_reason(-EBADFD, "fd %d is not a %s", fd,
+		return ERR_PTR(err_reason(-EBADFD, "fd %d is not a %s", number,
 					  ops ? ops->name :
 						"library descriptor"));
 	return file;

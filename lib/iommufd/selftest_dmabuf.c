@@ -20,6 +20,7 @@
 #include "base/err_reason.h"
 #include "base/mem.h"
 #include "base/overflow.h"
+#include "base/process.h"
 #include "base/warn.h"
 #include "iommufd/fd_table.h"
 #include "iopt/dmabuf.h"
@@ -167,7 +168,9 @@ int iommufd_test_dmabuf_revoke(struct iommufd_ucmd *ucmd,
 	struct iopt_dmabuf *dmabuf;
 	int rc = 0;
 
-	dmabuf = iopt_dmabuf_get_fd(cmd->dmabuf_revoke.dmabuf_fd);
+	/* The caller's number, which may be another process's. */
+	dmabuf = iopt_dmabuf_get_fd(
+		process_user_fd(cmd->dmabuf_revoke.dmabuf_fd));
 	if (IS_ERR(dmabuf))
 		return PTR_ERR(dmabuf);
 	if (dmabuf->ops != &stdmabuf_ops) {

@@ -1,27 +1,15 @@
 // SPDX-License-Identifier: MIT
 /*
- * Contexts shared between processes (docs/design.md, section 8.1).
+ * Contexts shared between processes, the broker's side (share_proto.h,
+ * docs/design.md section 8.1): uiommufd_ctx_share() promotes a context to
+ * a broker process forked from its home, which serves it to every
+ * holder's channel, running each command with the client as the user
+ * (process_user_set()), so that every copy and every page of user memory
+ * is the client's, until the last descriptor of it anywhere is closed.
  *
- * A context lives in the process that opened it. uiommufd_ctx_share()
- * promotes it: the process forks a broker, a copy of itself holding the
- * context as it is at that instant, which serves it from then on to every
- * process holding a descriptor of it. The descriptor is one end of a
- * SOCK_SEQPACKET socket pair whose other end (the home end) the broker
- * holds: when the last copy of the descriptor anywhere is closed, the
- * home end hangs up and the broker destroys the context and exits.
- *
- * A client process reaches the broker through a channel of its own (a
- * socket pair, one end sent with its credentials in an attach message
- * over the descriptor itself: only the broker reads the home end, so no
- * holder can take another's reply). A request names an ioctl and its
- * argument's address in the client; the broker runs it with the client
- * as the user (process_user_set()), so every copy and every page of user
- * memory is the client's, and answers the result, errno and reason.
- *
- * Not yet in a shared context: what makes a descriptor or a mapping (the
- * test module's access descriptors and dma-bufs, fault queues, vEVENTQs,
- * mmap of vIOMMU pages) or takes one (IOAS_MAP_FILE); a context holding
- * any of those is not promoted.
+ * Not yet in a shared context: fault queues and vEVENTQs (refused), and
+ * mmap of vIOMMU pages (the shim answers ENODEV); a context holding
+ * descriptors or mappings of its own is not promoted.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -44,345 +32,20 @@
 #include "base/warn.h"
 #include "iommufd/fd_table.h"
 #include "iommufd/iommufd_private.h"
-#include "iommufd/user_copy.h"
-
-#define SHARE_MAGIC 0x75696f73u	/* "uios" */
+#include "iommufd/share_proto.h"
 
 /*
- * The home end is bound to an abstract name with this prefix: the name
- * the program's end reports as its peer is how a process that was given
- * the descriptor (over a socket, across exec) knows it for a context. The
- * home end never listens, so nobody can connect to the name.
- */
-static const char share_name_prefix[] = "uiommufd-ctx:";
-
-enum share_msg {
-	SHARE_ATTACH = 1,	/* over the descriptor, with a channel end */
-	SHARE_IOCTL,		/* over a channel */
-};
-
-struct share_req {
-	u32 magic;
-	u32 kind;
-	u64 request;
-	u64 arg;
-	s32 fd;		/* the client's number of a descriptor sent along */
-	u32 pad;
-};
-
-struct share_rep {
-	s32 rc;
-	s32 err;
-	char reason[240];
-};
-
-/* ---- the client side ---- */
-
-/* This process's channel to the broker of the descriptor (dev, ino). */
-struct share_channel {
-	struct share_channel *next;
-	dev_t dev;
-	ino_t ino;
-	pid_t pid;		/* whose it is: a forked child makes its own */
-	atomic_int fd;		/* private_fd.h */
-	pthread_mutex_t lock;	/* one request at a time */
-	/* The list's and each request's in flight (channels_lock). */
-	unsigned int refs;
-};
-
-static pthread_mutex_t channels_lock = PTHREAD_MUTEX_INITIALIZER;
-static struct share_channel *channels;
-
-static void channel_free(struct share_channel *ch)
-{
-	private_fd_close(&ch->fd);
-	pthread_mutex_destroy(&ch->lock);
-	mem_free(ch);
-}
-
-/* Drop a reference; the last frees it (off the list by then). */
-static void channel_put(struct share_channel *ch)
-{
-	bool last;
-
-	pthread_mutex_lock(&channels_lock);
-	last = !--ch->refs;
-	pthread_mutex_unlock(&channels_lock);
-	if (last)
-		channel_free(ch);
-}
-
-/* Send the attach message: @chan_fd and our credentials over @fd. */
-static int send_attach(int fd, int chan_fd)
-{
-	struct share_req req = { .magic = SHARE_MAGIC, .kind = SHARE_ATTACH };
-	union {
-		char buf[CMSG_SPACE(sizeof(int)) +
-			 CMSG_SPACE(sizeof(struct ucred))];
-		struct cmsghdr align;
-	} u;
-	struct iovec iov = { &req, sizeof(req) };
-	struct msghdr msg = {
-		.msg_iov = &iov, .msg_iovlen = 1,
-		.msg_control = u.buf, .msg_controllen = sizeof(u.buf),
-	};
-	struct ucred cred = { process_self(), getuid(), getgid() };
-	struct cmsghdr *c;
-
-	memset(&u, 0, sizeof(u));
-	c = CMSG_FIRSTHDR(&msg);
-	c->cmsg_level = SOL_SOCKET;
-	c->cmsg_type = SCM_RIGHTS;
-	c->cmsg_len = CMSG_LEN(sizeof(int));
-	memcpy(CMSG_DATA(c), &chan_fd, sizeof(int));
-	c = CMSG_NXTHDR(&msg, c);
-	c->cmsg_level = SOL_SOCKET;
-	c->cmsg_type = SCM_CREDENTIALS;
-	c->cmsg_len = CMSG_LEN(sizeof(cred));
-	memcpy(CMSG_DATA(c), &cred, sizeof(cred));
-	if (sendmsg(fd, &msg, MSG_NOSIGNAL) != sizeof(req))
-		return err_reason(-EIO,
-				  "cannot reach the process serving the shared context: %m");
-	return 0;
-}
-
-/*
- * The channel for descriptor @fd, made (and attached) if need be, with a
- * reference for the caller.
- */
-static struct share_channel *channel_get(int fd)
-{
-	struct share_channel *ch, **pos, *stale = NULL;
-	pid_t self = process_self();
-	int sv[2], rc;
-	struct stat st;
-
-	if (fstat(fd, &st))
-		return ERR_PTR(err_reason(-EBADF, "descriptor %d: %m", fd));
-	pthread_mutex_lock(&channels_lock);
-	for (pos = &channels; (ch = *pos); pos = &ch->next) {
-		if (ch->dev != st.st_dev || ch->ino != st.st_ino)
-			continue;
-		if (ch->pid == self) {
-			ch->refs++;
-			goto out_unlock;
-		}
-		/* Our parent's, copied by fork: not ours to use. */
-		*pos = ch->next;
-		stale = ch;
-		break;
-	}
-	ch = mem_zalloc(sizeof(*ch));
-	if (!ch) {
-		ch = ERR_PTR(-ENOMEM);
-		goto out_unlock;
-	}
-	if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv)) {
-		rc = err_reason(-errno, "cannot make a channel: %m");
-		goto out_free;
-	}
-	atomic_init(&ch->fd, sv[0]);
-	rc = private_fd_register(&ch->fd);
-	if (rc) {
-		close(sv[0]);
-		close(sv[1]);
-		goto out_free;
-	}
-	rc = send_attach(fd, sv[1]);
-	close(sv[1]);
-	if (rc) {
-		private_fd_close(&ch->fd);
-		goto out_free;
-	}
-	ch->dev = st.st_dev;
-	ch->ino = st.st_ino;
-	ch->pid = self;
-	ch->refs = 2;		/* the list's and the caller's */
-	pthread_mutex_init(&ch->lock, NULL);
-	ch->next = channels;
-	channels = ch;
-	goto out_unlock;
-
-out_free:
-	mem_free(ch);
-	ch = ERR_PTR(rc);
-out_unlock:
-	pthread_mutex_unlock(&channels_lock);
-	/* The parent's copy: no thread of ours uses it, its fd is a dup. */
-	if (stale)
-		channel_free(stale);
-	return ch;
-}
-
-UIOMMUFD_EXPORT int uiommufd_remote_is_context(int fd)
-{
-	struct sockaddr_un peer;
-	socklen_t len = sizeof(peer);
-	size_t plen = sizeof(share_name_prefix) - 1;
-
-	if (getpeername(fd, (struct sockaddr *)&peer, &len) ||
-	    peer.sun_family != AF_UNIX ||
-	    len < offsetof(struct sockaddr_un, sun_path) + 1 + plen ||
-	    peer.sun_path[0] ||
-	    memcmp(peer.sun_path + 1, share_name_prefix, plen))
-		return 0;
-	return 1;
-}
-
-/*
- * The descriptor a command takes (IOAS_MAP_FILE's file) goes with the
- * request: the broker has no number of ours. -1 when there is none, or
- * when the argument cannot be read (the broker then answers the fault).
- */
-static int request_fd(unsigned long request, void *arg)
-{
-	struct iommu_ioas_map_file cmd;
-	const size_t end = offsetof(struct iommu_ioas_map_file, fd) +
-			   sizeof(cmd.fd);
-
-	if ((u32)request != IOMMU_IOAS_MAP_FILE)
-		return -1;
-	if (copy_from_user(&cmd, (u64)(uintptr_t)arg, sizeof(cmd.size),
-			   "the command") ||
-	    cmd.size < end ||
-	    copy_from_user(&cmd, (u64)(uintptr_t)arg, end, "the command"))
-		return -1;
-	return cmd.fd;
-}
-
-/* Send @req over @cfd, with @fd when it is one. */
-static bool send_request(int cfd, const struct share_req *req, int fd)
-{
-	union {
-		char buf[CMSG_SPACE(sizeof(int))];
-		struct cmsghdr align;
-	} u;
-	struct iovec iov = { (void *)req, sizeof(*req) };
-	struct msghdr msg = { .msg_iov = &iov, .msg_iovlen = 1 };
-	struct cmsghdr *c;
-
-	if (fd >= 0) {
-		memset(&u, 0, sizeof(u));
-		msg.msg_control = u.buf;
-		msg.msg_controllen = sizeof(u.buf);
-		c = CMSG_FIRSTHDR(&msg);
-		c->cmsg_level = SOL_SOCKET;
-		c->cmsg_type = SCM_RIGHTS;
-		c->cmsg_len = CMSG_LEN(sizeof(int));
-		memcpy(CMSG_DATA(c), &fd, sizeof(int));
-		if (sendmsg(cfd, &msg, MSG_NOSIGNAL) == sizeof(*req))
-			return true;
-		if (errno != EBADF)
-			return false;
-		/* Not a descriptor: the broker finds none and says so. */
-		msg.msg_control = NULL;
-		msg.msg_controllen = 0;
-	}
-	return sendmsg(cfd, &msg, MSG_NOSIGNAL) == sizeof(*req);
-}
-
-UIOMMUFD_EXPORT int uiommufd_remote_ioctl(int fd, unsigned long request,
-					  void *arg)
-{
-	struct share_req req = {
-		.magic = SHARE_MAGIC, .kind = SHARE_IOCTL,
-		.request = (u32)request, .arg = (u64)(uintptr_t)arg,
-	};
-	struct share_channel *ch;
-	struct share_rep rep;
-	ssize_t n = -1;
-	int rc, cfd, arg_fd;
-
-	err_reason_clear();
-	api_enter();
-	arg_fd = request_fd(request, arg);
-	req.fd = arg_fd;
-	ch = channel_get(fd);
-	if (IS_ERR(ch)) {
-		rc = PTR_ERR(ch);
-		goto out;
-	}
-	pthread_mutex_lock(&ch->lock);
-	cfd = private_fd_get(&ch->fd);
-	if (send_request(cfd, &req, arg_fd))
-		n = recv(cfd, &rep, sizeof(rep), 0);
-	private_fd_put();
-	pthread_mutex_unlock(&ch->lock);
-	channel_put(ch);
-	if (n != sizeof(rep)) {
-		rc = err_reason(-EIO,
-				"the process serving the shared context is gone");
-		goto out;
-	}
-	rep.reason[sizeof(rep.reason) - 1] = 0;
-	rc = rep.rc;
-	if (rc < 0) {
-		if (rep.reason[0])
-			err_reason(-rep.err, "%s", rep.reason);
-		rc = -rep.err;
-	}
-out:
-	api_exit();
-	if (rc < 0) {
-		errno = -rc;
-		return -1;
-	}
-	return rc;
-}
-
-UIOMMUFD_EXPORT void uiommufd_remote_forget(int fd)
-{
-	struct share_channel *ch, **pos, *gone = NULL;
-	pid_t self = process_self();
-	struct stat st;
-
-	if (fstat(fd, &st))
-		return;
-	api_enter();
-	pthread_mutex_lock(&channels_lock);
-	for (pos = &channels; (ch = *pos); pos = &ch->next) {
-		if (ch->dev == st.st_dev && ch->ino == st.st_ino &&
-		    ch->pid == self) {
-			*pos = ch->next;
-			gone = ch;
-			break;
-		}
-	}
-	pthread_mutex_unlock(&channels_lock);
-	/* Requests in flight keep it until they are done. */
-	if (gone)
-		channel_put(gone);
-	api_exit();
-}
-
-/* ---- the broker ---- */
-
-/*
- * Commands that make or take a descriptor, or a mapping, are not yet
- * served for another process: what the command would hand back is a
- * number in the broker's table. 0 when @req may run.
+ * Fault queues and vEVENTQs are not yet served for another process: their
+ * descriptors are read, written and polled, which a client's socket does
+ * not do. 0 when @req may run.
  */
 static int refuse_unshareable(const struct share_req *req)
 {
-	struct iommu_test_cmd test;
-
 	switch ((u32)req->request) {
 	case IOMMU_FAULT_QUEUE_ALLOC:
 	case IOMMU_VEVENTQ_ALLOC:
 		return err_reason(-EOPNOTSUPP,
-				  "not yet in a context shared between processes (a descriptor in the command)");
-	case IOMMU_TEST_CMD:
-		if (copy_from_user(&test, req->arg,
-				   offsetof(struct iommu_test_cmd, op) + sizeof(u32),
-				   "the test command"))
-			return -EFAULT;
-		if (test.op == IOMMU_TEST_OP_CREATE_ACCESS ||
-		    test.op == IOMMU_TEST_OP_DMABUF_GET ||
-		    test.op == IOMMU_TEST_OP_DMABUF_REVOKE)
-			return err_reason(-EOPNOTSUPP,
-					  "test op %u: not yet in a context shared between processes (a descriptor in the command)",
-					  test.op);
-		return 0;
+				  "not yet in a context shared between processes (an event queue's descriptor)");
 	default:
 		return 0;
 	}
@@ -394,48 +57,111 @@ struct broker_channel {
 };
 
 /*
- * Receive one request of @ch, with the descriptor it may carry (*fd, -1
- * if none): the size received, 0 at the end, -1 on error.
+ * A descriptor of ours (@local: an access or a dma-buf) handed to clients
+ * as the other end of @sock, whose inode is (@dev, @ino): when the last
+ * copy of it anywhere is closed, @sock hangs up and @local is closed.
  */
-static ssize_t recv_request(int cfd, struct share_req *req, int *fd)
-{
-	union {
-		char buf[CMSG_SPACE(sizeof(int))];
-		struct cmsghdr align;
-	} u;
-	struct iovec iov = { req, sizeof(*req) };
-	struct msghdr msg = {
-		.msg_iov = &iov, .msg_iovlen = 1,
-		.msg_control = u.buf, .msg_controllen = sizeof(u.buf),
-	};
-	struct cmsghdr *c;
-	ssize_t n;
+struct remote_file {
+	int sock;
+	int local;
+	dev_t dev;
+	ino_t ino;
+};
 
-	*fd = -1;
-	n = recvmsg(cfd, &msg, MSG_CMSG_CLOEXEC);
-	if (n < 0)
-		return n;
-	c = CMSG_FIRSTHDR(&msg);
-	if (c && c->cmsg_level == SOL_SOCKET && c->cmsg_type == SCM_RIGHTS &&
-	    c->cmsg_len == CMSG_LEN(sizeof(int)))
-		memcpy(fd, CMSG_DATA(c), sizeof(int));
-	return n;
+struct broker {
+	struct uiommufd_ctx *ctx;
+	int home;
+	struct broker_channel *ch;
+	unsigned int nch, ch_room;
+	struct remote_file *rf;
+	unsigned int nrf, rf_room;
+};
+
+/* Room for one more of @n elements of @size in *@arr (of *@room). */
+static bool room_for_one(void **arr, unsigned int n, unsigned int *room,
+			 size_t size)
+{
+	unsigned int more = *room ? 2 * *room : 16;
+	void *bigger;
+
+	if (n < *room)
+		return true;
+	bigger = mem_calloc(more, size);
+	if (!bigger)
+		return false;
+	if (n)
+		memcpy(bigger, *arr, n * size);
+	mem_free(*arr);
+	*arr = bigger;
+	*room = more;
+	return true;
 }
 
-/* Run one request of @ch's process and answer it: false if it is gone. */
-static bool serve_request(struct uiommufd_ctx *ctx,
-			  const struct broker_channel *ch)
+/*
+ * The descriptor a client sent with its request, as ours: the local file
+ * behind a socket we handed out (the received copy goes), or itself.
+ */
+static int translate_fd(struct broker *b, int fd)
+{
+	struct stat st;
+
+	if (fd < 0 || fstat(fd, &st))
+		return fd;
+	for (unsigned int i = 0; i != b->nrf; i++) {
+		if (b->rf[i].dev == st.st_dev && b->rf[i].ino == st.st_ino) {
+			syscall(SYS_close, fd);
+			return b->rf[i].local;
+		}
+	}
+	return fd;
+}
+
+/*
+ * The command handed out @local: the client gets the other end of a
+ * socket pair of ours (*cfd), which stands for it. 0, or -errno with
+ * @local closed (the command's object goes with it, as at a close).
+ */
+static int hand_out(struct broker *b, int local, int *cfd)
+{
+	struct remote_file *rf;
+	struct stat st;
+	int sv[2];
+
+	if (!room_for_one((void **)&b->rf, b->nrf, &b->rf_room,
+			  sizeof(*b->rf)))
+		goto fail;
+	if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv))
+		goto fail;
+	if (fstat(sv[1], &st)) {
+		syscall(SYS_close, sv[0]);
+		syscall(SYS_close, sv[1]);
+		goto fail;
+	}
+	rf = &b->rf[b->nrf++];
+	*rf = (struct remote_file){ .sock = sv[0], .local = local,
+				    .dev = st.st_dev, .ino = st.st_ino };
+	*cfd = sv[1];
+	return 0;
+fail:
+	uiommufd_fd_close(local);
+	return err_reason(-EMFILE,
+			  "cannot hand the new descriptor to the caller: %m");
+}
+
+/* Run one request of channel @ch and answer it: false if it is gone. */
+static bool serve_request(struct broker *b, const struct broker_channel *ch)
 {
 	struct share_req req;
 	struct share_rep rep = { 0 };
 	const char *reason;
-	int fd = -1;
+	int fd, local, given, cfd = -1;
+	bool sent;
 	pid_t old;
 	ssize_t n;
 
-	n = recv_request(ch->fd, &req, &fd);
+	n = share_recv(ch->fd, &req, sizeof(req), &fd);
 	if (n <= 0)
-		return n < 0 && errno == EINTR;
+		return false;
 	if (n != sizeof(req) || req.magic != SHARE_MAGIC ||
 	    req.kind != SHARE_IOCTL) {
 		if (fd >= 0)
@@ -443,19 +169,30 @@ static bool serve_request(struct uiommufd_ctx *ctx,
 		return false;	/* not ours to talk to any more */
 	}
 	err_reason_clear();
+	local = translate_fd(b, fd);
 	old = process_user_set(ch->pid);
-	process_user_fd_set(req.fd, fd);
+	process_user_fd_set(req.fd, local);
+	process_user_fd_taken();
 	rep.rc = refuse_unshareable(&req);
 	if (!rep.rc)
-		rep.rc = uiommufd_ioctl(ctx, req.request,
+		rep.rc = uiommufd_ioctl(b->ctx, req.request,
 					(void *)(uintptr_t)req.arg);
 	else
 		errno = -rep.rc;
+	given = process_user_fd_taken();
 	process_user_fd_set(-1, -1);
 	process_user_set(old);
 	/* What the command keeps of it (a file's pages) holds its own. */
-	if (fd >= 0)
+	if (fd >= 0 && local == fd)
 		syscall(SYS_close, fd);
+	if (rep.rc >= 0 && given >= 0) {
+		int rc = hand_out(b, given, &cfd);
+
+		if (rc) {
+			rep.rc = -1;
+			errno = -rc;
+		}
+	}
 	if (rep.rc < 0) {
 		rep.rc = -1;
 		rep.err = errno;
@@ -463,7 +200,11 @@ static bool serve_request(struct uiommufd_ctx *ctx,
 		if (reason)
 			snprintf(rep.reason, sizeof(rep.reason), "%s", reason);
 	}
-	return send(ch->fd, &rep, sizeof(rep), MSG_NOSIGNAL) == sizeof(rep);
+	sent = share_send(ch->fd, &rep, sizeof(rep), cfd);
+	/* Ours goes: the client's copy (if it got one) stands for the file. */
+	if (cfd >= 0)
+		syscall(SYS_close, cfd);
+	return sent;
 }
 
 /*
@@ -515,74 +256,104 @@ static int accept_attach(int home, struct broker_channel *ch)
 	return 1;
 }
 
-/*
- * Serve @ctx until the last descriptor of it anywhere is closed (the home
- * end hangs up). Clients come and go with their channels.
- */
-static void broker_serve(struct uiommufd_ctx *ctx, int home)
+/* Every copy of remote file @i's descriptor is closed: close ours. */
+static void remote_file_gone(struct broker *b, unsigned int i)
 {
-	struct broker_channel *ch = NULL;
-	struct pollfd *pfd = mem_zalloc(sizeof(*pfd));
-	unsigned int n = 0, room = 0;
+	syscall(SYS_close, b->rf[i].sock);
+	uiommufd_fd_close(b->rf[i].local);
+	b->rf[i] = b->rf[--b->nrf];
+}
+
+/*
+ * What remote file @i's socket says: every copy of the client end is
+ * closed (the file goes), or a client wrote to it, which the kernel's
+ * file would refuse (dropped).
+ */
+static void remote_file_poll(struct broker *b, unsigned int i, short revents)
+{
+	char byte;
+
+	if (revents & (POLLHUP | POLLERR | POLLNVAL))
+		remote_file_gone(b, i);
+	else if (revents & POLLIN)
+		recv(b->rf[i].sock, &byte, sizeof(byte), MSG_DONTWAIT);
+}
+
+static void add_channel(struct broker *b, const struct broker_channel *ch)
+{
+	if (room_for_one((void **)&b->ch, b->nch, &b->ch_room,
+			 sizeof(*b->ch)))
+		b->ch[b->nch++] = *ch;
+	else
+		syscall(SYS_close, ch->fd);	/* without room, no client */
+}
+
+/*
+ * Serve the context until the last descriptor of it anywhere is closed
+ * (the home end hangs up). Clients come and go with their channels; the
+ * descriptors handed out go when their last copy is closed, which is
+ * seen before any request that follows (a close, then a command that
+ * needs the object gone).
+ */
+static void broker_serve(struct broker *b)
+{
+	struct pollfd *pfd = NULL;
+	unsigned int room = 0;
 
 	for (;;) {
-		if (!pfd)
-			break;
-		pfd[0] = (struct pollfd){ .fd = home, .events = POLLIN };
-		for (unsigned int i = 0; i != n; i++)
-			pfd[i + 1] = (struct pollfd){ .fd = ch[i].fd,
-						      .events = POLLIN };
-		if (poll(pfd, n + 1, -1) < 0) {
+		unsigned int n = 1 + b->nrf + b->nch, p = 0;
+
+		if (n > room) {
+			mem_free(pfd);
+			room = 2 * n;
+			pfd = mem_calloc(room, sizeof(*pfd));
+			if (!pfd)
+				break;
+		}
+		pfd[p++] = (struct pollfd){ .fd = b->home, .events = POLLIN };
+		for (unsigned int i = 0; i != b->nrf; i++)
+			pfd[p++] = (struct pollfd){ .fd = b->rf[i].sock };
+		for (unsigned int i = 0; i != b->nch; i++)
+			pfd[p++] = (struct pollfd){ .fd = b->ch[i].fd,
+						    .events = POLLIN };
+		if (poll(pfd, n, -1) < 0) {
 			if (errno == EINTR)
 				continue;
 			break;
 		}
-		for (unsigned int i = n; i--;) {
-			if (!pfd[i + 1].revents)
+		/* The channels' entries follow what was polled before them. */
+		p = 1 + b->nrf;
+		for (unsigned int i = b->nrf; i--;)
+			remote_file_poll(b, i, pfd[1 + i].revents);
+		for (unsigned int i = b->nch; i--;) {
+			if (!pfd[p + i].revents)
 				continue;
-			if ((pfd[i + 1].revents & POLLIN) &&
-			    serve_request(ctx, &ch[i]))
+			if ((pfd[p + i].revents & POLLIN) &&
+			    serve_request(b, &b->ch[i]))
 				continue;
 			/* That client is gone. */
-			syscall(SYS_close, ch[i].fd);
-			ch[i] = ch[--n];
+			syscall(SYS_close, b->ch[i].fd);
+			b->ch[i] = b->ch[--b->nch];
 		}
 		if (pfd[0].revents) {
 			struct broker_channel new_ch;
-			int got = accept_attach(home, &new_ch);
+			int got = accept_attach(b->home, &new_ch);
 
 			if (got < 0)
 				break;	/* no descriptor left anywhere */
-			if (got && n == room) {
-				/* Twice the room; without it, no new client. */
-				unsigned int more = room ? 2 * room : 16;
-				struct broker_channel *c2 =
-					mem_zalloc(more * sizeof(*c2));
-				struct pollfd *p2 =
-					mem_zalloc((more + 1) * sizeof(*p2));
-
-				if (c2 && p2) {
-					if (n)
-						memcpy(c2, ch, n * sizeof(*c2));
-					mem_free(ch);
-					mem_free(pfd);
-					ch = c2;
-					pfd = p2;
-					room = more;
-				} else {
-					mem_free(c2);
-					mem_free(p2);
-				}
-			}
-			if (got && n < room)
-				ch[n++] = new_ch;
-			else if (got)
-				syscall(SYS_close, new_ch.fd);
+			if (got)
+				add_channel(b, &new_ch);
 		}
 	}
-	mem_free(ch);
 	mem_free(pfd);
-	iommufd_ctx_put(ctx);
+	/* As at the last close: what was handed out goes first. */
+	while (b->nrf)
+		remote_file_gone(b, b->nrf - 1);
+	for (unsigned int i = 0; i != b->nch; i++)
+		syscall(SYS_close, b->ch[i].fd);
+	mem_free(b->ch);
+	mem_free(b->rf);
+	iommufd_ctx_put(b->ctx);
 }
 
 /*
@@ -613,20 +384,6 @@ static void broker_close_fds(void)
 	}
 }
 
-/* Our clients' channels (to other brokers) are not the broker's. */
-static void broker_drop_channels(void)
-{
-	struct share_channel *ch = channels;
-
-	channels = NULL;
-	while (ch) {
-		struct share_channel *next = ch->next;
-
-		channel_free(ch);
-		ch = next;
-	}
-}
-
 static void broker_main(struct uiommufd_ctx *ctx, int home)
 {
 	sigset_t none;
@@ -641,11 +398,12 @@ static void broker_main(struct uiommufd_ctx *ctx, int home)
 	sigemptyset(&none);
 	sigprocmask(SIG_SETMASK, &none, NULL);
 	prctl(PR_SET_NAME, "uiommufd-brkr");
-	broker_drop_channels();
+	/* Our clients' channels (to other brokers) are not the broker's. */
+	share_client_forget_all();
 	/* The program's other contexts are not ours: pins, charges and all. */
 	iommufd_ctx_forget_others(ctx);
 	broker_close_fds();
-	broker_serve(ctx, home);
+	broker_serve(&(struct broker){ .ctx = ctx, .home = home });
 	_exit(0);
 }
 
@@ -661,7 +419,7 @@ static int bind_home(int home)
 
 	for (int tries = 0; tries != 64; tries++) {
 		len = snprintf(addr.sun_path + 1, sizeof(addr.sun_path) - 1,
-			       "%s%d:%u", share_name_prefix, (int)getpid(),
+			       "%s%d:%u", SHARE_NAME_PREFIX, (int)getpid(),
 			       atomic_fetch_add(&count, 1));
 		if (!bind(home, (struct sockaddr *)&addr,
 			  offsetof(struct sockaddr_un, sun_path) + 1 + len))

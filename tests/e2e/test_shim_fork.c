@@ -528,8 +528,6 @@ static int refused_commands(int fd, uint32_t ioas)
 	struct iommu_fault_alloc fa = { .size = sizeof(fa) };
 	struct iommu_veventq_alloc va = { .size = sizeof(va),
 					  .veventq_depth = 2 };
-	struct iommu_test_cmd ca = { .op = IOMMU_TEST_OP_CREATE_ACCESS,
-				     .id = ioas };
 	int bad = 0;
 	void *p;
 
@@ -544,9 +542,6 @@ static int refused_commands(int fd, uint32_t ioas)
 	} while (0)
 	REFUSED(ioctl(fd, IOMMU_FAULT_QUEUE_ALLOC, &fa));
 	REFUSED(ioctl(fd, IOMMU_VEVENTQ_ALLOC, &va));
-	REFUSED(test_cmd(fd, &ca));
-	REFUSED(dmabuf_get(fd, BUF_LEN, O_CLOEXEC));
-	REFUSED(dmabuf_revoke(fd, 0, true));
 #undef REFUSED
 	errno = 0;
 	p = mmap(NULL, PAGE_SZ, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);

@@ -12,6 +12,7 @@
 #include <signal.h>
 #include <sys/mman.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -242,25 +243,73 @@ TEST(bad_pointers_and_reasons)
 	share_close(fd);
 }
 
-/* What would hand back a descriptor is not served yet. */
-TEST(descriptors_not_yet)
+/*
+ * Descriptors a command hands out (a test-module access, a dma-buf) come
+ * back as sockets standing for the broker's: commands that name them
+ * work, closing the last copy closes the broker's (seen before the next
+ * command). Event queues are not served yet.
+ */
+TEST(descriptors_through_the_broker)
 {
 	struct iommu_fault_alloc fa = { .size = sizeof(fa) };
+	char *buf = mmap(NULL, 4 * PG, PROT_READ | PROT_WRITE,
+			 MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
 	struct iommu_test_cmd cmd;
 	uint32_t ioas = 0;
-	int fd = share_new();
+	char text[16] = {};
+	int fd = share_new(), afd, dfd;
+	struct stat st;
 
 	ASSERT_GE(fd, 0);
+	ASSERT_NE(MAP_FAILED, buf);
+	strcpy(buf + PG, "through it");
 	ASSERT_EQ(0, r_ioas_alloc(fd, &ioas));
+	ASSERT_EQ(0, r_map(fd, ioas, buf, 4 * PG, MOCK_APERTURE_START));
 	EXPECT_FAILS_WHY(EOPNOTSUPP, uiommufd_remote_ioctl(
 					     fd, IOMMU_FAULT_QUEUE_ALLOC, &fa));
+
 	test_cmd_init(&cmd, IOMMU_TEST_OP_CREATE_ACCESS, ioas);
-	EXPECT_FAILS_WHY(EOPNOTSUPP, r_test(fd, &cmd));
+	ASSERT_EQ(0, r_test(fd, &cmd));
+	afd = cmd.create_access.out_access_fd;
+	ASSERT_EQ(0, fstat(afd, &st));
+	EXPECT_TRUE(S_ISSOCK(st.st_mode));
+	EXPECT_EQ(FD_CLOEXEC, fcntl(afd, F_GETFD));
+	/* The access is named by our number; it reads our memory. */
+	test_cmd_init(&cmd, IOMMU_TEST_OP_ACCESS_RW, afd);
+	cmd.access_rw.iova = MOCK_APERTURE_START + PG;
+	cmd.access_rw.length = 11;
+	cmd.access_rw.uptr = (uintptr_t)text;
+	ASSERT_EQ(0, r_test(fd, &cmd));
+	EXPECT_STREQ("through it", text);
+	/* A number that is not an access, and one that is no descriptor. */
+	cmd.id = fd;
+	EXPECT_FAILS_WHY(EBADFD, r_test(fd, &cmd));
+	cmd.id = 1000;
+	EXPECT_FAILS_WHY(EBADFD, r_test(fd, &cmd));
+	/* The access holds the IOAS until its last copy is closed. */
+	EXPECT_FAILS_WHY(EBUSY, r_destroy(fd, ioas));
+	dfd = dup(afd);
+	ASSERT_GE(dfd, 0);
+	ASSERT_EQ(0, close(afd));
+	EXPECT_FAILS_WHY(EBUSY, r_destroy(fd, ioas));
+	ASSERT_EQ(0, close(dfd));
+
+	/* A dma-buf, with the open flags asked for. */
 	test_cmd_init(&cmd, IOMMU_TEST_OP_DMABUF_GET, 0);
-	EXPECT_FAILS_WHY(EOPNOTSUPP, r_test(fd, &cmd));
-	/* The context itself goes on. */
+	cmd.dmabuf_get.length = PG;
+	dfd = r_test(fd, &cmd);
+	ASSERT_GE(dfd, 0);
+	EXPECT_EQ(0, fcntl(dfd, F_GETFD));
+	test_cmd_init(&cmd, IOMMU_TEST_OP_DMABUF_REVOKE, 0);
+	cmd.dmabuf_revoke.dmabuf_fd = dfd;
+	cmd.dmabuf_revoke.revoked = 1;
+	EXPECT_EQ(0, r_test(fd, &cmd));
+	ASSERT_EQ(0, close(dfd));
+
+	EXPECT_EQ(0, r_unmap(fd, ioas, MOCK_APERTURE_START, 4 * PG, NULL));
 	EXPECT_EQ(0, r_destroy(fd, ioas));
 	share_close(fd);
+	munmap(buf, 4 * PG);
 }
 
 /* Only a context nothing else holds can be shared; home is closed. */

@@ -1,0 +1,69 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Contexts shared between processes (docs/design.md, section 8.1): what a
+ * client (share_client.c) and a broker (share.c) say to each other.
+ *
+ * A context lives in the process that opened it until it is promoted: a
+ * broker process, forked from it, serves it from then on to every process
+ * holding a descriptor of it. The descriptor is one end of a
+ * SOCK_SEQPACKET socket pair whose other end (the home end) the broker
+ * holds, bound to an abstract name starting with SHARE_NAME_PREFIX: the
+ * name the program's end reports as its peer is how a process given the
+ * descriptor (over a socket, across exec) knows it for a context. The home
+ * end never listens, so nobody can connect to the name.
+ *
+ * Each client process attaches a channel of its own (a socket pair, one
+ * end sent with its credentials in a SHARE_ATTACH message over the
+ * descriptor itself: only the broker reads the home end, so no holder can
+ * take another's reply). Over the channel, a SHARE_IOCTL request names an
+ * ioctl and its argument's address in the client, with the descriptor the
+ * command takes (IOAS_MAP_FILE's file, a test-module access) sent along;
+ * the reply carries the result, errno and reason, and the descriptor the
+ * command handed out (a test-module access or dma-buf), which the broker
+ * gives the client as a socket of its own: closing the last copy of it
+ * anywhere closes the broker's.
+ */
+#ifndef UIOMMUFD_IOMMUFD_SHARE_PROTO_H
+#define UIOMMUFD_IOMMUFD_SHARE_PROTO_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <sys/types.h>
+
+#include "base/common.h"
+
+#define SHARE_MAGIC 0x75696f73u	/* "uios" */
+#define SHARE_NAME_PREFIX "uiommufd-ctx:"
+
+enum share_msg {
+	SHARE_ATTACH = 1,	/* over the descriptor, with a channel end */
+	SHARE_IOCTL,		/* over a channel */
+};
+
+struct share_req {
+	u32 magic;
+	u32 kind;
+	u64 request;
+	u64 arg;
+	s32 fd;		/* the client's number of a descriptor sent along */
+	u32 pad;
+};
+
+struct share_rep {
+	s32 rc;
+	s32 err;
+	char reason[240];
+};
+
+/*
+ * Send @len bytes of @buf over @sock with descriptor @fd (-1: none): true
+ * when all went. Receive one message into @buf (*fd: the descriptor it
+ * carried, close-on-exec, or -1): the size, 0 at the end, -1 on error.
+ */
+bool share_send(int sock, const void *buf, size_t len, int fd);
+ssize_t share_recv(int sock, void *buf, size_t len, int *fd);
+
+/* In a new broker: the program's channels (to other brokers) go. */
+void share_client_forget_all(void);
+
+#endif
