@@ -2,6 +2,7 @@
 #include "base/process.h"
 
 #include <pthread.h>
+#include <stdbool.h>
 #include <unistd.h>
 
 static pid_t cached_pid;
@@ -27,6 +28,7 @@ pid_t process_self(void)
 /* 0: this process (so a forked child's thread needs no update). */
 static __thread pid_t user_pid;
 static __thread int user_fd_number = -1, user_fd_local = -1;
+static __thread bool user_fd_known;
 static __thread int user_fd_given = -1;
 
 pid_t process_user(void)
@@ -44,7 +46,7 @@ pid_t process_user_set(pid_t pid)
 
 int process_user_fd(int fd)
 {
-	if (!user_pid)
+	if (!user_pid || !user_fd_known)
 		return fd;
 	return fd >= 0 && fd == user_fd_number ? user_fd_local : -1;
 }
@@ -53,6 +55,14 @@ void process_user_fd_set(int number, int local)
 {
 	user_fd_number = number;
 	user_fd_local = local;
+	user_fd_known = true;
+}
+
+void process_user_fd_reset(void)
+{
+	user_fd_known = false;
+	user_fd_number = -1;
+	user_fd_local = -1;
 }
 
 void process_user_fd_out(int local)

@@ -22,13 +22,18 @@ pid_t process_user(void);
 /* Make @pid (0: this process) the user; returns the one before. */
 pid_t process_user_set(pid_t pid);
 /*
- * A descriptor the user named: @fd itself when the user is this process;
- * else the one this process was given for the user's number @fd with
- * process_user_fd_set() (the broker receives it with the command), or -1.
+ * A descriptor the user named: @fd itself when the user is this process
+ * or no process_user_fd_set() is in force; else the one this process was
+ * given for the user's number @fd (the broker receives it with the
+ * command), or -1.
  */
 int process_user_fd(int fd);
-/* For the calling thread's command: the user's @number is our @local. */
+/*
+ * For the calling thread's command: the user's @number (-1: none) is our
+ * @local, and the user has no other descriptor here; until the reset.
+ */
 void process_user_fd_set(int number, int local);
+void process_user_fd_reset(void);
 /*
  * A descriptor of ours handed to the user (the command's result): noted
  * for a process running commands for another (a broker), which gives the

@@ -180,7 +180,7 @@ static bool serve_request(struct broker *b, const struct broker_channel *ch)
 	else
 		errno = -rep.rc;
 	given = process_user_fd_taken();
-	process_user_fd_set(-1, -1);
+	process_user_fd_reset();
 	process_user_set(old);
 	/* What the command keeps of it (a file's pages) holds its own. */
 	if (fd >= 0 && local == fd)
