@@ -80,6 +80,19 @@ static void fork_child(void)
 	unsigned int n = atomic_load(&nr_slots);
 
 	pthread_mutex_unlock(&map_lock);
+	/*
+	 * A broker the library forks is not the program: its descriptors
+	 * are the library's, which the shim must not take for the program's
+	 * (a memfd received at a number the program's context had). The
+	 * files stay allocated: putting one could run its context's close.
+	 */
+	if (shim_forking_broker()) {
+		for (unsigned int fd = 0; s && fd != n; fd++)
+			atomic_store(&s[fd], NULL);
+		trace_forget();
+		debugfs_dir_fork_child();
+		return;
+	}
 	for (unsigned int fd = 0; s && fd != n; fd++) {
 		struct shim_file *file = atomic_load(&s[fd]);
 

@@ -30,6 +30,11 @@
 /* Set while the library forks a broker: that fork is not the program's. */
 static __thread bool forking_broker;
 
+bool shim_forking_broker(void)
+{
+	return forking_broker;
+}
+
 /*
  * Promote @file's context: every number naming it here becomes the
  * program's end of the broker's socket pair (a child inherits those). A

@@ -233,6 +233,8 @@ int shim_fresh_fd(int fd);
  * reference for the caller; NULL if it is not one. errno is kept.
  */
 struct shim_file *shim_adopt(int fd);
+/* Whether the calling thread is forking a broker (the library's fork). */
+bool shim_forking_broker(void);
 
 /* ---- the emulated debugfs (debugfs.c) ---- */
 
@@ -297,6 +299,8 @@ int debugfs_copy_out(void *dst, const void *src, size_t len);
 /* Set from UIOMMUFD_TRACE: a path, or "-" for standard error. */
 bool trace_enabled(void);
 void trace_init(void);
+/* In a broker: the trace is the program's, not ours to write. */
+void trace_forget(void);
 void trace_printf(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 /*
  * The inputs of an ioctl, copied right before it runs on this thread:

@@ -30,6 +30,11 @@
 
 static int trace_fd = -1;
 
+void trace_forget(void)
+{
+	trace_fd = -1;
+}
+
 bool trace_enabled(void)
 {
 	return trace_fd >= 0;

@@ -78,3 +78,28 @@ int process_user_fd_taken(void)
 	user_fd_given = -1;
 	return fd;
 }
+
+static __thread const struct process_mem *user_mem;
+static __thread unsigned int user_mem_n;
+
+void process_user_mem_set(const struct process_mem *mem, unsigned int n)
+{
+	user_mem = n ? mem : NULL;
+	user_mem_n = n;
+}
+
+unsigned int process_user_mem_find(u64 addr, u64 len, struct process_mem *out,
+				   unsigned int max)
+{
+	unsigned int n = 0;
+
+	if (!user_pid)
+		return 0;
+	for (unsigned int i = 0; i != user_mem_n && n != max; i++) {
+		const struct process_mem *m = &user_mem[i];
+
+		if (m->addr < addr + len && addr < m->addr + m->len)
+			out[n++] = *m;
+	}
+	return n;
+}

@@ -9,6 +9,8 @@
 
 #include <sys/types.h>
 
+#include "base/common.h"
+
 pid_t process_self(void);
 
 /*
@@ -42,5 +44,24 @@ void process_user_fd_reset(void);
  */
 void process_user_fd_out(int local);
 int process_user_fd_taken(void);
+
+/*
+ * The user's memory at [addr, addr + len) is file @fd at @offset: the
+ * memory a client moved into a file of its own sends it along with a
+ * command (a broker's, docs/design.md 8.1), so that what the command pins
+ * outlives the client. For the calling thread's command, until set again
+ * with @n 0; the array stays the caller's.
+ */
+struct process_mem {
+	u64 addr;
+	u64 len;
+	u64 offset;
+	int fd;
+};
+
+void process_user_mem_set(const struct process_mem *mem, unsigned int n);
+/* The pieces of [addr, addr + len) given, in @out (at most @max): how many. */
+unsigned int process_user_mem_find(u64 addr, u64 len, struct process_mem *out,
+				   unsigned int max);
 
 #endif

@@ -148,43 +148,79 @@ fail:
 			  "cannot hand the new descriptor to the caller: %m");
 }
 
+/* Whether request @m (of @n bytes, with @nfds descriptors) is sound. */
+static bool request_sound(const struct share_req_msg *m, ssize_t n,
+			  unsigned int nfds)
+{
+	const struct share_req *req = &m->req;
+
+	if (n < (ssize_t)sizeof(*req) || req->magic != SHARE_MAGIC ||
+	    req->kind != SHARE_IOCTL || req->nmem > SHARE_MEM_MAX ||
+	    n != (ssize_t)(sizeof(*req) + req->nmem * sizeof(m->mem[0])) ||
+	    (req->fd_index >= 0 && (unsigned int)req->fd_index >= nfds))
+		return false;
+	for (unsigned int i = 0; i != req->nmem; i++)
+		if (m->mem[i].fd_index >= nfds)
+			return false;
+	return true;
+}
+
+static void close_fds(const int *fds, unsigned int n)
+{
+	for (unsigned int i = 0; i != n; i++)
+		if (fds[i] >= 0)
+			syscall(SYS_close, fds[i]);
+}
+
 /* Run one request of channel @ch and answer it: false if it is gone. */
 static bool serve_request(struct broker *b, const struct broker_channel *ch)
 {
-	struct share_req req;
+	struct process_mem mem[SHARE_MEM_MAX];
 	struct share_rep rep = { 0 };
+	struct share_req_msg m;
+	int fds[SHARE_FDS_MAX], local = -1, given, cfd = -1;
 	const char *reason;
-	int fd, local, given, cfd = -1;
+	unsigned int nfds;
 	bool sent;
 	pid_t old;
 	ssize_t n;
 
-	n = share_recv(ch->fd, &req, sizeof(req), &fd);
+	n = share_recv(ch->fd, &m, sizeof(m), fds, &nfds, SHARE_FDS_MAX);
 	if (n <= 0)
 		return false;
-	if (n != sizeof(req) || req.magic != SHARE_MAGIC ||
-	    req.kind != SHARE_IOCTL) {
-		if (fd >= 0)
-			syscall(SYS_close, fd);
+	if (!request_sound(&m, n, nfds)) {
+		close_fds(fds, nfds);
 		return false;	/* not ours to talk to any more */
 	}
 	err_reason_clear();
-	local = translate_fd(b, fd);
+	if (m.req.fd_index >= 0) {
+		local = translate_fd(b, fds[m.req.fd_index]);
+		/* A copy of a socket we handed out: closed, ours stands. */
+		if (local != fds[m.req.fd_index])
+			fds[m.req.fd_index] = -1;
+	}
+	for (unsigned int i = 0; i != m.req.nmem; i++)
+		mem[i] = (struct process_mem){
+			.addr = m.mem[i].addr, .len = m.mem[i].len,
+			.offset = m.mem[i].offset,
+			.fd = fds[m.mem[i].fd_index],
+		};
 	old = process_user_set(ch->pid);
-	process_user_fd_set(req.fd, local);
+	process_user_fd_set(m.req.fd, local);
+	process_user_mem_set(mem, m.req.nmem);
 	process_user_fd_taken();
-	rep.rc = refuse_unshareable(&req);
+	rep.rc = refuse_unshareable(&m.req);
 	if (!rep.rc)
-		rep.rc = uiommufd_ioctl(b->ctx, req.request,
-					(void *)(uintptr_t)req.arg);
+		rep.rc = uiommufd_ioctl(b->ctx, m.req.request,
+					(void *)(uintptr_t)m.req.arg);
 	else
 		errno = -rep.rc;
 	given = process_user_fd_taken();
+	process_user_mem_set(NULL, 0);
 	process_user_fd_reset();
 	process_user_set(old);
-	/* What the command keeps of it (a file's pages) holds its own. */
-	if (fd >= 0 && local == fd)
-		syscall(SYS_close, fd);
+	/* What the command keeps of them (a file's pages) holds its own. */
+	close_fds(fds, nfds);
 	if (rep.rc >= 0 && given >= 0) {
 		int rc = hand_out(b, given, &cfd);
 
@@ -200,7 +236,7 @@ static bool serve_request(struct broker *b, const struct broker_channel *ch)
 		if (reason)
 			snprintf(rep.reason, sizeof(rep.reason), "%s", reason);
 	}
-	sent = share_send(ch->fd, &rep, sizeof(rep), cfd);
+	sent = share_send(ch->fd, &rep, sizeof(rep), &cfd, cfd >= 0);
 	/* Ours goes: the client's copy (if it got one) stands for the file. */
 	if (cfd >= 0)
 		syscall(SYS_close, cfd);
@@ -465,7 +501,9 @@ UIOMMUFD_EXPORT int uiommufd_ctx_share(struct uiommufd_ctx *ctx, int home)
 	rc = private_fd_register(&slot);
 	if (rc)
 		goto out_close;
+	share_memory_forking_broker(true);
 	pid = fork();
+	share_memory_forking_broker(false);
 	if (pid < 0) {
 		rc = err_reason(-errno, "cannot fork the broker: %m");
 		goto out;

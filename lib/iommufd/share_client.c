@@ -20,6 +20,11 @@
 #include "iommufd/iommufd_private.h"
 #include "iommufd/share_proto.h"
 #include "iommufd/user_copy.h"
+#include "uiommufd/vfio_uapi.h"
+
+/* The end of @member in @type: the size a command must have to hold it. */
+#define END_OF(type, member) \
+	(offsetof(type, member) + sizeof(((type *)0)->member))
 
 /* This process's channel to the broker of the descriptor (dev, ino). */
 struct share_channel {
@@ -236,6 +241,39 @@ static void request_fds(unsigned long request, void *arg, struct req_fds *r)
 }
 
 /*
+ * The user memory [*uptr, *uptr + *len) the command maps: IOAS_MAP's, and
+ * VFIO_IOMMU_MAP_DMA's. False for other commands, or what cannot be read
+ * (the broker answers it).
+ */
+static bool request_maps(unsigned long request, void *arg, u64 *uptr,
+			 u64 *len)
+{
+	u32 size;
+
+	switch ((u32)request) {
+	case IOMMU_IOAS_MAP:
+		return peek_cmd(arg, 0, &size, sizeof(size)) &&
+		       size >= END_OF(struct iommu_ioas_map, length) &&
+		       peek_cmd(arg, offsetof(struct iommu_ioas_map, user_va),
+				uptr, sizeof(*uptr)) &&
+		       peek_cmd(arg, offsetof(struct iommu_ioas_map, length),
+				len, sizeof(*len));
+	case VFIO_IOMMU_MAP_DMA:
+		return peek_cmd(arg, 0, &size, sizeof(size)) &&
+		       size >= END_OF(struct vfio_iommu_type1_dma_map, size) &&
+		       peek_cmd(arg,
+				offsetof(struct vfio_iommu_type1_dma_map,
+					 vaddr),
+				uptr, sizeof(*uptr)) &&
+		       peek_cmd(arg,
+				offsetof(struct vfio_iommu_type1_dma_map, size),
+				len, sizeof(*len));
+	default:
+		return false;
+	}
+}
+
+/*
  * The broker handed out descriptor @nfd (ours now, close-on-exec): put
  * it where the command answers one. The command's result, or -errno.
  */
@@ -267,20 +305,36 @@ static int take_given_fd(unsigned long request, void *arg,
 UIOMMUFD_EXPORT int uiommufd_remote_ioctl(int fd, unsigned long request,
 					  void *arg)
 {
-	struct share_req req = {
-		.magic = SHARE_MAGIC, .kind = SHARE_IOCTL,
-		.request = (u32)request, .arg = (u64)(uintptr_t)arg,
+	struct share_req_msg m = {
+		.req = {
+			.magic = SHARE_MAGIC, .kind = SHARE_IOCTL,
+			.request = (u32)request, .arg = (u64)(uintptr_t)arg,
+			.fd = -1, .fd_index = -1,
+		},
 	};
+	unsigned int nfds = 0, nmem = 0, nfd_got = 0, nmoved;
+	int rc, cfd, nfd = -1, fds[SHARE_FDS_MAX];
 	struct share_channel *ch;
 	struct share_rep rep;
 	struct req_fds r;
 	ssize_t n = -1;
-	int rc, cfd, nfd = -1;
+	u64 uptr, len;
+	size_t size;
 
 	err_reason_clear();
 	api_enter();
 	request_fds(request, arg, &r);
-	req.fd = r.send;
+	/* Memory the command maps goes into files the broker keeps. */
+	if (request_maps(request, arg, &uptr, &len))
+		share_memory_prepare(uptr, len, m.mem, &nmem, fds, &nfds);
+	nmoved = nfds;
+	m.req.nmem = nmem;
+	if (r.send >= 0) {
+		m.req.fd = r.send;
+		m.req.fd_index = nfds;
+		fds[nfds++] = r.send;
+	}
+	size = sizeof(m.req) + nmem * sizeof(m.mem[0]);
 	ch = channel_get(fd);
 	if (IS_ERR(ch)) {
 		rc = PTR_ERR(ch);
@@ -289,12 +343,16 @@ UIOMMUFD_EXPORT int uiommufd_remote_ioctl(int fd, unsigned long request,
 	pthread_mutex_lock(&ch->lock);
 	cfd = private_fd_get(&ch->fd);
 	/* A number that is no descriptor goes alone: the broker says so. */
-	if (share_send(cfd, &req, sizeof(req), r.send) ||
-	    (errno == EBADF && share_send(cfd, &req, sizeof(req), -1)))
-		n = share_recv(cfd, &rep, sizeof(rep), &nfd);
+	if (share_send(cfd, &m, size, fds, nfds) ||
+	    (errno == EBADF && r.send >= 0 &&
+	     (m.req.fd_index = -1,
+	      share_send(cfd, &m, size, fds, nfds - 1))))
+		n = share_recv(cfd, &rep, sizeof(rep), &nfd, &nfd_got, 1);
 	private_fd_put();
 	pthread_mutex_unlock(&ch->lock);
 	channel_put(ch);
+	if (!nfd_got)
+		nfd = -1;
 	if (n != sizeof(rep)) {
 		if (nfd >= 0)
 			close(nfd);
@@ -312,6 +370,9 @@ UIOMMUFD_EXPORT int uiommufd_remote_ioctl(int fd, unsigned long request,
 	if (nfd >= 0)
 		rc = take_given_fd(request, arg, &r, rc, nfd);
 out:
+	/* Our copies of the files: the broker has its own now. */
+	for (unsigned int i = 0; i != nmoved; i++)
+		close(fds[i]);
 	api_exit();
 	if (rc < 0) {
 		errno = -rc;
@@ -325,6 +386,7 @@ UIOMMUFD_EXPORT void uiommufd_remote_forget(int fd)
 	struct share_channel *ch, **pos, *gone = NULL;
 	pid_t self = process_self();
 	struct stat st;
+	bool last;
 
 	if (fstat(fd, &st))
 		return;
@@ -338,10 +400,14 @@ UIOMMUFD_EXPORT void uiommufd_remote_forget(int fd)
 			break;
 		}
 	}
+	last = !channels;
 	pthread_mutex_unlock(&channels_lock);
 	/* Requests in flight keep it until they are done. */
 	if (gone)
 		channel_put(gone);
+	/* No shared context left here: what memory is gone needs no file. */
+	if (gone && last)
+		share_memory_prune();
 	api_exit();
 }
 

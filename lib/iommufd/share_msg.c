@@ -3,38 +3,46 @@
 #include <errno.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/syscall.h>
+#include <unistd.h>
 
 #include "iommufd/share_proto.h"
 
-union fd_cmsg {
-	char buf[CMSG_SPACE(sizeof(int))];
+union fds_cmsg {
+	char buf[CMSG_SPACE(SHARE_FDS_MAX * sizeof(int))];
 	struct cmsghdr align;
 };
 
-bool share_send(int sock, const void *buf, size_t len, int fd)
+bool share_send(int sock, const void *buf, size_t len, const int *fds,
+		unsigned int nfds)
 {
 	struct iovec iov = { (void *)buf, len };
 	struct msghdr msg = { .msg_iov = &iov, .msg_iovlen = 1 };
-	union fd_cmsg u;
+	union fds_cmsg u;
 	struct cmsghdr *c;
 
-	if (fd >= 0) {
+	if (nfds > SHARE_FDS_MAX) {
+		errno = EINVAL;
+		return false;
+	}
+	if (nfds) {
 		memset(&u, 0, sizeof(u));
 		msg.msg_control = u.buf;
-		msg.msg_controllen = sizeof(u.buf);
+		msg.msg_controllen = CMSG_SPACE(nfds * sizeof(int));
 		c = CMSG_FIRSTHDR(&msg);
 		c->cmsg_level = SOL_SOCKET;
 		c->cmsg_type = SCM_RIGHTS;
-		c->cmsg_len = CMSG_LEN(sizeof(int));
-		memcpy(CMSG_DATA(c), &fd, sizeof(int));
+		c->cmsg_len = CMSG_LEN(nfds * sizeof(int));
+		memcpy(CMSG_DATA(c), fds, nfds * sizeof(int));
 	}
 	return sendmsg(sock, &msg, MSG_NOSIGNAL) == (ssize_t)len;
 }
 
-ssize_t share_recv(int sock, void *buf, size_t len, int *fd)
+ssize_t share_recv(int sock, void *buf, size_t len, int *fds,
+		   unsigned int *nfds, unsigned int max)
 {
 	struct iovec iov = { buf, len };
-	union fd_cmsg u;
+	union fds_cmsg u;
 	struct msghdr msg = {
 		.msg_iov = &iov, .msg_iovlen = 1,
 		.msg_control = u.buf, .msg_controllen = sizeof(u.buf),
@@ -42,15 +50,28 @@ ssize_t share_recv(int sock, void *buf, size_t len, int *fd)
 	struct cmsghdr *c;
 	ssize_t n;
 
-	*fd = -1;
+	*nfds = 0;
 	do
 		n = recvmsg(sock, &msg, MSG_CMSG_CLOEXEC);
 	while (n < 0 && errno == EINTR);
 	if (n < 0)
 		return n;
-	c = CMSG_FIRSTHDR(&msg);
-	if (c && c->cmsg_level == SOL_SOCKET && c->cmsg_type == SCM_RIGHTS &&
-	    c->cmsg_len == CMSG_LEN(sizeof(int)))
-		memcpy(fd, CMSG_DATA(c), sizeof(int));
+	for (c = CMSG_FIRSTHDR(&msg); c; c = CMSG_NXTHDR(&msg, c)) {
+		unsigned int got;
+
+		if (c->cmsg_level != SOL_SOCKET || c->cmsg_type != SCM_RIGHTS ||
+		    c->cmsg_len < CMSG_LEN(0))
+			continue;
+		got = (c->cmsg_len - CMSG_LEN(0)) / sizeof(int);
+		for (unsigned int i = 0; i != got; i++) {
+			int fd;
+
+			memcpy(&fd, CMSG_DATA(c) + i * sizeof(int), sizeof(fd));
+			if (*nfds < max)
+				fds[(*nfds)++] = fd;
+			else
+				syscall(SYS_close, fd);
+		}
+	}
 	return n;
 }

@@ -40,13 +40,38 @@ enum share_msg {
 	SHARE_IOCTL,		/* over a channel */
 };
 
+/* Descriptors one message carries, at most. */
+#define SHARE_FDS_MAX 17
+/* Files of moved memory one request names, at most. */
+#define SHARE_MEM_MAX 16
+
+/*
+ * Client memory at [addr, addr + len) is the file sent as descriptor
+ * @fd_index of the message, at @offset (share_memory.c).
+ */
+struct share_mem {
+	u64 addr;
+	u64 len;
+	u64 offset;
+	u32 fd_index;
+	u32 pad;
+};
+
 struct share_req {
 	u32 magic;
 	u32 kind;
 	u64 request;
 	u64 arg;
-	s32 fd;		/* the client's number of a descriptor sent along */
+	s32 fd;		/* the client's number of the descriptor it takes */
+	s32 fd_index;	/* which descriptor of the message that is, or -1 */
+	u32 nmem;	/* struct share_mem entries following */
 	u32 pad;
+};
+
+/* A request as sent: the header and its memory files. */
+struct share_req_msg {
+	struct share_req req;
+	struct share_mem mem[SHARE_MEM_MAX];
 };
 
 struct share_rep {
@@ -56,12 +81,31 @@ struct share_rep {
 };
 
 /*
- * Send @len bytes of @buf over @sock with descriptor @fd (-1: none): true
- * when all went. Receive one message into @buf (*fd: the descriptor it
- * carried, close-on-exec, or -1): the size, 0 at the end, -1 on error.
+ * Send @len bytes of @buf over @sock with the @nfds descriptors @fds:
+ * true when all went. Receive one message into @buf, and the descriptors
+ * it carried (close-on-exec) into @fds (*nfds of at most @max; the rest
+ * are closed): the size, 0 at the end, -1 on error.
  */
-bool share_send(int sock, const void *buf, size_t len, int fd);
-ssize_t share_recv(int sock, void *buf, size_t len, int *fd);
+bool share_send(int sock, const void *buf, size_t len, const int *fds,
+		unsigned int nfds);
+ssize_t share_recv(int sock, void *buf, size_t len, int *fds,
+		   unsigned int *nfds, unsigned int max);
+
+/*
+ * The client's side of moved memory (share_memory.c): before a command
+ * maps [uptr, uptr + length) of the calling process in a shared context,
+ * move its private memory into files of the library's, mapped back in
+ * place, and describe the files behind the range in @mem (*nmem, at most
+ * SHARE_MEM_MAX), each file once in @fds (*nfds, at most SHARE_FDS_MAX -
+ * 1; the caller closes them). What cannot be moved is left as it is (the
+ * broker reaches it while the process lives).
+ */
+void share_memory_prepare(u64 uptr, u64 length, struct share_mem *mem,
+			  unsigned int *nmem, int *fds, unsigned int *nfds);
+/* Forget the moved ranges whose memory is gone (unmapped or replaced). */
+void share_memory_prune(void);
+/* Around the fork of a broker: no private copies of moved memory there. */
+void share_memory_forking_broker(bool on);
 
 /* In a new broker: the program's channels (to other brokers) go. */
 void share_client_forget_all(void);

@@ -7,6 +7,7 @@
  * so the contract is that it keeps it mapped (as DPDK or SPDK users do).
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <string.h>
 #include <unistd.h>
 
@@ -18,10 +19,20 @@
 #include "base/overflow.h"
 #include "iopt/pfn_identity.h"
 
+/* At most this many files back one mapping of another process's memory. */
+#define USER_FILES_MAX 16
+
 struct pfn_user_source {
 	struct pfn_source src;
 	/* Address of page 0: uptr rounded down to a page. */
 	u64 base;
+	/*
+	 * Another process's memory that it moved into files of its own
+	 * (process_user_mem_find()): our descriptors of them, so that pages
+	 * pinned stay readable and writable after it exits.
+	 */
+	struct process_mem files[USER_FILES_MAX];
+	unsigned int nfiles;
 };
 
 static struct pfn_user_source *to_user(struct pfn_source *src)
@@ -91,20 +102,67 @@ static int user_identify(struct pfn_source *src, u64 index, u64 npages,
 				      pfns, PFN_IDENTIFY);
 }
 
+/* Through the file that holds page @addr of another process, if one does. */
+static bool user_rw_file(struct pfn_user_source *usrc, u64 addr,
+			 size_t offset, void *data, size_t len, bool write)
+{
+	for (unsigned int i = 0; i != usrc->nfiles; i++) {
+		const struct process_mem *f = &usrc->files[i];
+		off_t at;
+
+		if (addr < f->addr || addr - f->addr >= f->len)
+			continue;
+		at = f->offset + (addr - f->addr) + offset;
+		return (write ? pwrite(f->fd, data, len, at) :
+				pread(f->fd, data, len, at)) == (ssize_t)len;
+	}
+	return false;
+}
+
 static void user_rw(struct pfn_source *src, u64 index, size_t offset,
 		    void *data, size_t len, bool write)
 {
+	struct pfn_user_source *usrc = to_user(src);
+	u64 addr = page_addr(src, index);
+
 	if (likely(src->pid == process_self()))
-		pfn_copy_page(page_addr(src, index), offset, data, len, write);
-	else
+		pfn_copy_page(addr, offset, data, len, write);
+	else if (!user_rw_file(usrc, addr, offset, data, len, write))
 		/* A pinned page of a process that has since gone reads 0. */
-		pfn_copy_page_pid(src->pid, page_addr(src, index), offset,
-				  data, len, write);
+		pfn_copy_page_pid(src->pid, addr, offset, data, len, write);
 }
 
 static void user_destroy(struct pfn_source *src)
 {
-	mem_free(to_user(src));
+	struct pfn_user_source *usrc = to_user(src);
+
+	for (unsigned int i = 0; i != usrc->nfiles; i++)
+		close(usrc->files[i].fd);
+	mem_free(usrc);
+}
+
+/* Keep descriptors of the files another process's range was moved into. */
+static int user_take_files(struct pfn_user_source *usrc, u64 len)
+{
+	unsigned int n = process_user_mem_find(usrc->base, len, usrc->files,
+					       USER_FILES_MAX);
+
+	for (unsigned int i = 0; i != n; i++) {
+		int fd = fcntl(usrc->files[i].fd, F_DUPFD_CLOEXEC, 0);
+
+		if (fd < 0) {
+			int rc = err_reason(-ENOMEM,
+					    "cannot keep the file of the memory at %#llx: %m",
+					    (unsigned long long)usrc->files[i].addr);
+
+			while (i--)
+				close(usrc->files[i].fd);
+			return rc;
+		}
+		usrc->files[i].fd = fd;
+	}
+	usrc->nfiles = n;
+	return 0;
 }
 
 static void *user_page_ptr(struct pfn_source *src, u64 index)
@@ -158,5 +216,13 @@ struct pfn_source *pfn_source_user_create(u64 uptr, u64 length)
 	usrc->src.pid = process_user();
 	/* The VMAs decide what may be written, at pin time. */
 	usrc->src.writable = true;
+	if (usrc->src.pid != process_self()) {
+		int rc = user_take_files(usrc, usrc->src.npages << PAGE_SHIFT);
+
+		if (rc) {
+			mem_free(usrc);
+			return ERR_PTR(rc);
+		}
+	}
 	return &usrc->src;
 }

@@ -686,7 +686,7 @@ TEST(adoption_refuses_what_is_not_a_context)
 	ASSERT_ERRNO(EBADF, ioctl(free_number(3), IOMMU_IOAS_ALLOC, &cmd));
 	/* Still what they were, their own ioctls too: one byte across. */
 	for (unsigned int i = 0; i != 4; i++) {
-		ASSERT_EQ(1, write(ends[i][0], "0123" + i, 1));
+		ASSERT_EQ(1, write(ends[i][0], &"0123"[i], 1));
 		ASSERT_EQ(0, ioctl(ends[i][1], FIONREAD, &n));
 		ASSERT_EQ(1, n);
 		ASSERT_EQ(1, read(ends[i][1], &byte, 1));

@@ -64,7 +64,7 @@
 		ASSERT_EQ(0, _rc);                                         \
 	} while (0)
 
-/* ---- the other process ------------------------------------------------- */
+/* ---- the other process -------------------------------------------------- */
 
 /* The command structs, at one address in both processes. */
 struct mailbox {
@@ -144,7 +144,7 @@ static int map_file_as(struct uiommufd_ctx *ctx, struct mailbox *mb,
 	process_user_fd_set(fd, fd);
 	rc = uiommufd_ioctl(ctx, IOMMU_IOAS_MAP_FILE, &mb->map_file);
 	err = errno;
-	process_user_fd_set(-1, -1);
+	process_user_fd_reset();
 	process_user_set(0);
 	errno = err;
 	return rc;
@@ -157,7 +157,7 @@ static int change_process(struct uiommufd_ctx *ctx)
 	return uiommufd_ioctl(ctx, IOMMU_IOAS_CHANGE_PROCESS, &cmd);
 }
 
-/* ---- contexts -------------------------------------------------------- */
+/* ---- contexts ----------------------------------------------------------- */
 
 static int rlimit_mode_set(struct uiommufd_ctx *ctx, uint64_t val)
 {
@@ -195,7 +195,7 @@ static struct uiommufd_ctx *open_mode(int mode, bool vfio, uint64_t memlock)
 	return ctx;
 }
 
-/* ---- what is charged to whom ------------------------------------------ */
+/* ---- what is charged to whom -------------------------------------------- */
 
 /*
  * @self_n pinned pages charged to this process and @child_n to @child, as
@@ -280,7 +280,7 @@ static void memlock_rlimit_pages(uint64_t npages)
 	ASSERT_EQ(0, setrlimit(RLIMIT_MEMLOCK, &rl));
 }
 
-/* ---- a context, a child, a file ------------------------------------------ */
+/* ---- a context, a child, a file ----------------------------------------- */
 
 FIXTURE(cp)
 {
@@ -339,7 +339,7 @@ FIXTURE_SETUP(cp)
 FIXTURE_TEARDOWN(cp)
 {
 	process_user_set(0);
-	process_user_fd_set(-1, -1);
+	process_user_fd_reset();
 	if (self->ctx)
 		uiommufd_ctx_close(self->ctx);
 	/* Nothing stays charged to anyone. */
@@ -357,7 +357,7 @@ FIXTURE_TEARDOWN(cp)
 	munmap(self->mb, sizeof(*self->mb));
 }
 
-/* ---- the checks before any mapping is looked at -------------------------- */
+/* ---- the checks before any mapping is looked at ------------------------- */
 
 TEST(order_of_checks)
 {
@@ -441,7 +441,7 @@ TEST(not_in_6_2)
 	uiommufd_ctx_close(ctx);
 }
 
-/* ---- what may be moved ----------------------------------------------------- */
+/* ---- what may be moved -------------------------------------------------- */
 
 /*
  * IOASes with nothing mapped, or whose mappings are gone: nothing to
@@ -707,7 +707,7 @@ TEST_F(cp, later_pins_charge_the_new_process)
 	CHARGES(self->mode, child, 0, 0);
 }
 
-/* ---- all or nothing: the caller's limit ---------------------------------- */
+/* ---- all or nothing: the caller's limit --------------------------------- */
 
 /*
  * USER mode, one user: the kernel charges the caller (the user's
@@ -860,7 +860,7 @@ TEST(mm_mode_limit_per_process)
 	munmap(mb, sizeof(*mb));
 }
 
-/* ---- fail-nth sweeps --------------------------------------------------- */
+/* ---- fail-nth sweeps ---------------------------------------------------- */
 
 #define SW_IOAS 10
 #define SW_MAPS 18

@@ -223,10 +223,11 @@ TEST(commands_from_here_and_from_a_child)
 	EXPECT_EQ(0, r_unmap(fd, ioas, IOVA + 16 * PG, 2 * PG, &unmapped));
 	EXPECT_EQ(2 * PG, unmapped);
 	EXPECT_EQ(0, r_destroy(fd, stdev));
+	/* The memory first: its file (moved there) goes with the context. */
+	munmap(buf, 4 * PG);
 	share_close(fd);
 	/* The last copy of the descriptor gone, so is the broker. */
 	EXPECT_TRUE(broker_goes(broker));
-	munmap(buf, 4 * PG);
 }
 
 /* Bad pointers of this process are EFAULT there too, with a reason. */
@@ -308,8 +309,8 @@ TEST(descriptors_through_the_broker)
 
 	EXPECT_EQ(0, r_unmap(fd, ioas, MOCK_APERTURE_START, 4 * PG, NULL));
 	EXPECT_EQ(0, r_destroy(fd, ioas));
-	share_close(fd);
 	munmap(buf, 4 * PG);
+	share_close(fd);
 }
 
 /* Only a context nothing else holds can be shared; home is closed. */
