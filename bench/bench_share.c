@@ -12,7 +12,10 @@
  *    answer written by the broker in this process's memory
  *    (process_vm_readv/writev);
  *  - shared IOAS_MAP + IOAS_UNMAP of one page on a domain: pinning this
- *    process's page from the broker (its maps, then the page itself).
+ *    process's page from the broker (its maps, then the page itself);
+ *  - the same of 16 pages, moved into a file already (every map after the
+ *    first), and of 16 fresh pages each time: the move into a file of
+ *    the library's (share_memory.c) that a first map pays.
  *
  * The figures of one run are taken interleaved, so a noisy machine hits
  * them alike; each is the median of the runs.
@@ -37,10 +40,43 @@ struct share_bench {
 	int shared_fd;
 	uint32_t ioas, shared_ioas;
 	void *page;
+	void *moved;
 	unsigned int iters;
 };
 
-enum { F_SYSCALL, F_LOCAL, F_SHARED, F_SHARED_MAP, F_NR };
+/* MAP then UNMAP of [buf, buf + len) through the shared context. */
+static void shared_map_unmap(struct share_bench *b, void *buf, size_t len)
+{
+	struct iommu_ioas_map map = {
+		.size = sizeof(map),
+		.flags = IOMMU_IOAS_MAP_FIXED_IOVA | IOMMU_IOAS_MAP_READABLE |
+			 IOMMU_IOAS_MAP_WRITEABLE,
+		.ioas_id = b->shared_ioas,
+		.user_va = (uintptr_t)buf, .length = len, .iova = MAP_IOVA,
+	};
+	struct iommu_ioas_unmap unmap = {
+		.size = sizeof(unmap), .ioas_id = b->shared_ioas,
+		.iova = MAP_IOVA, .length = len,
+	};
+
+	if (uiommufd_remote_ioctl(b->shared_fd, IOMMU_IOAS_MAP, &map) ||
+	    uiommufd_remote_ioctl(b->shared_fd, IOMMU_IOAS_UNMAP, &unmap))
+		bench_fail("shared MAP/UNMAP: %s", strerror(errno));
+}
+
+static void *fresh_pages(size_t len)
+{
+	void *p = mmap(NULL, len, PROT_READ | PROT_WRITE,
+		       MAP_PRIVATE | MAP_ANONYMOUS | MAP_POPULATE, -1, 0);
+
+	if (p == MAP_FAILED)
+		bench_fail("mmap: %s", strerror(errno));
+	return p;
+}
+
+#define MOVE_PAGES 16
+
+enum { F_SYSCALL, F_LOCAL, F_SHARED, F_SHARED_MAP, F_MAP16, F_MOVE16, F_NR };
 
 static int option_get(struct uiommufd_ctx *ctx, int fd, uint32_t ioas)
 {
@@ -98,6 +134,21 @@ static void run(void *arg, double *figs)
 		sum += unmap.length == PAGE;
 	}
 	figs[F_SHARED_MAP] = bench_per_op(t0, n / 8);
+
+	t0 = bench_now_ns();
+	for (unsigned int i = 0; i != n / 8; i++)
+		shared_map_unmap(b, b->moved, MOVE_PAGES * PAGE);
+	figs[F_MAP16] = bench_per_op(t0, n / 8);
+
+	/* Fresh memory each time: the mmap and munmap are in the figure. */
+	t0 = bench_now_ns();
+	for (unsigned int i = 0; i != n / 8; i++) {
+		void *p = fresh_pages(MOVE_PAGES * PAGE);
+
+		shared_map_unmap(b, p, MOVE_PAGES * PAGE);
+		munmap(p, MOVE_PAGES * PAGE);
+	}
+	figs[F_MOVE16] = bench_per_op(t0, n / 8);
 	bench_consume(sum);
 }
 
@@ -126,10 +177,8 @@ int main(int argc, char **argv)
 	if (!b.local)
 		bench_fail("context: %s", strerror(errno));
 	b.ioas = ioas_alloc(b.local, -1);
-	b.page = mmap(NULL, PAGE, PROT_READ | PROT_WRITE,
-		      MAP_PRIVATE | MAP_ANONYMOUS | MAP_POPULATE, -1, 0);
-	if (b.page == MAP_FAILED)
-		bench_fail("mmap: %s", strerror(errno));
+	b.page = fresh_pages(PAGE);
+	b.moved = fresh_pages(MOVE_PAGES * PAGE);
 
 	/* A context promoted as the shim does before a fork. */
 	promoted = uiommufd_ctx_open(0);
@@ -160,12 +209,19 @@ int main(int argc, char **argv)
 			f[F_SYSCALL]);
 	bench_table_row("MAP+UNMAP 1 page on a domain, shared", b.iters / 8,
 			f[F_SHARED_MAP], f[F_SYSCALL]);
+	bench_table_row("MAP+UNMAP 16 pages, moved already", b.iters / 8,
+			f[F_MAP16], f[F_SYSCALL]);
+	bench_table_row("MAP+UNMAP 16 fresh pages (the move)", b.iters / 8,
+			f[F_MOVE16], f[F_SYSCALL]);
 	bench_table_end();
 	bench_note("a shared command costs %.1f bare system calls, %.0fx a local one",
 		   f[F_SHARED] / f[F_SYSCALL], f[F_SHARED] / f[F_LOCAL]);
+	bench_note("moving 16 fresh pages into a file adds %.1f us to their first map",
+		   (f[F_MOVE16] - f[F_MAP16]) / 1000);
 	/* The broker goes with the last copy of the descriptor. */
 	close(b.shared_fd);
 	uiommufd_ctx_close(b.local);
 	munmap(b.page, PAGE);
+	munmap(b.moved, MOVE_PAGES * PAGE);
 	return 0;
 }

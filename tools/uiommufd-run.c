@@ -28,6 +28,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "base/user_locked.h"
 #include "uiommufd/uiommufd.h"
 
 #define SHIM_NAME "libuiommufd-preload.so"
@@ -266,9 +267,9 @@ static int set_preload(const char *shim)
 
 int main(int argc, char **argv)
 {
-	char shim[PATH_MAX], exe[PATH_MAX], ready_fd[16], byte;
+	char shim[PATH_MAX], exe[PATH_MAX], ready_fd[16], account[16], byte;
 	const char *trace = NULL;
-	int argi = 1, status, pipefd[2], rc;
+	int argi = 1, status, pipefd[2], rc, account_fd;
 	bool shim_loaded;
 
 	for (; argi < argc && argv[argi][0] == '-'; argi++) {
@@ -326,6 +327,16 @@ int main(int argc, char **argv)
 	}
 	snprintf(ready_fd, sizeof(ready_fd), "%d", pipefd[1]);
 	setenv("UIOMMUFD_RUN_READY_FD", ready_fd, 1);
+	/*
+	 * One count of each user's locked pages for the program, its
+	 * children and their brokers, as the kernel counts them across
+	 * processes: a file they all inherit (a memfd: nothing is left).
+	 */
+	account_fd = user_locked_session_create();
+	if (account_fd >= 0) {
+		snprintf(account, sizeof(account), "%d", account_fd);
+		setenv("UIOMMUFD_ACCOUNT_FD", account, 1);
+	}
 
 	/*
 	 * Brokers of shared contexts (forked by the program's library, then

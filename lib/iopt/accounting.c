@@ -10,6 +10,7 @@
 #include "base/fault_inject.h"
 #include "base/mem.h"
 #include "base/process.h"
+#include "base/user_locked.h"
 #include "base/warn.h"
 
 struct user_locked {
@@ -128,6 +129,18 @@ int iopt_account_charge(enum iopt_account_mode mode, uid_t user, pid_t pid,
 	case IOPT_PAGES_ACCOUNT_NONE:
 		break;
 	case IOPT_PAGES_ACCOUNT_USER:
+		if (user_locked_shared()) {
+			u64 total, lim = memlock_limit_pages(limit, pid);
+
+			rc = user_locked_charge(user, npages, lim, &total);
+			if (rc == -ENOMEM)
+				rc = err_reason(-ENOMEM,
+						"pinning %llu more pages would put the user's locked memory at %llu pages (every process of the session), over its memlock limit (%llu pages)",
+						(unsigned long long)npages,
+						(unsigned long long)total,
+						(unsigned long long)lim);
+			break;
+		}
 		u = find_user(user);
 		if (!u) {
 			u = mem_zalloc(sizeof(*u));
@@ -180,6 +193,10 @@ void iopt_account_uncharge(enum iopt_account_mode mode, uid_t user, pid_t pid,
 	case IOPT_PAGES_ACCOUNT_NONE:
 		break;
 	case IOPT_PAGES_ACCOUNT_USER:
+		if (user_locked_shared()) {
+			user_locked_uncharge(user, npages);
+			break;
+		}
 		for (link = &users; (u = *link); link = &u->next)
 			if (u->user == user)
 				break;
@@ -206,6 +223,8 @@ u64 iopt_account_user_locked(uid_t user)
 	struct user_locked *u;
 	u64 locked;
 
+	if (user_locked_shared())
+		return user_locked_total(user);
 	pthread_mutex_lock(&acct_lock);
 	u = find_user(user);
 	locked = u ? u->locked : 0;

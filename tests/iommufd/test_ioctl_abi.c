@@ -794,7 +794,7 @@ TEST(request_below_base)
 /* Commands from 0x89 on that uiommufd answers, as 7.2, so far. */
 static bool nr_built(unsigned int nr)
 {
-	return (nr >= 0x89 && nr <= 0x91) || nr == 0x93 || nr == 0x94;
+	return nr >= 0x89 && nr <= 0x94;
 }
 
 /*
