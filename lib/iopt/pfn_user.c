@@ -11,6 +11,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "base/private_fd.h"
 #include "base/process.h"
 #include "base/err_ptr.h"
 #include "base/err_reason.h"
@@ -28,10 +29,12 @@ struct pfn_user_source {
 	u64 base;
 	/*
 	 * Another process's memory that it moved into files of its own
-	 * (process_user_mem_find()): our descriptors of them, so that pages
-	 * pinned stay readable and writable after it exits.
+	 * (process_user_mem_find()): our descriptors of them (the library's
+	 * own, private_fd.h), so that pages pinned stay readable and
+	 * writable after it exits.
 	 */
 	struct process_mem files[USER_FILES_MAX];
+	atomic_int file_fd[USER_FILES_MAX];
 	unsigned int nfiles;
 };
 
@@ -109,12 +112,16 @@ static bool user_rw_file(struct pfn_user_source *usrc, u64 addr,
 	for (unsigned int i = 0; i != usrc->nfiles; i++) {
 		const struct process_mem *f = &usrc->files[i];
 		off_t at;
+		ssize_t n;
+		int fd;
 
 		if (addr < f->addr || addr - f->addr >= f->len)
 			continue;
 		at = f->offset + (addr - f->addr) + offset;
-		return (write ? pwrite(f->fd, data, len, at) :
-				pread(f->fd, data, len, at)) == (ssize_t)len;
+		fd = private_fd_get(&usrc->file_fd[i]);
+		n = write ? pwrite(fd, data, len, at) : pread(fd, data, len, at);
+		private_fd_put();
+		return n == (ssize_t)len;
 	}
 	return false;
 }
@@ -127,7 +134,8 @@ static void user_rw(struct pfn_source *src, u64 index, size_t offset,
 
 	if (likely(src->pid == process_self()))
 		pfn_copy_page(addr, offset, data, len, write);
-	else if (!user_rw_file(usrc, addr, offset, data, len, write))
+	else if (!usrc->nfiles ||
+		 !user_rw_file(usrc, addr, offset, data, len, write))
 		/* A pinned page of a process that has since gone reads 0. */
 		pfn_copy_page_pid(src->pid, addr, offset, data, len, write);
 }
@@ -137,33 +145,44 @@ static void user_destroy(struct pfn_source *src)
 	struct pfn_user_source *usrc = to_user(src);
 
 	for (unsigned int i = 0; i != usrc->nfiles; i++)
-		close(usrc->files[i].fd);
+		private_fd_close(&usrc->file_fd[i]);
 	mem_free(usrc);
 }
 
-/* Keep descriptors of the files another process's range was moved into. */
-static int user_take_files(struct pfn_user_source *usrc, u64 len)
+/* Keep a descriptor of each file of @mem (@n pieces) not kept yet. */
+static int user_keep_files(struct pfn_user_source *usrc,
+			   const struct process_mem *mem, unsigned int n)
 {
-	unsigned int n = process_user_mem_find(usrc->base, len, usrc->files,
-					       USER_FILES_MAX);
-
 	for (unsigned int i = 0; i != n; i++) {
-		int fd = fcntl(usrc->files[i].fd, F_DUPFD_CLOEXEC, 0);
+		unsigned int k = usrc->nfiles;
+		bool known = false;
+		int fd, rc;
 
-		if (fd < 0) {
-			int rc = err_reason(-ENOMEM,
-					    "cannot keep the file of the memory at %#llx: %m",
-					    (unsigned long long)usrc->files[i].addr);
-
-			while (i--)
-				close(usrc->files[i].fd);
+		for (unsigned int j = 0; j != k; j++)
+			known |= usrc->files[j].addr == mem[i].addr &&
+				 usrc->files[j].len == mem[i].len;
+		if (known)
+			continue;
+		if (k == USER_FILES_MAX)
+			return 0;	/* the rest reached while it lives */
+		fd = fcntl(mem[i].fd, F_DUPFD_CLOEXEC, 3);
+		if (fd < 0)
+			return err_reason(-ENOMEM,
+					  "cannot keep the file of the memory at %#llx: %m",
+					  (unsigned long long)mem[i].addr);
+		atomic_init(&usrc->file_fd[k], fd);
+		rc = private_fd_register(&usrc->file_fd[k]);
+		if (rc) {
+			close(fd);
 			return rc;
 		}
-		usrc->files[i].fd = fd;
+		usrc->files[k] = mem[i];
+		usrc->files[k].fd = -1;
+		usrc->nfiles = k + 1;
 	}
-	usrc->nfiles = n;
 	return 0;
 }
+
 
 static void *user_page_ptr(struct pfn_source *src, u64 index)
 {
@@ -217,10 +236,14 @@ struct pfn_source *pfn_source_user_create(u64 uptr, u64 length)
 	/* The VMAs decide what may be written, at pin time. */
 	usrc->src.writable = true;
 	if (usrc->src.pid != process_self()) {
-		int rc = user_take_files(usrc, usrc->src.npages << PAGE_SHIFT);
+		struct process_mem mem[USER_FILES_MAX];
+		unsigned int n = process_user_mem_find(
+			usrc->base, usrc->src.npages << PAGE_SHIFT, mem,
+			USER_FILES_MAX);
+		int rc = user_keep_files(usrc, mem, n);
 
 		if (rc) {
-			mem_free(usrc);
+			user_destroy(&usrc->src);
 			return ERR_PTR(rc);
 		}
 	}
