@@ -947,6 +947,16 @@ static ssize_t eventq_rw(int fd, const struct shim_file *file, bool is_read,
 }
 
 /* A read or write on @fd: ours by kind, or the real call. */
+/*
+ * A context has no read or write, as the kernel's file (its descriptor
+ * is a memfd or, shared, a socket, which would answer otherwise).
+ */
+static ssize_t context_rw(void)
+{
+	errno = EINVAL;
+	return -1;
+}
+
 #define RW_BODY(call_real, failnth, debugfs, eventq)                        \
 	do {                                                                \
 		struct shim_file *file;                                     \
@@ -960,6 +970,8 @@ static ssize_t eventq_rw(int fd, const struct shim_file *file, bool is_read,
 			debugfs;                                            \
 		} else if (shim_kind_eventq(file->kind)) {                  \
 			eventq;                                             \
+		} else if (file->kind == SHIM_IOMMUFD) {                    \
+			rc = context_rw();                                  \
 		} else {                                                    \
 			shim_file_put(file);                                \
 			return call_real;                                   \
@@ -1087,11 +1099,14 @@ static ssize_t eventq_rwv(int fd, const struct shim_file *file, bool is_read,
 		real_init();                                                \
 		if (!fd_map_maybe(fd) || !(file = fd_map_get(fd)))          \
 			return call_real;                                   \
-		if (!shim_kind_eventq(file->kind)) {                        \
+		if (file->kind == SHIM_IOMMUFD) {                           \
+			rc = context_rw();                                  \
+		} else if (!shim_kind_eventq(file->kind)) {                 \
 			shim_file_put(file);                                \
 			return call_real;                                   \
+		} else {                                                    \
+			rc = eventq_rwv(fd, file, is_read, iov, iovcnt);    \
 		}                                                           \
-		rc = eventq_rwv(fd, file, is_read, iov, iovcnt);            \
 		shim_file_put(file);                                        \
 		return rc;                                                  \
 	} while (0)

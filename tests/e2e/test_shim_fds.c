@@ -17,6 +17,7 @@
  */
 #include <dirent.h>
 #include <linux/close_range.h>
+#include <sys/uio.h>
 
 #include "e2e/e2e_utils.h"
 
@@ -577,4 +578,44 @@ TEST(library_descriptor_closed_and_reused)
 	ASSERT_EQ(1, a.ioas);
 	ASSERT_EQ(0, close(n));
 	ASSERT_EQ(0, close(a.fd));
+}
+
+/*
+ * A context has no read or write: EINVAL, as the kernel's file, whether
+ * it is this process's (a memfd under the shim) or shared (a socket,
+ * which would block a read).
+ */
+static void no_read_or_write(int fd)
+{
+	struct iovec iov;
+	char byte = 0;
+
+	iov.iov_base = &byte;
+	iov.iov_len = 1;
+	ASSERT_ERRNO(EINVAL, read(fd, &byte, 1));
+	ASSERT_ERRNO(EINVAL, write(fd, &byte, 1));
+	ASSERT_ERRNO(EINVAL, pread(fd, &byte, 1, 0));
+	ASSERT_ERRNO(EINVAL, pwrite(fd, &byte, 1, 0));
+	ASSERT_ERRNO(EINVAL, readv(fd, &iov, 1));
+	ASSERT_ERRNO(EINVAL, writev(fd, &iov, 1));
+}
+
+TEST(context_has_no_read_or_write)
+{
+	uint32_t ioas = 0;
+	int fd = open_iommu(), status;
+	pid_t pid;
+
+	ASSERT_GE(fd, 0);
+	no_read_or_write(fd);
+	/* Shared with a child, and used: the same. */
+	pid = fork_child();
+	ASSERT_LE(0, pid);
+	if (!pid)
+		_exit(ioas_alloc(fd, &ioas) ? 1 : 0);
+	status = wait_child(pid, WAIT_STALL_S);
+	ASSERT_EQ(0, status);
+	no_read_or_write(fd);
+	ASSERT_EQ(0, ioas_alloc(fd, &ioas));
+	ASSERT_EQ(0, close(fd));
 }
