@@ -246,46 +246,68 @@ static int list_done(char **argv, size_t bytes, int rc)
 	return rc;
 }
 
-SHIM_EXPORT int execl(const char *path, const char *arg, ...)
-{
-	size_t bytes;
-	char **argv;
-	va_list ap;
+/* Which exec a list form stands for. */
+enum exec_list {
+	EXEC_L,		/* execl: execv */
+	EXEC_LP,	/* execlp: execvp */
+	EXEC_LE,	/* execle: execve, the environment after the NULL */
+};
 
-	va_start(ap, arg);
-	argv = list_args(arg, ap, &bytes, NULL);
-	va_end(ap);
+static int exec_list(enum exec_list kind, const char *file, const char *arg,
+		     va_list ap)
+{
+	char **argv, **envp = NULL;
+	size_t bytes;
+	int rc;
+
+	argv = list_args(arg, ap, &bytes, kind == EXEC_LE ? &envp : NULL);
 	if (!argv)
 		return -1;
-	return list_done(argv, bytes, execv(path, argv));
+	switch (kind) {
+	case EXEC_L:
+		rc = execv(file, argv);
+		break;
+	case EXEC_LP:
+		rc = execvp(file, argv);
+		break;
+	default:
+		rc = execve(file, argv, envp);
+		break;
+	}
+	return list_done(argv, bytes, rc);
+}
+
+SHIM_EXPORT int execl(const char *path, const char *arg, ...)
+{
+	va_list ap;
+	int rc;
+
+	va_start(ap, arg);
+	rc = exec_list(EXEC_L, path, arg, ap);
+	va_end(ap);
+	return rc;
 }
 
 SHIM_EXPORT int execlp(const char *file, const char *arg, ...)
 {
-	size_t bytes;
-	char **argv;
 	va_list ap;
+	int rc;
 
 	va_start(ap, arg);
-	argv = list_args(arg, ap, &bytes, NULL);
+	rc = exec_list(EXEC_LP, file, arg, ap);
 	va_end(ap);
-	if (!argv)
-		return -1;
-	return list_done(argv, bytes, execvp(file, argv));
+	return rc;
 }
 
 SHIM_EXPORT int execle(const char *path, const char *arg, ...)
 {
-	size_t bytes;
-	char **argv, **envp;
 	va_list ap;
+	int rc;
 
 	va_start(ap, arg);
-	argv = list_args(arg, ap, &bytes, &envp);
+	rc = exec_list(EXEC_LE, path, arg, ap);
 	va_end(ap);
-	if (!argv)
-		return -1;
-	return list_done(argv, bytes, execve(path, argv, envp));
+	return rc;
 }
 
 /*

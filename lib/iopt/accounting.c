@@ -232,28 +232,27 @@ u64 iopt_account_user_locked(uid_t user)
 	return locked;
 }
 
-u64 iopt_account_process_locked_of(pid_t pid)
+/* What @pid is charged now (zeros when nothing). */
+static struct process_locked process_charges(pid_t pid)
 {
-	struct process_locked *p;
-	u64 locked;
+	struct process_locked none = { .pid = pid }, *p;
 
 	pthread_mutex_lock(&acct_lock);
 	p = find_process(pid);
-	locked = p ? p->locked : 0;
+	if (p)
+		none = *p;
 	pthread_mutex_unlock(&acct_lock);
-	return locked;
+	return none;
+}
+
+u64 iopt_account_process_locked_of(pid_t pid)
+{
+	return process_charges(pid).locked;
 }
 
 u64 iopt_account_process_pinned_of(pid_t pid)
 {
-	struct process_locked *p;
-	u64 n;
-
-	pthread_mutex_lock(&acct_lock);
-	p = find_process(pid);
-	n = p ? p->pinned : 0;
-	pthread_mutex_unlock(&acct_lock);
-	return n;
+	return process_charges(pid).pinned;
 }
 
 u64 iopt_account_process_locked(void)

@@ -1479,7 +1479,9 @@ TEST(exec_true_with_an_iommufd_open)
  * context (its IOAS takes the next ID of the sequence); the context stays
  * the parent's to use after that image ended.
  */
-TEST(exec_gets_a_fresh_shim)
+enum exec_form { FORM_EXECL, FORM_EXECLE, FORM_EXECLP };
+
+static void exec_fresh_shim(enum exec_form form)
 {
 	int cloexec_fd, fail_fd;
 	uint32_t id = 0;
@@ -1501,7 +1503,13 @@ TEST(exec_gets_a_fresh_shim)
 		if (fail_fd < 0 || failnth_arm(fail_fd, 3))
 			_exit(126);
 		setenv(EXEC_ENV, env, 1);
-		execl(self_exe, self_exe, (char *)NULL);
+		/* The list forms, which the shim rebuilds as arrays. */
+		if (form == FORM_EXECLE)
+			execle(self_exe, self_exe, (char *)NULL, environ);
+		else if (form == FORM_EXECLP)
+			execlp(self_exe, self_exe, (char *)NULL);
+		else
+			execl(self_exe, self_exe, (char *)NULL);
 		_exit(127);
 	}
 	ASSERT_EQ(0, wait_child(pid, WAIT_STALL_S));
@@ -1514,4 +1522,19 @@ TEST(exec_gets_a_fresh_shim)
 	ASSERT_EQ(1, id);
 	ASSERT_EQ(0, close(cloexec_fd));
 	ASSERT_EQ(0, close(c.fd));
+}
+
+TEST(exec_gets_a_fresh_shim)
+{
+	exec_fresh_shim(FORM_EXECL);
+}
+
+TEST(execle_gets_a_fresh_shim)
+{
+	exec_fresh_shim(FORM_EXECLE);
+}
+
+TEST(execlp_gets_a_fresh_shim)
+{
+	exec_fresh_shim(FORM_EXECLP);
 }
