@@ -598,3 +598,26 @@ int iommufd_ioas_change_process(struct iommufd_ucmd *ucmd)
 	mem_free(pages);
 	return rc;
 }
+
+void iommufd_ctx_for_each_pages(struct uiommufd_ctx *ctx,
+				void (*fn)(struct iopt_pages *pages, void *arg),
+				void *arg)
+{
+	struct iommufd_ioas **ioas = NULL;
+	struct iopt_area *area;
+	int n = hold_all_ioas(ctx, &ioas);
+
+	for (int i = 0; i < n; i++) {
+		struct io_pagetable *iopt = &ioas[i]->iopt;
+
+		pthread_rwlock_rdlock(&iopt->iova_rwsem);
+		for (area = iopt_area_iter_first(iopt, 0, U64_MAX); area;
+		     area = iopt_area_iter_next(area, 0, U64_MAX))
+			if (area->pages)
+				fn(area->pages, arg);
+		pthread_rwlock_unlock(&iopt->iova_rwsem);
+		iommufd_put_object(ctx, &ioas[i]->obj);
+	}
+	if (n > 0)
+		mem_free(ioas);
+}

@@ -257,6 +257,14 @@ int iommufd_ioas_iova_ranges(struct iommufd_ucmd *ucmd);
 int iommufd_ioas_map(struct iommufd_ucmd *ucmd);
 int iommufd_ioas_map_file(struct iommufd_ucmd *ucmd);
 int iommufd_ioas_change_process(struct iommufd_ucmd *ucmd);
+/*
+ * Call @fn for the pages of every area of every IOAS of @ctx (a pages
+ * object in several areas comes once per area), each IOAS's iova lock
+ * held for reading. Nothing is called without memory for the IOAS list.
+ */
+void iommufd_ctx_for_each_pages(struct uiommufd_ctx *ctx,
+				void (*fn)(struct iopt_pages *pages, void *arg),
+				void *arg);
 int iommufd_ioas_unmap(struct iommufd_ucmd *ucmd);
 int iommufd_ioas_option(struct iommufd_ucmd *ucmd);
 int iommufd_option(struct iommufd_ucmd *ucmd);

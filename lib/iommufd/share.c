@@ -33,6 +33,8 @@
 #include "iommufd/fd_table.h"
 #include "iommufd/iommufd_private.h"
 #include "iommufd/share_proto.h"
+#include "iopt/pages.h"
+#include "iopt/pfn_source.h"
 
 /*
  * Fault queues and vEVENTQs are not yet served for another process: their
@@ -443,6 +445,16 @@ static void broker_main(struct uiommufd_ctx *ctx, int home)
 	_exit(0);
 }
 
+/* This process's memory @pages maps: never moved (share_memory_keep()). */
+static void keep_pages_memory(struct iopt_pages *pages, void *arg)
+{
+	if (pages->type == IOPT_ADDRESS_USER && pages->source &&
+	    pages->source->pid == process_self())
+		share_memory_keep(pages->source_addr,
+				  pages->source_addr +
+					  (pages->npages << PAGE_SHIFT));
+}
+
 /*
  * Name the home end (share_name_prefix, this process's pid and a count),
  * so that the other end is known for a context wherever it goes.
@@ -501,6 +513,12 @@ UIOMMUFD_EXPORT int uiommufd_ctx_share(struct uiommufd_ctx *ctx, int home)
 	rc = private_fd_register(&slot);
 	if (rc)
 		goto out_close;
+	/*
+	 * Pages the context maps of this process may be pinned under the
+	 * identity of their address: moving that memory later would give
+	 * them another (design 8.1).
+	 */
+	iommufd_ctx_for_each_pages(ctx, keep_pages_memory, NULL);
 	share_memory_forking_broker(true);
 	pid = fork();
 	share_memory_forking_broker(false);

@@ -313,6 +313,7 @@ UIOMMUFD_EXPORT int uiommufd_remote_ioctl(int fd, unsigned long request,
 		},
 	};
 	unsigned int nfds = 0, nmem = 0, nfd_got = 0, nmoved;
+	struct share_memory_use use;
 	int rc, cfd, nfd = -1, fds[SHARE_FDS_MAX];
 	struct share_channel *ch;
 	struct share_rep rep;
@@ -325,8 +326,10 @@ UIOMMUFD_EXPORT int uiommufd_remote_ioctl(int fd, unsigned long request,
 	api_enter();
 	request_fds(request, arg, &r);
 	/* Memory the command maps goes into files the broker keeps. */
+	use.n = 0;
 	if (request_maps(request, arg, &uptr, &len))
-		share_memory_prepare(uptr, len, m.mem, &nmem, fds, &nfds);
+		share_memory_prepare(uptr, len, m.mem, &nmem, fds, &nfds,
+				     &use);
 	nmoved = nfds;
 	m.req.nmem = nmem;
 	if (r.send >= 0) {
@@ -373,6 +376,7 @@ out:
 	/* Our copies of the files: the broker has its own now. */
 	for (unsigned int i = 0; i != nmoved; i++)
 		close(fds[i]);
+	share_memory_finish(&use, rc >= 0);
 	api_exit();
 	if (rc < 0) {
 		errno = -rc;

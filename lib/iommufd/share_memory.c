@@ -37,6 +37,9 @@
 #include "base/page.h"
 #include "base/private_fd.h"
 #include "iommufd/share_proto.h"
+#include "base/process.h"
+#include "iopt/pages.h"
+#include "iopt/pfn_source.h"
 #include "iopt/proc_maps.h"
 
 /* The VMA pieces one move handles, at most (the rest stay). */
@@ -54,6 +57,9 @@ struct moved_range {
 	atomic_int fd;		/* private_fd.h */
 	dev_t dev;
 	ino_t ino;
+	/* Commands using it that have not ended; one of them succeeded. */
+	unsigned int pending;
+	bool used;
 };
 
 static pthread_mutex_t moved_lock = PTHREAD_MUTEX_INITIALIZER;
@@ -101,12 +107,15 @@ static void move_begin(u64 start, u64 end)
 	sigaction(SIGSEGV, &sa, &program_segv);
 }
 
+/*
+ * The range stays set: a handler still running for a fault of the move
+ * must see it as ours (and return, the write then running on the file),
+ * not pass it to the program's handler.
+ */
 static void move_end(void)
 {
 	atomic_store(&moving, false);
 	sigaction(SIGSEGV, &program_segv, NULL);
-	atomic_store(&moving_start, 0);
-	atomic_store(&moving_end, 0);
 }
 
 /* ---- fork: the child's own copies ---- */
@@ -119,8 +128,12 @@ void share_memory_forking_broker(bool on)
 	forking_broker = on;
 }
 
-/* Replace the memfd pages of [start, end) by private copies of them. */
-static void privatize(const struct moved_range *r)
+/*
+ * Replace the memfd pages of @r by private copies of them. @threads: other
+ * threads may write meanwhile, so each piece is read-only while copied
+ * (a writer waits in the fault handler, as during a move).
+ */
+static void privatize(const struct moved_range *r, bool threads)
 {
 	struct proc_maps_iter it;
 	struct proc_maps_vma vma;
@@ -140,20 +153,29 @@ static void privatize(const struct moved_range *r)
 		piece[n++].prot = vma.prot;
 	}
 	proc_maps_close(&it);
+	if (threads)
+		move_begin(r->start, r->end);
 	for (unsigned int i = 0; i != n; i++) {
 		u64 len = piece[i].end - piece[i].start;
+		void *at = (void *)(uintptr_t)piece[i].start;
 		void *copy = mmap(NULL, len, PROT_READ | PROT_WRITE,
 				  MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
 
 		if (copy == MAP_FAILED)
 			continue;
+		if (threads && (piece[i].prot & PROT_WRITE))
+			mprotect(at, len, piece[i].prot & ~PROT_WRITE);
 		if (piece[i].prot & PROT_READ)
-			memcpy(copy, (void *)(uintptr_t)piece[i].start, len);
+			memcpy(copy, at, len);
 		mprotect(copy, len, piece[i].prot);
 		if (mremap(copy, len, len, MREMAP_MAYMOVE | MREMAP_FIXED,
-			   (void *)(uintptr_t)piece[i].start) == MAP_FAILED)
+			   at) == MAP_FAILED) {
 			munmap(copy, len);
+			mprotect(at, len, piece[i].prot);
+		}
 	}
+	if (threads)
+		move_end();
 }
 
 /*
@@ -171,7 +193,7 @@ static void moved_child(void)
 		struct moved_range *next = r->next;
 
 		if (!forking_broker)
-			privatize(r);
+			privatize(r, false);
 		private_fd_close(&r->fd);
 		free(r);
 		r = next;
@@ -202,6 +224,57 @@ static bool is_stack(u64 start, u64 end)
 
 	return (here >= start && here < end) ||
 	       (main_stack >= start && main_stack < end);
+}
+
+/*
+ * Ranges whose pages may be pinned under the identity of their address
+ * (section 5): mapped by a context of this process, or by one promoted
+ * from here (share_memory_keep()). Moving them would give their pages
+ * another identity than the one pinned: they stay, reached while this
+ * process lives.
+ */
+#define KEPT_MAX 64
+static struct {
+	u64 start, end;
+} kept[KEPT_MAX];
+static unsigned int nkept;
+
+void share_memory_keep(u64 start, u64 end)
+{
+	pthread_once(&moved_once, moved_init);
+	pthread_mutex_lock(&moved_lock);
+	if (nkept != KEPT_MAX) {
+		kept[nkept].start = start;
+		kept[nkept++].end = end;
+	}
+	pthread_mutex_unlock(&moved_lock);
+}
+
+struct overlap {
+	u64 start, end;
+	bool found;
+};
+
+static void pages_overlap(struct iopt_pages *pages, void *arg)
+{
+	struct overlap *o = arg;
+	u64 end = pages->source_addr + (pages->npages << PAGE_SHIFT);
+
+	if (pages->type == IOPT_ADDRESS_USER && pages->source &&
+	    pages->source->pid == process_self() &&
+	    pages->source_addr < o->end && o->start < end)
+		o->found = true;
+}
+
+static bool pinned_by_address(u64 start, u64 end)
+{
+	struct overlap o = { start, end, false };
+
+	for (unsigned int i = 0; i != nkept; i++)
+		if (kept[i].start < end && start < kept[i].end)
+			return true;
+	iopt_pages_for_each_live(pages_overlap, &o);
+	return o.found;
 }
 
 static struct moved_range *moved_find(dev_t dev, ino_t ino)
@@ -240,7 +313,8 @@ static unsigned int find_pieces(u64 start, u64 end, struct piece *p,
 			continue;
 		}
 		if (vma.shared || !(vma.prot & PROT_READ) ||
-		    is_stack(pc->start, pc->end))
+		    is_stack(vma.start, vma.end) ||
+		    pinned_by_address(pc->start, pc->end))
 			continue;
 		pc->to_move = true;
 		*to_move = true;
@@ -331,7 +405,8 @@ static void moved_prune(void)
 		} else {
 			used = true;
 		}
-		if (used) {
+		/* A command in flight still names it. */
+		if (used || r->pending) {
 			pos = &r->next;
 			continue;
 		}
@@ -339,6 +414,42 @@ static void moved_prune(void)
 		private_fd_close(&r->fd);
 		free(r);
 	}
+}
+
+/* Take @r off the list and free it. With moved_lock held. */
+static void moved_unlink(struct moved_range *r)
+{
+	for (struct moved_range **pos = &moved; *pos; pos = &(*pos)->next) {
+		if (*pos == r) {
+			*pos = r->next;
+			break;
+		}
+	}
+	private_fd_close(&r->fd);
+	free(r);
+}
+
+void share_memory_finish(struct share_memory_use *use, bool ok)
+{
+	struct moved_range *fresh = use->fresh;
+
+	if (!use->n)
+		return;
+	pthread_mutex_lock(&moved_lock);
+	for (unsigned int i = 0; i != use->n; i++) {
+		use->r[i]->pending--;
+		use->r[i]->used |= ok;
+	}
+	/*
+	 * A map that failed leaves the memory it moved as it was: private
+	 * again, unless another command uses the file meanwhile.
+	 */
+	if (fresh && !fresh->used && !fresh->pending) {
+		privatize(fresh, true);
+		moved_unlink(fresh);
+	}
+	pthread_mutex_unlock(&moved_lock);
+	use->n = 0;
 }
 
 void share_memory_prune(void)
@@ -350,15 +461,18 @@ void share_memory_prune(void)
 }
 
 void share_memory_prepare(u64 uptr, u64 length, struct share_mem *mem,
-			  unsigned int *nmem, int *fds, unsigned int *nfds)
+			  unsigned int *nmem, int *fds, unsigned int *nfds,
+			  struct share_memory_use *use)
 {
-	struct moved_range *file[SHARE_FDS_MAX];
+	struct moved_range **file = use->r;
 	struct piece p[MOVE_PIECES_MAX];
 	unsigned int n;
 	u64 start, end;
 	bool to_move;
 
 	*nmem = *nfds = 0;
+	use->n = 0;
+	use->fresh = NULL;
 	/* A range the kernel refuses is the broker's to refuse. */
 	if (check_add_overflow(uptr, length, &end) || !length ||
 	    check_align_up_overflow(end, PAGE_SIZE, &end))
@@ -369,7 +483,7 @@ void share_memory_prepare(u64 uptr, u64 length, struct share_mem *mem,
 	n = find_pieces(start, end, p, &to_move);
 	if (to_move) {
 		moved_prune();
-		move_pieces(start, end, p, n);
+		use->fresh = move_pieces(start, end, p, n);
 	}
 	for (unsigned int i = 0; i != n && *nmem != SHARE_MEM_MAX; i++) {
 		struct moved_range *r = p[i].in;
@@ -396,7 +510,9 @@ void share_memory_prepare(u64 uptr, u64 length, struct share_mem *mem,
 			if (fd < 0)
 				continue;
 			file[f] = r;
+			r->pending++;
 			fds[(*nfds)++] = fd;
+			use->n = *nfds;
 		}
 		mem[(*nmem)++] = (struct share_mem){
 			.addr = p[i].start, .len = p[i].end - p[i].start,

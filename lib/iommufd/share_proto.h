@@ -100,8 +100,26 @@ ssize_t share_recv(int sock, void *buf, size_t len, int *fds,
  * 1; the caller closes them). What cannot be moved is left as it is (the
  * broker reaches it while the process lives).
  */
+struct moved_range;
+struct share_memory_use {
+	struct moved_range *r[SHARE_FDS_MAX];	/* the files, each once */
+	unsigned int n;
+	struct moved_range *fresh;		/* moved by this command */
+};
+
 void share_memory_prepare(u64 uptr, u64 length, struct share_mem *mem,
-			  unsigned int *nmem, int *fds, unsigned int *nfds);
+			  unsigned int *nmem, int *fds, unsigned int *nfds,
+			  struct share_memory_use *use);
+/*
+ * The command ended (@ok: it succeeded): memory it moved goes back to
+ * private if it failed and nothing else uses the file.
+ */
+void share_memory_finish(struct share_memory_use *use, bool ok);
+/*
+ * [start, end) may be pinned under the identity of its address (mapped by
+ * a context promoted from here): never moved.
+ */
+void share_memory_keep(u64 start, u64 end);
 /* Forget the moved ranges whose memory is gone (unmapped or replaced). */
 void share_memory_prune(void);
 /* Around the fork of a broker: no private copies of moved memory there. */

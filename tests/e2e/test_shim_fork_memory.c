@@ -1,23 +1,18 @@
 // SPDX-License-Identifier: MIT
 /*
- * The memory a shared context maps (docs/design.md 8.1, "Memory"). Before
+ * The memory a shared context maps (docs/design.md 8.1, "Memory"): before
  * IOAS_MAP or VFIO_IOMMU_MAP_DMA through a context shared between
- * processes (promoted to a broker at the program's first fork() after
- * its open), the caller's private memory of the range moves into a memfd
- * mapped back in place (MAP_SHARED, same address and protection), which
- * the broker keeps. The kernel's page references are the model:
- * - pages pinned when their process exits stay readable and writable
- *   through the context; pages not pinned then can no longer be pinned
- *   (EFAULT), as the kernel selftest's fork_gone and fork_present, with
- *   and without a mock domain, show;
- * - a fork() child has private copies of the pinned pages: its writes
- *   are not the parent's nor the device's, and the other way round;
- * - the program's memory still behaves (munmap, mprotect), a thread
- *   writing to the range while it moves loses no write, and memory no
- *   shared context maps, or a stack, is left alone.
- *
+ * processes (promoted to a broker at the program's first fork() after its
+ * open), the caller's private memory of the range moves into a memfd
+ * mapped back in place, which the broker keeps. The kernel's page
+ * references are the model: pages pinned when their process exits stay
+ * readable and writable, pages not pinned then cannot be pinned any more
+ * (EFAULT), as in the kernel selftest's fork_gone and fork_present; a
+ * fork() child has private copies of pinned pages. The program's memory
+ * still behaves (munmap, mprotect), a thread writing to it while it moves
+ * loses no write, and memory no shared context maps, or a stack, stays.
  * Parent and child take turns through pipes; every wait is judged by
- * progress (wait_child(), CPU time), never by the clock.
+ * progress, never by the clock.
  */
 #include <dirent.h>
 #include <pthread.h>
@@ -30,6 +25,7 @@
 #define IOVA MOCK_APERTURE_START
 #define MOVED_PATH "/memfd:uiommufd-memory (deleted)"
 #define VFIO_RW (VFIO_DMA_MAP_FLAG_READ | VFIO_DMA_MAP_FLAG_WRITE)
+#define PIN_ACCESS MOCK_FLAGS_ACCESS_CREATE_NEEDS_PIN_PAGES
 
 /* A child's checks: report the first failure and exit non-zero. */
 #define CHILD_CHECK(cond)                                                  \
@@ -75,15 +71,16 @@ static char *pattern_buffer(unsigned int seed)
 	return buf;
 }
 
-/* Through access @afd, BUF_LEN at IOVA: 0 when it holds pattern @seed,
+/*
+ * Through access @afd, BUF_LEN at @iova: 0 when it holds pattern @seed,
  * 1 when other bytes, -1 when the read failed.
  */
-static int access_holds(int fd, int afd, unsigned int seed)
+static int access_holds(int fd, int afd, uint64_t iova, unsigned int seed)
 {
 	static char got[BUF_LEN];
 
 	memset(got, 0, sizeof(got));
-	if (access_rw(fd, afd, IOVA, got, BUF_LEN, 0))
+	if (access_rw(fd, afd, iova, got, BUF_LEN, 0))
 		return -1;
 	return has_pattern(got, BUF_LEN, seed) ? 0 : 1;
 }
@@ -170,29 +167,22 @@ static void turns_side(struct turns *t, bool child)
 	close(child ? t->to_parent[0] : t->to_parent[1]);
 }
 
-static int turn_give(int fd)
+/* Hand the turn over on @fd, or wait for it: 0, -1 if the other went. */
+static int turn(int fd, bool give)
 {
 	char c = 1;
-
-	return write(fd, &c, 1) == 1 ? 0 : -1;
-}
-
-/* 0, or -1 when the other side is gone (EOF). */
-static int turn_take(int fd)
-{
 	ssize_t n;
-	char c;
 
 	do
-		n = read(fd, &c, 1);
+		n = give ? write(fd, &c, 1) : read(fd, &c, 1);
 	while (n < 0 && errno == EINTR);
 	return n == 1 ? 0 : -1;
 }
 
-#define CHILD_GIVE(t) CHILD_CHECK(!turn_give((t)->to_parent[1]))
-#define CHILD_TAKE(t) CHILD_CHECK(!turn_take((t)->to_child[0]))
-#define PARENT_GIVE(t) ASSERT_EQ(0, turn_give((t)->to_child[1]))
-#define PARENT_TAKE(t) ASSERT_EQ(0, turn_take((t)->to_parent[0]))
+#define CHILD_GIVE(t) CHILD_CHECK(!turn((t)->to_parent[1], true))
+#define CHILD_TAKE(t) CHILD_CHECK(!turn((t)->to_child[0], false))
+#define PARENT_GIVE(t) ASSERT_EQ(0, turn((t)->to_child[1], true))
+#define PARENT_TAKE(t) ASSERT_EQ(0, turn((t)->to_parent[0], false))
 
 /* Share every context of the process: a fork whose child goes at once. */
 static void promote(void)
@@ -225,41 +215,32 @@ static bool is_broker(pid_t pid)
 	       !strcmp(comm, "uiommufd-brkr");
 }
 
-/* Our brokers (we are a child subreaper): how many, one into *@first. */
-static unsigned int list_brokers(pid_t *first)
-{
-	unsigned int n = 0;
-	struct dirent *de;
-	DIR *dir = opendir("/proc");
-
-	if (!dir)
-		return 0;
-	while ((de = readdir(dir))) {
-		char *end;
-		long pid = strtol(de->d_name, &end, 10);
-
-		if (*end || pid <= 0 || !is_broker(pid))
-			continue;
-		if (!n++ && first)
-			*first = pid;
-	}
-	closedir(dir);
-	return n;
-}
-
 /*
- * The broker: it names itself just after its fork, so look a while, in
- * small steps (a generous bound, scaled: not a deadline).
+ * A broker of ours (we are a child subreaper), 0 if none. With @wait,
+ * look a while, in small steps, as a broker names itself just after its
+ * fork (a generous bound, scaled: not a deadline).
  */
-static pid_t find_broker(void)
+static pid_t find_broker(bool wait)
 {
-	unsigned long steps = 3000UL * test_timeout_scale();
+	unsigned long steps = wait ? 3000UL * test_timeout_scale() : 1;
 	pid_t broker = 0;
 
-	for (unsigned long i = 0; i != steps; i++) {
-		if (list_brokers(&broker))
-			break;
-		usleep(10000);
+	for (unsigned long i = 0; i != steps && !broker; i++) {
+		struct dirent *de;
+		DIR *dir;
+
+		if (i)
+			usleep(10000);
+		dir = opendir("/proc");
+		while (dir && !broker && (de = readdir(dir))) {
+			char *end;
+			long pid = strtol(de->d_name, &end, 10);
+
+			if (!*end && pid > 0 && is_broker(pid))
+				broker = pid;
+		}
+		if (dir)
+			closedir(dir);
 	}
 	return broker;
 }
@@ -306,12 +287,15 @@ static void fork_gone_test(bool domain)
 	ASSERT_LE(0, pid);
 	if (!pid)
 		gone_child(fd, ioas);
-	broker = find_broker();
+	broker = find_broker(true);
 	ASSERT_LT(0, broker);
 	ASSERT_EQ(0, wait_child(pid, WAIT_STALL_S));
+	ASSERT_EQ(0, create_access(fd, ioas, PIN_ACCESS, &afd));
 	if (!domain) {
 		/* Nothing pinned them in the child's life: they are gone. */
 		ASSERT_ERRNO(EFAULT, mock_domain(fd, ioas, &stdev2, &hwpt2));
+		ASSERT_ERRNO(EFAULT, access_pages(fd, afd, IOVA, BUF_LEN, NULL,
+						  0, NULL));
 		ASSERT_EQ(0, ioas_unmap(fd, ioas, IOVA, BUF_LEN, &len));
 		ASSERT_EQ(BUF_LEN, len);
 		/* Nothing left to pin: a domain attaches. */
@@ -319,26 +303,25 @@ static void fork_gone_test(bool domain)
 	} else {
 		/* Pinned in the fork: copied from one domain to another. */
 		ASSERT_EQ(0, mock_domain(fd, ioas, &stdev2, &hwpt2));
-		ASSERT_EQ(0, create_access(fd, ioas, 0, &afd));
-		ASSERT_EQ(0, access_holds(fd, afd, 1));
+		ASSERT_EQ(0, access_holds(fd, afd, IOVA, 1));
 		ASSERT_EQ(0, access_fill(fd, afd, 2));
-		ASSERT_EQ(0, access_holds(fd, afd, 2));
+		ASSERT_EQ(0, access_holds(fd, afd, IOVA, 2));
 		/* The second domain alone holds them. */
 		ASSERT_EQ(0, destroy(fd, stdev));
-		ASSERT_EQ(0, access_holds(fd, afd, 2));
+		ASSERT_EQ(0, access_holds(fd, afd, IOVA, 2));
 		/* Unpinned by all: no way to pin them again. */
 		ASSERT_EQ(0, destroy(fd, stdev2));
 		ASSERT_ERRNO(EFAULT, mock_domain(fd, ioas, &stdev, &hwpt));
 		ASSERT_EQ(0, ioas_unmap(fd, ioas, IOVA, BUF_LEN, &len));
 		ASSERT_EQ(BUF_LEN, len);
-		ASSERT_EQ(0, close(afd));
 	}
 	ASSERT_ERRNO(ENOENT, ioas_unmap(fd, ioas, IOVA, BUF_LEN, &len));
+	ASSERT_EQ(0, close(afd));
 	/* Everything goes with the last descriptor: the broker too. */
 	ASSERT_TRUE(is_broker(broker));
 	ASSERT_EQ(0, close(fd));
 	ASSERT_EQ(0, wait_child(broker, WAIT_STALL_S));
-	ASSERT_EQ(0, list_brokers(NULL));
+	ASSERT_EQ(0, find_broker(false));
 }
 
 TEST(fork_gone_with_a_domain)
@@ -354,7 +337,8 @@ TEST(fork_gone_without_a_domain)
 /*
  * The child maps and stays: the device reads what it wrote, and what the
  * device writes, the child reads in its own buffer (the same pages); the
- * pages the domain pinned stay after the child is gone.
+ * pages a domain or an access pinned stay after the child is gone, until
+ * nothing pins them.
  */
 static void present_child(int fd, uint32_t ioas, struct turns *t)
 {
@@ -375,7 +359,7 @@ static void present_child(int fd, uint32_t ioas, struct turns *t)
 
 static void fork_present_test(bool domain)
 {
-	uint32_t ioas = 0, stdev = 0, hwpt = 0, stdev2 = 0, hwpt2 = 0;
+	uint32_t ioas = 0, stdev = 0, hwpt = 0, stdev2 = 0, hwpt2 = 0, item = 0;
 	uint64_t len = 0;
 	struct turns t;
 	int fd, afd = -1;
@@ -392,19 +376,30 @@ static void fork_present_test(bool domain)
 	PARENT_TAKE(&t);
 	/* The child lives: its pages can be pinned. */
 	ASSERT_EQ(0, mock_domain(fd, ioas, &stdev2, &hwpt2));
-	ASSERT_EQ(0, create_access(fd, ioas, 0, &afd));
-	ASSERT_EQ(0, access_holds(fd, afd, 1));
+	ASSERT_EQ(0, create_access(fd, ioas, PIN_ACCESS, &afd));
+	ASSERT_EQ(0, access_holds(fd, afd, IOVA, 1));
 	ASSERT_EQ(0, access_fill(fd, afd, 2));
 	PARENT_GIVE(&t);
 	PARENT_TAKE(&t);
 	/* The child's write, as the device sees it. */
-	ASSERT_EQ(0, access_holds(fd, afd, 3));
+	ASSERT_EQ(0, access_holds(fd, afd, IOVA, 3));
 	PARENT_GIVE(&t);
 	ASSERT_EQ(0, wait_child(pid, WAIT_STALL_S));
 	/* Pinned by the domains: the pages outlive the child. */
-	ASSERT_EQ(0, access_holds(fd, afd, 3));
+	ASSERT_EQ(0, access_holds(fd, afd, IOVA, 3));
 	ASSERT_EQ(0, access_fill(fd, afd, 4));
-	ASSERT_EQ(0, access_holds(fd, afd, 4));
+	ASSERT_EQ(0, access_holds(fd, afd, IOVA, 4));
+	/* The access's pins hold them as well, without any domain. */
+	ASSERT_EQ(0, access_pages(fd, afd, IOVA, BUF_LEN, NULL, 0, &item));
+	if (domain)
+		ASSERT_EQ(0, destroy(fd, stdev));
+	ASSERT_EQ(0, destroy(fd, stdev2));
+	ASSERT_EQ(0, access_holds(fd, afd, IOVA, 4));
+	ASSERT_EQ(0, mock_domain(fd, ioas, &stdev2, &hwpt2));
+	ASSERT_EQ(0, destroy_access_pages(fd, afd, item));
+	ASSERT_EQ(0, destroy(fd, stdev2));
+	/* Pinned by nothing: gone for good. */
+	ASSERT_ERRNO(EFAULT, mock_domain(fd, ioas, &stdev2, &hwpt2));
 	ASSERT_EQ(0, ioas_unmap(fd, ioas, IOVA, BUF_LEN, &len));
 	ASSERT_EQ(BUF_LEN, len);
 	ASSERT_EQ(0, close(afd));
@@ -423,14 +418,21 @@ TEST(fork_present_without_a_domain)
 
 /* ---- fork after the move ---- */
 
+/* Where the child of fork_child_gets_private_copies maps its copy. */
+#define CHILD_IOVA (IOVA + 2 * BUF_LEN)
+
 /*
  * The parent's moved, pinned memory is the parent's: a child forked after
  * the move writes to copies of its own (as the kernel copies pinned
  * pages at fork), which the domain does not hold, and does not see the
- * parent's later writes.
+ * parent's later writes. Its copy, mapped, is other pages than the
+ * parent's at the same address.
  */
-static void private_child(int fd, uint32_t hwpt, char *buf, struct turns *t)
+static void private_child(int fd, uint32_t ioas, uint32_t hwpt, char *buf,
+			  struct turns *t)
 {
+	uint64_t iova = CHILD_IOVA;
+
 	turns_side(t, true);
 	CHILD_CHECK(is_private_anon(buf));
 	CHILD_CHECK(has_pattern(buf, BUF_LEN, 1));
@@ -438,6 +440,9 @@ static void private_child(int fd, uint32_t hwpt, char *buf, struct turns *t)
 	errno = 0;
 	CHILD_CHECK(check_map(fd, hwpt, IOVA, buf, BUF_LEN) == -1 &&
 		    errno == EINVAL);
+	CHILD_CHECK(!ioas_map(fd, ioas, buf, BUF_LEN, &iova, MAP_FIXED_RW));
+	CHILD_CHECK(is_moved(buf, "rw-s"));
+	CHILD_CHECK(!check_map(fd, hwpt, CHILD_IOVA, buf, BUF_LEN));
 	CHILD_GIVE(t);
 	CHILD_TAKE(t);	/* the parent wrote pattern 3 to its buffer */
 	CHILD_CHECK(has_pattern(buf, BUF_LEN, 2));
@@ -466,21 +471,27 @@ TEST(fork_child_gets_private_copies)
 	pid = fork_child();
 	ASSERT_LE(0, pid);
 	if (!pid)
-		private_child(fd, hwpt, buf, &t);
+		private_child(fd, ioas, hwpt, buf, &t);
 	turns_side(&t, false);
 	PARENT_TAKE(&t);
 	/* The child's writes reached neither the parent nor the device. */
 	ASSERT_TRUE(has_pattern(buf, BUF_LEN, 1));
-	ASSERT_EQ(0, access_holds(fd, afd, 1));
+	ASSERT_TRUE(is_moved(buf, "rw-s"));
+	ASSERT_EQ(0, access_holds(fd, afd, IOVA, 1));
 	ASSERT_EQ(0, check_map(fd, hwpt, IOVA, buf, BUF_LEN));
-	/* The parent's do. */
+	/* Its own mapping has its own pages. */
+	ASSERT_EQ(0, access_holds(fd, afd, CHILD_IOVA, 2));
+	ASSERT_ERRNO(EINVAL, check_map(fd, hwpt, CHILD_IOVA, buf, BUF_LEN));
+	/* The parent's writes reach the device, not the child. */
 	fill(buf, BUF_LEN, 3);
-	ASSERT_EQ(0, access_holds(fd, afd, 3));
+	ASSERT_EQ(0, access_holds(fd, afd, IOVA, 3));
+	ASSERT_EQ(0, access_holds(fd, afd, CHILD_IOVA, 2));
 	PARENT_GIVE(&t);
 	ASSERT_EQ(0, wait_child(pid, WAIT_STALL_S));
-	ASSERT_EQ(0, access_holds(fd, afd, 3));
-	ASSERT_EQ(0, ioas_unmap(fd, ioas, IOVA, BUF_LEN, &len));
-	ASSERT_EQ(BUF_LEN, len);
+	ASSERT_EQ(0, access_holds(fd, afd, IOVA, 3));
+	ASSERT_EQ(0, access_holds(fd, afd, CHILD_IOVA, 2));
+	ASSERT_EQ(0, ioas_unmap(fd, ioas, 0, UINT64_MAX, &len));
+	ASSERT_EQ(2 * BUF_LEN, len);
 	ASSERT_EQ(0, close(afd));
 	ASSERT_EQ(0, close(fd));
 }
@@ -516,7 +527,7 @@ TEST(moved_memory_behaves)
 	ASSERT_EQ(0, access_fill(fd, afd, 2));
 	ASSERT_TRUE(has_pattern(buf, BUF_LEN, 2));
 	fill(buf, BUF_LEN, 3);
-	ASSERT_EQ(0, access_holds(fd, afd, 3));
+	ASSERT_EQ(0, access_holds(fd, afd, IOVA, 3));
 	ASSERT_EQ(0, mprotect(buf, BUF_LEN, PROT_READ));
 	ASSERT_TRUE(is_moved(buf, "r--s"));
 	ASSERT_TRUE(has_pattern(buf, BUF_LEN, 3));
@@ -524,9 +535,9 @@ TEST(moved_memory_behaves)
 	ASSERT_TRUE(has_pattern(buf, BUF_LEN, 4));
 	/* Gone from the program; pinned, so the device still has them. */
 	ASSERT_EQ(0, munmap(buf, BUF_LEN));
-	ASSERT_EQ(0, access_holds(fd, afd, 4));
+	ASSERT_EQ(0, access_holds(fd, afd, IOVA, 4));
 	ASSERT_EQ(0, access_fill(fd, afd, 5));
-	ASSERT_EQ(0, access_holds(fd, afd, 5));
+	ASSERT_EQ(0, access_holds(fd, afd, IOVA, 5));
 	ASSERT_EQ(0, ioas_unmap(fd, ioas, IOVA, BUF_LEN, &len));
 	ASSERT_EQ(BUF_LEN, len);
 	/* Read-only memory mapped readable moves read-only. */
@@ -541,6 +552,45 @@ TEST(moved_memory_behaves)
 	ASSERT_EQ(0, ioas_unmap(fd, ioas, ro_iova, BUF_LEN, &len));
 	ASSERT_EQ(BUF_LEN, len);
 	ASSERT_EQ(0, munmap(ro, BUF_LEN));
+	ASSERT_EQ(0, close(afd));
+	ASSERT_EQ(0, close(fd));
+}
+
+/*
+ * A mapping made before the context was shared stays in the program's
+ * memory (limit of this step, design.md 8.1: moving it would change the
+ * identity of the pages its domain holds). Mapped again through the
+ * shared context, the memory moves: the pages the first mapping's domain
+ * pinned must stay the program's pages (nothing moves a pinned page in
+ * the kernel), and both mappings show the program's writes.
+ */
+TEST(mapping_made_before_the_fork)
+{
+	uint32_t ioas = 0, stdev = 0, hwpt = 0;
+	uint64_t iova = IOVA, iova2 = IOVA + BUF_LEN, len = 0;
+	int fd, afd = -1;
+	char *buf;
+
+	fd = ioas_world(&ioas, true, &stdev, &hwpt);
+	ASSERT_GE(fd, 0);
+	buf = pattern_buffer(1);
+	ASSERT_NONNULL(buf);
+	ASSERT_EQ(0, ioas_map(fd, ioas, buf, BUF_LEN, &iova, MAP_FIXED_RW));
+	promote();
+	ASSERT_TRUE(is_private_anon(buf));
+	ASSERT_EQ(0, check_map(fd, hwpt, IOVA, buf, BUF_LEN));
+	ASSERT_EQ(0, create_access(fd, ioas, 0, &afd));
+	ASSERT_EQ(0, access_holds(fd, afd, IOVA, 1));
+	fill(buf, BUF_LEN, 2);
+	ASSERT_EQ(0, access_holds(fd, afd, IOVA, 2));
+	ASSERT_EQ(0, ioas_map(fd, ioas, buf, BUF_LEN, &iova2, MAP_FIXED_RW));
+	ASSERT_EQ(0, check_map(fd, hwpt, iova2, buf, BUF_LEN));
+	EXPECT_EQ(0, check_map(fd, hwpt, IOVA, buf, BUF_LEN));
+	fill(buf, BUF_LEN, 3);
+	ASSERT_EQ(0, access_holds(fd, afd, IOVA, 3));
+	ASSERT_EQ(0, access_holds(fd, afd, iova2, 3));
+	ASSERT_EQ(0, ioas_unmap(fd, ioas, 0, UINT64_MAX, &len));
+	ASSERT_EQ(2 * BUF_LEN, len);
 	ASSERT_EQ(0, close(afd));
 	ASSERT_EQ(0, close(fd));
 }
@@ -575,15 +625,18 @@ TEST(unshared_context_moves_nothing)
 
 /*
  * Beside a shared context: a context opened after the fork is not
- * shared, and moves nothing; the shared one moves exactly the pages it
- * maps (not their neighbours), and never a stack.
+ * shared, and moves nothing; pages it maps are not moved for the shared
+ * one either (they may be pinned under the identity of their address,
+ * and the kernel does not migrate a pinned page); once they are not, the
+ * shared one moves exactly the pages it maps, not their neighbours, and
+ * not what a failed map names. EXPECT: each of these is reported.
  */
 TEST(only_what_a_shared_context_maps_moves)
 {
 	uint32_t ioas = 0, stdev = 0, hwpt = 0, ioas2 = 0, st2 = 0, hw2 = 0;
 	uint64_t iova = IOVA, iova2 = IOVA, len = 0;
-	char stack[4 * PAGE_SZ], *page, *big;
 	int fd, fd2;
+	char *big;
 
 	fd = ioas_world(&ioas, true, &stdev, &hwpt);
 	ASSERT_GE(fd, 0);
@@ -597,30 +650,66 @@ TEST(only_what_a_shared_context_maps_moves)
 	ASSERT_EQ(0, ioas_map(fd2, ioas2, big, 3 * BUF_LEN, &iova2,
 			      MAP_FIXED_RW));
 	ASSERT_TRUE(is_private_anon(big + BUF_LEN));
+	ASSERT_EQ(0, check_map(fd2, hw2, IOVA, big, 3 * BUF_LEN));
 	/* The middle third, in the shared context. */
+	ASSERT_EQ(0, ioas_map(fd, ioas, big + BUF_LEN, BUF_LEN, &iova,
+			      MAP_FIXED_RW));
+	ASSERT_TRUE(is_private_anon(big + BUF_LEN - 1));
+	ASSERT_TRUE(is_private_anon(big + BUF_LEN));
+	ASSERT_TRUE(is_private_anon(big + 2 * BUF_LEN - 1));
+	ASSERT_TRUE(is_private_anon(big + 2 * BUF_LEN));
+	ASSERT_TRUE(has_pattern(big, 3 * BUF_LEN, 1));
+	ASSERT_EQ(0, check_map(fd, hwpt, IOVA, big + BUF_LEN, BUF_LEN));
+	EXPECT_EQ(0, check_map(fd2, hw2, IOVA, big, 3 * BUF_LEN));
+	ASSERT_EQ(0, ioas_unmap(fd, ioas, IOVA, BUF_LEN, &len));
+	ASSERT_EQ(BUF_LEN, len);
+	ASSERT_EQ(0, ioas_unmap(fd2, ioas2, IOVA, 3 * BUF_LEN, &len));
+	ASSERT_EQ(3 * BUF_LEN, len);
+	/* Nothing else maps it now: the shared map moves its pages only. */
+	iova = IOVA;
 	ASSERT_EQ(0, ioas_map(fd, ioas, big + BUF_LEN, BUF_LEN, &iova,
 			      MAP_FIXED_RW));
 	ASSERT_TRUE(is_private_anon(big + BUF_LEN - 1));
 	ASSERT_TRUE(is_moved(big + BUF_LEN, "rw-s"));
 	ASSERT_TRUE(is_moved(big + 2 * BUF_LEN - 1, "rw-s"));
-	ASSERT_TRUE(is_private_anon(big + 2 * BUF_LEN));
 	ASSERT_TRUE(has_pattern(big, 3 * BUF_LEN, 1));
 	ASSERT_EQ(0, check_map(fd, hwpt, IOVA, big + BUF_LEN, BUF_LEN));
-	ASSERT_EQ(0, ioas_unmap(fd, ioas, IOVA, BUF_LEN, &len));
-	ASSERT_EQ(BUF_LEN, len);
-	ASSERT_EQ(0, ioas_unmap(fd2, ioas2, IOVA, 3 * BUF_LEN, &len));
-	ASSERT_EQ(3 * BUF_LEN, len);
-	/* A page of this thread's stack: reached where it is. */
+	/* A map that fails maps nothing, and moves nothing. */
+	ASSERT_ERRNO(EEXIST, ioas_map(fd, ioas, big + 2 * BUF_LEN, BUF_LEN,
+				      &iova, MAP_FIXED_RW));
+	EXPECT_TRUE(is_private_anon(big + 2 * BUF_LEN));
+	ASSERT_EQ(0, munmap(big, 3 * BUF_LEN));
+	ASSERT_EQ(0, close(fd2));
+	ASSERT_EQ(0, close(fd));
+}
+
+/*
+ * A stack is never moved (a thread faulting on its own stack could not
+ * wait for the move): a page of this thread's stack, below the frames
+ * that map it, is reached where it is, and stays the stack.
+ */
+TEST(stack_is_not_moved)
+{
+	uint32_t ioas = 0, stdev = 0, hwpt = 0;
+	uint64_t iova = IOVA, len = 0;
+	char stack[4 * PAGE_SZ], perms[8], was[64], path[64], *page;
+	int fd;
+
+	fd = ioas_world(&ioas, true, &stdev, &hwpt);
+	ASSERT_GE(fd, 0);
+	promote();
 	page = (char *)(((uintptr_t)stack + PAGE_SZ - 1) & ~(PAGE_SZ - 1));
 	memset(page, 0x5a, PAGE_SZ);
-	iova = IOVA;
+	/* Its VMA ("[stack]"; nameless under valgrind) stays as it was. */
+	ASSERT_EQ(0, vma_of(page, perms, was, sizeof(was)));
+	ASSERT_STREQ("rw-p", perms);
 	ASSERT_EQ(0, ioas_map(fd, ioas, page, PAGE_SZ, &iova, MAP_FIXED_RW));
-	ASSERT_FALSE(is_moved(page, "rw-s"));
+	ASSERT_EQ(0, vma_of(page, perms, path, sizeof(path)));
+	ASSERT_STREQ("rw-p", perms);
+	ASSERT_STREQ(was, path);
 	ASSERT_EQ(0, check_map(fd, hwpt, IOVA, page, PAGE_SZ));
 	ASSERT_EQ(0, ioas_unmap(fd, ioas, IOVA, PAGE_SZ, &len));
 	ASSERT_EQ(PAGE_SZ, len);
-	ASSERT_EQ(0, munmap(big, 3 * BUF_LEN));
-	ASSERT_EQ(0, close(fd2));
 	ASSERT_EQ(0, close(fd));
 }
 
@@ -707,6 +796,7 @@ TEST(write_while_the_memory_moves)
 		ASSERT_EQ(0, atomic_load(&w.lost));
 		ASSERT_EQ(0, memcmp(buf, w.shadow, len));
 		/* And the device sees the last of them. */
+		memset(seen, 0, len);
 		ASSERT_EQ(0, access_rw(fd, afd, IOVA, seen, len, 0));
 		ASSERT_EQ(0, memcmp(seen, w.shadow, len));
 		ASSERT_EQ(0, ioas_unmap(fd, ioas, IOVA, len, &unmapped));
@@ -722,32 +812,16 @@ TEST(write_while_the_memory_moves)
 
 /* ---- VFIO type1 on /dev/vfio/vfio ---- */
 
-static int vfio_map_dma(int fd, void *buf, uint64_t iova, uint64_t size)
-{
-	struct vfio_iommu_type1_dma_map map = {
-		.argsz = sizeof(map),
-		.flags = VFIO_RW,
-		.vaddr = (uintptr_t)buf,
-		.iova = iova,
-		.size = size,
-	};
-
-	return ioctl(fd, VFIO_IOMMU_MAP_DMA, &map);
-}
-
-static int vfio_unmap_dma(int fd, uint64_t iova, uint64_t size,
-			  uint64_t *unmapped)
+/* VFIO_IOMMU_UNMAP_DMA: the size unmapped, or -1. */
+static int64_t vfio_unmap_dma(int fd, uint64_t iova, uint64_t size)
 {
 	struct vfio_iommu_type1_dma_unmap unmap = {
-		.argsz = sizeof(unmap),
-		.iova = iova,
-		.size = size,
+		.argsz = sizeof(unmap), .iova = iova, .size = size,
 	};
-	int rc = ioctl(fd, VFIO_IOMMU_UNMAP_DMA, &unmap);
 
-	if (!rc)
-		*unmapped = unmap.size;
-	return rc;
+	if (ioctl(fd, VFIO_IOMMU_UNMAP_DMA, &unmap))
+		return -1;
+	return unmap.size;
 }
 
 /*
@@ -758,7 +832,6 @@ static int vfio_unmap_dma(int fd, uint64_t iova, uint64_t size,
 TEST(vfio_map_dma_by_a_child_that_exits)
 {
 	uint32_t ioas = 0, stdev = 0, hwpt = 0, id;
-	uint64_t unmapped = 0;
 	int fd, afd = -1;
 	pid_t pid;
 
@@ -776,22 +849,24 @@ TEST(vfio_map_dma_by_a_child_that_exits)
 	ASSERT_LE(0, pid);
 	if (!pid) {
 		char *buf = pattern_buffer(1);
+		struct vfio_iommu_type1_dma_map map = {
+			.argsz = sizeof(map), .flags = VFIO_RW,
+			.vaddr = (uintptr_t)buf, .iova = IOVA, .size = BUF_LEN,
+		};
 
 		CHILD_CHECK(buf);
-		CHILD_CHECK(!vfio_map_dma(fd, buf, IOVA, BUF_LEN));
+		CHILD_CHECK(!ioctl(fd, VFIO_IOMMU_MAP_DMA, &map));
 		CHILD_CHECK(is_moved(buf, "rw-s"));
 		CHILD_CHECK(has_pattern(buf, BUF_LEN, 1));
 		_exit(0);
 	}
 	ASSERT_EQ(0, wait_child(pid, WAIT_STALL_S));
 	ASSERT_EQ(0, create_access(fd, ioas, 0, &afd));
-	ASSERT_EQ(0, access_holds(fd, afd, 1));
+	ASSERT_EQ(0, access_holds(fd, afd, IOVA, 1));
 	ASSERT_EQ(0, access_fill(fd, afd, 2));
-	ASSERT_EQ(0, access_holds(fd, afd, 2));
+	ASSERT_EQ(0, access_holds(fd, afd, IOVA, 2));
 	ASSERT_EQ(0, close(afd));
-	ASSERT_EQ(0, vfio_unmap_dma(fd, IOVA, BUF_LEN, &unmapped));
-	ASSERT_EQ(BUF_LEN, unmapped);
-	ASSERT_EQ(0, vfio_unmap_dma(fd, IOVA, BUF_LEN, &unmapped));
-	ASSERT_EQ(0, unmapped);
+	ASSERT_EQ(BUF_LEN, vfio_unmap_dma(fd, IOVA, BUF_LEN));
+	ASSERT_EQ(0, vfio_unmap_dma(fd, IOVA, BUF_LEN));
 	ASSERT_EQ(0, close(fd));
 }
