@@ -21,35 +21,6 @@ static pthread_rwlock_t registry_lock = PTHREAD_RWLOCK_INITIALIZER;
 static struct index_store registry;	/* fd -> atomic_int *slot */
 static atomic_uint registered;
 
-/*
- * A fork copies the registry: no thread may be changing it then. Layers
- * above the library's entry points (the preload shim) use it outside the
- * wait for threads to leave the library, which runs first: registered at
- * load, these handlers' prepare runs after every later one. The child's
- * lock starts afresh (the forking thread held it; an rwlock's unlock
- * knows its writer by thread id, which the child's thread has anew).
- */
-static void registry_fork_prepare(void)
-{
-	pthread_rwlock_wrlock(&registry_lock);
-}
-
-static void registry_fork_parent(void)
-{
-	pthread_rwlock_unlock(&registry_lock);
-}
-
-static void registry_fork_child(void)
-{
-	pthread_rwlock_init(&registry_lock, NULL);
-}
-
-__attribute__((constructor)) static void registry_init(void)
-{
-	pthread_atfork(registry_fork_prepare, registry_fork_parent,
-		       registry_fork_child);
-}
-
 int private_fd_register(atomic_int *slot)
 {
 	int rc;

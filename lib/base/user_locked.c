@@ -197,6 +197,23 @@ out:
 	return rc;
 }
 
+void user_locked_adopt(uid_t uid, u64 npages)
+{
+	int fd;
+
+	if (!npages || !user_locked_shared())
+		return;
+	pthread_mutex_lock(&session_lock);
+	fd = private_fd_get(&session_fd);
+	while (flock(fd, LOCK_EX) && errno == EINTR)
+		;
+	if (claim_slot(fd, uid) >= 0)
+		atomic_fetch_add(&session->slot[my_slot].locked, npages);
+	flock(fd, LOCK_UN);
+	private_fd_put();
+	pthread_mutex_unlock(&session_lock);
+}
+
 void user_locked_uncharge(uid_t uid, u64 npages)
 {
 	if (!user_locked_shared())

@@ -25,6 +25,11 @@ bool user_locked_shared(void);
  */
 int user_locked_charge(uid_t uid, u64 npages, u64 limit, u64 *total);
 void user_locked_uncharge(uid_t uid, u64 npages);
+/*
+ * Take over @npages another process charged and will refund (a broker,
+ * for the pages of the context it was forked to serve): no limit check.
+ */
+void user_locked_adopt(uid_t uid, u64 npages);
 /* The user's pages, every live process of the session's. */
 u64 user_locked_total(uid_t uid);
 

@@ -296,7 +296,13 @@ UIOMMUFD_EXPORT int uiommufd_fd_owned(int fd)
 
 UIOMMUFD_EXPORT int uiommufd_fd_private_next(int fd)
 {
-	return private_fd_next(fd);
+	int next;
+
+	/* Inside the library: a fork must not copy the registry mid-use. */
+	api_enter();
+	next = private_fd_next(fd);
+	api_exit();
+	return next;
 }
 
 UIOMMUFD_EXPORT int uiommufd_fd_private_move(int fd)

@@ -29,6 +29,7 @@
 #include "base/mem.h"
 #include "base/private_fd.h"
 #include "base/process.h"
+#include "base/user_locked.h"
 #include "base/warn.h"
 #include "iommufd/fd_table.h"
 #include "iommufd/iommufd_private.h"
@@ -422,6 +423,44 @@ static void broker_close_fds(void)
 	}
 }
 
+struct adopted {
+	struct iopt_pages *seen[256];
+	unsigned int n;
+	u64 npages;
+};
+
+static void adopt_pages_charge(struct iopt_pages *pages, void *arg)
+{
+	struct adopted *a = arg;
+
+	for (unsigned int i = 0; i != a->n; i++)
+		if (a->seen[i] == pages)
+			return;
+	if (a->n != ARRAY_SIZE(a->seen))
+		a->seen[a->n++] = pages;
+	pthread_mutex_lock(&pages->mutex);
+	if (pages->account_mode == IOPT_PAGES_ACCOUNT_USER)
+		a->npages += pages->last_npinned;
+	pthread_mutex_unlock(&pages->mutex);
+}
+
+/*
+ * The user's pages the context holds pinned were charged by the home,
+ * which refunds them when it lets go of its copy: the broker, which
+ * refunds them at unpin from now on, takes them over in the count the
+ * processes of the session share.
+ */
+static void broker_adopt_charges(struct uiommufd_ctx *ctx)
+{
+	struct adopted *a = mem_zalloc(sizeof(*a));
+
+	if (!a)
+		return;
+	iommufd_ctx_for_each_pages(ctx, adopt_pages_charge, a);
+	user_locked_adopt(getuid(), a->npages);
+	mem_free(a);
+}
+
 static void broker_main(struct uiommufd_ctx *ctx, int home)
 {
 	sigset_t none;
@@ -440,6 +479,7 @@ static void broker_main(struct uiommufd_ctx *ctx, int home)
 	share_client_forget_all();
 	/* The program's other contexts are not ours: pins, charges and all. */
 	iommufd_ctx_forget_others(ctx);
+	broker_adopt_charges(ctx);
 	broker_close_fds();
 	broker_serve(&(struct broker){ .ctx = ctx, .home = home });
 	_exit(0);

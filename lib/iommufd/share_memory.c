@@ -20,6 +20,7 @@
  * mappings (they are files already), the stacks of the calling thread and
  * of the main thread, memory that cannot be read.
  */
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <pthread.h>
@@ -212,6 +213,11 @@ struct piece {
 	int prot;
 	bool to_move;
 	struct moved_range *in;	/* already moved there, or NULL */
+	/* A shared mapping of a file of the program's: which, and where. */
+	bool program_file;
+	dev_t dev;
+	ino_t ino;
+	u64 offset;
 };
 
 extern void *__libc_stack_end;
@@ -306,9 +312,19 @@ static unsigned int find_pieces(u64 start, u64 end, struct piece *p,
 		pc->end = vma.end < end ? vma.end : end;
 		pc->prot = vma.prot;
 		pc->to_move = false;
+		pc->program_file = false;
 		pc->in = vma.shared && vma.ino ? moved_find(vma.dev, vma.ino) :
 						 NULL;
 		if (pc->in) {
+			n++;
+			continue;
+		}
+		if (vma.shared && vma.ino) {
+			/* Its file goes along, if the program holds it open. */
+			pc->program_file = true;
+			pc->dev = vma.dev;
+			pc->ino = vma.ino;
+			pc->offset = vma.offset + (pc->start - vma.start);
 			n++;
 			continue;
 		}
@@ -429,6 +445,37 @@ static void moved_unlink(struct moved_range *r)
 	free(r);
 }
 
+/*
+ * A descriptor of the program's that is the file (@dev, @ino), duplicated
+ * for the command (close-on-exec), or -1: the program's shared mapping
+ * of a file (its own memfd, say) is reached through it after it exits.
+ */
+static int program_file_fd(dev_t dev, ino_t ino)
+{
+	DIR *dir = opendir("/proc/self/fd");
+	struct dirent *de;
+	int found = -1;
+
+	if (!dir)
+		return -1;
+	while (found < 0 && (de = readdir(dir))) {
+		struct stat st;
+		char *end;
+		long fd = strtol(de->d_name, &end, 10);
+
+		if (*end || fd < 0 || fd == dirfd(dir) || fstat(fd, &st) ||
+		    !S_ISREG(st.st_mode) || st.st_dev != dev ||
+		    st.st_ino != ino)
+			continue;
+		/* Writes through it must reach the file: readable and writable. */
+		if ((fcntl(fd, F_GETFL) & O_ACCMODE) != O_RDWR)
+			continue;
+		found = fcntl(fd, F_DUPFD_CLOEXEC, 3);
+	}
+	closedir(dir);
+	return found;
+}
+
 void share_memory_finish(struct share_memory_use *use, bool ok)
 {
 	struct moved_range *fresh = use->fresh;
@@ -460,11 +507,32 @@ void share_memory_prune(void)
 	pthread_mutex_unlock(&moved_lock);
 }
 
+/* A piece of a file of the program's: the file goes along with it. */
+static void add_program_file(const struct piece *pc, struct share_mem *mem,
+			     unsigned int *nmem, int *fds, unsigned int *nfds)
+{
+	int fd;
+
+	if (!pc->program_file || *nfds == SHARE_FDS_MAX - 1 ||
+	    *nmem == SHARE_MEM_MAX)
+		return;
+	fd = program_file_fd(pc->dev, pc->ino);
+	if (fd < 0)
+		return;
+	fds[*nfds] = fd;
+	mem[(*nmem)++] = (struct share_mem){
+		.addr = pc->start, .len = pc->end - pc->start,
+		.offset = pc->offset, .fd_index = *nfds,
+	};
+	(*nfds)++;
+}
+
 void share_memory_prepare(u64 uptr, u64 length, struct share_mem *mem,
 			  unsigned int *nmem, int *fds, unsigned int *nfds,
 			  struct share_memory_use *use)
 {
 	struct moved_range **file = use->r;
+	unsigned int fidx[SHARE_FDS_MAX];	/* file[k]'s descriptor */
 	struct piece p[MOVE_PIECES_MAX];
 	unsigned int n;
 	u64 start, end;
@@ -488,19 +556,22 @@ void share_memory_prepare(u64 uptr, u64 length, struct share_mem *mem,
 	for (unsigned int i = 0; i != n && *nmem != SHARE_MEM_MAX; i++) {
 		struct moved_range *r = p[i].in;
 		struct share_mem *m = *nmem ? &mem[*nmem - 1] : NULL;
-		unsigned int f;
+		unsigned int f, k;
 
-		if (!r)
+		if (!r) {
+			add_program_file(&p[i], mem, nmem, fds, nfds);
 			continue;
-		for (f = 0; f != *nfds && file[f] != r; f++)
+		}
+		for (k = 0; k != use->n && file[k] != r; k++)
 			;
+		f = k != use->n ? fidx[k] : *nfds;
 		/* A piece that goes on from the last one, in the same file. */
-		if (m && f != *nfds && m->fd_index == f &&
+		if (m && k != use->n && m->fd_index == f &&
 		    m->addr + m->len == p[i].start) {
 			m->len += p[i].end - p[i].start;
 			continue;
 		}
-		if (f == *nfds) {
+		if (k == use->n) {
 			int fd;
 
 			if (*nfds == SHARE_FDS_MAX - 1)
@@ -509,10 +580,10 @@ void share_memory_prepare(u64 uptr, u64 length, struct share_mem *mem,
 			private_fd_put();
 			if (fd < 0)
 				continue;
-			file[f] = r;
+			fidx[use->n] = f;
+			file[use->n++] = r;
 			r->pending++;
 			fds[(*nfds)++] = fd;
-			use->n = *nfds;
 		}
 		mem[(*nmem)++] = (struct share_mem){
 			.addr = p[i].start, .len = p[i].end - p[i].start,

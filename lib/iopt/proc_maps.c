@@ -9,6 +9,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <sys/stat.h>
 #include <stdio.h>
 #include <pthread.h>
 #include <string.h>
@@ -94,21 +95,42 @@ static int query_vma(int fd, u64 addr, struct proc_maps_vma *vma)
 static pthread_mutex_t query_fd_lock = PTHREAD_MUTEX_INITIALIZER;
 static int query_fd = -1;
 static pid_t query_fd_pid;
+static dev_t query_fd_dev;
+static ino_t query_fd_ino;
+
+/* Whether @fd is still the maps file query_fd was opened as. */
+static bool query_fd_same(int fd)
+{
+	struct stat st;
+
+	return !fstat(fd, &st) && st.st_dev == query_fd_dev &&
+	       st.st_ino == query_fd_ino;
+}
 
 static int query_fd_get(bool fresh)
 {
 	pid_t self = process_self();
+	struct stat st;
 	int fd;
 
 	pthread_mutex_lock(&query_fd_lock);
 	if (query_fd >= 0 && query_fd_pid != self) {
-		/* Our copy of the parent's: close it, it is no use here. */
-		close(query_fd);
+		/*
+		 * Our copy of the parent's: close it, it is no use here,
+		 * unless the number is another file by now (a broker closes
+		 * what it inherits and reuses the numbers).
+		 */
+		if (query_fd_same(query_fd))
+			close(query_fd);
 		query_fd = -1;
 	}
 	if (query_fd < 0 || fresh) {
 		query_fd = open(PROC_MAPS_PATH, O_RDONLY | O_CLOEXEC);
 		query_fd_pid = self;
+		if (query_fd >= 0 && !fstat(query_fd, &st)) {
+			query_fd_dev = st.st_dev;
+			query_fd_ino = st.st_ino;
+		}
 	}
 	fd = query_fd;
 	pthread_mutex_unlock(&query_fd_lock);

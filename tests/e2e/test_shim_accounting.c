@@ -13,7 +13,7 @@
  */
 #include <sys/resource.h>
 
-#include "e2e/e2e_utils.h"
+#include "e2e/e2e_share.h"
 
 #define NPAGES 16
 #define LEN (NPAGES * PAGE_SZ)
@@ -43,69 +43,71 @@ static void set_limit(unsigned long pages)
 	ASSERT_EQ(0, setrlimit(RLIMIT_MEMLOCK, &rl));
 }
 
-/* A child pins NPAGES in a context of its own, then waits for a byte. */
-static pid_t pinning_child(int ready[2], int go[2])
+/* A child pins NPAGES in a context of its own, then waits for its turn. */
+static pid_t pinning_child(struct turns *t)
 {
-	pid_t pid = fork_child();
+	uint32_t ioas = 0;
+	struct msg m;
+	char *buf;
+	pid_t pid;
+	int fd;
 
+	pid = turns_fork(t);
 	if (pid)
 		return pid;
-	close(ready[0]);
-	close(go[1]);
-	{
-		uint32_t ioas = 0;
-		char *buf = e2e_buffer(LEN), byte = 0;
-		int fd = pinning_context(&ioas);
-
-		if (fd < 0 || !buf || map_pinned(fd, ioas, buf)) {
-			dprintf(1, "# child: cannot pin (errno %d)\n", errno);
-			_exit(1);
-		}
-		if (write(ready[1], "r", 1) != 1)
-			_exit(1);
-		if (read(go[0], &byte, 1) < 0)
-			_exit(1);
-		_exit(0);
-	}
+	buf = e2e_buffer(LEN);
+	fd = pinning_context(&ioas);
+	CHILD_CHECK(fd >= 0 && buf && !map_pinned(fd, ioas, buf));
+	CHILD_SEND(t, 0, 0, 0);
+	CHILD_RECV(t, &m);
+	_exit(0);
 }
 
-static void limit_across_processes(bool kill_child)
+/*
+ * Per user, under a limit of @pages: a child holding its pins, waiting
+ * for its turn (the pid returned), and a context of ours, *@fd with the
+ * IOAS *@ioas.
+ */
+static pid_t child_pinned(unsigned long pages, struct turns *t, int *fd,
+			  uint32_t *ioas)
 {
-	int ready[2], go[2], fd;
-	uint32_t ioas = 0;
-	char *buf, byte;
+	struct msg m;
 	pid_t pid;
 
 	ASSERT_EQ(0, setenv("UIOMMUFD_CAPS", "none", 1));
 	ASSERT_EQ(0, unsetenv("UIOMMUFD_MEMLOCK"));
-	/* Room for one process's pins, and a half. */
-	set_limit(NPAGES + NPAGES / 2);
-	ASSERT_EQ(0, pipe2(ready, O_CLOEXEC));
-	ASSERT_EQ(0, pipe2(go, O_CLOEXEC));
-	pid = pinning_child(ready, go);
-	ASSERT_LT(0, pid);
-	close(ready[1]);
-	close(go[0]);
-	ASSERT_EQ(1, read(ready[0], &byte, 1));
+	set_limit(pages);
+	pid = pinning_child(t);
+	PARENT_RECV(t, &m);
+	*fd = pinning_context(ioas);
+	ASSERT_GE(*fd, 0);
+	return pid;
+}
 
+static void limit_across_processes(bool kill_child)
+{
+	uint32_t ioas = 0;
+	struct turns t;
+	char *buf;
+	pid_t pid;
+	int fd;
+
+	/* Room for one process's pins, and a half. */
+	pid = child_pinned(NPAGES + NPAGES / 2, &t, &fd, &ioas);
 	buf = e2e_buffer(LEN);
 	ASSERT_NONNULL(buf);
-	fd = pinning_context(&ioas);
-	ASSERT_GE(fd, 0);
 	/* The child's pages count: ours would put the user over. */
 	ASSERT_ERRNO(ENOMEM, map_pinned(fd, ioas, buf));
 	if (kill_child) {
 		ASSERT_EQ(0, kill(pid, SIGKILL));
 		ASSERT_EQ(-SIGKILL, wait_child(pid, WAIT_STALL_S));
 	} else {
-		ASSERT_EQ(1, write(go[1], "g", 1));
+		PARENT_SEND(&t, 0, 0, 0);
 		ASSERT_EQ(0, wait_child(pid, WAIT_STALL_S));
 	}
 	/* Gone with the child, however it went. */
 	ASSERT_EQ(0, map_pinned(fd, ioas, buf));
 	ASSERT_EQ(0, close(fd));
-	close(ready[0]);
-	close(go[1]);
 }
 
 TEST(limit_counts_every_process_of_the_user)
@@ -121,29 +123,17 @@ TEST(a_killed_process_takes_its_pages_out)
 /* Within the limit, pins of several processes add up and fit. */
 TEST(pins_of_two_processes_fit_together)
 {
-	int ready[2], go[2], fd;
 	uint32_t ioas = 0;
-	char *buf, byte;
+	struct turns t;
+	char *buf;
 	pid_t pid;
+	int fd;
 
-	ASSERT_EQ(0, setenv("UIOMMUFD_CAPS", "none", 1));
-	ASSERT_EQ(0, unsetenv("UIOMMUFD_MEMLOCK"));
-	set_limit(2 * NPAGES);
-	ASSERT_EQ(0, pipe2(ready, O_CLOEXEC));
-	ASSERT_EQ(0, pipe2(go, O_CLOEXEC));
-	pid = pinning_child(ready, go);
-	ASSERT_LT(0, pid);
-	close(ready[1]);
-	close(go[0]);
-	ASSERT_EQ(1, read(ready[0], &byte, 1));
+	pid = child_pinned(2 * NPAGES, &t, &fd, &ioas);
 	buf = e2e_buffer(LEN);
 	ASSERT_NONNULL(buf);
-	fd = pinning_context(&ioas);
-	ASSERT_GE(fd, 0);
 	ASSERT_EQ(0, map_pinned(fd, ioas, buf));
-	ASSERT_EQ(1, write(go[1], "g", 1));
+	PARENT_SEND(&t, 0, 0, 0);
 	ASSERT_EQ(0, wait_child(pid, WAIT_STALL_S));
 	ASSERT_EQ(0, close(fd));
-	close(ready[0]);
-	close(go[1]);
 }

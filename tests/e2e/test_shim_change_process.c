@@ -30,7 +30,7 @@
  */
 #include <sys/resource.h>
 
-#include "e2e/e2e_utils.h"
+#include "e2e/e2e_share.h"
 
 #define FILE_PAGES 64
 #define FILE_LEN (FILE_PAGES * PAGE_SZ)
@@ -39,67 +39,6 @@
 #define IOVA2 (MOCK_APERTURE_START + FILE_LEN)
 #define IOVA3 (MOCK_APERTURE_START + 2 * FILE_LEN)
 #define P(n) ((uint64_t)(n) * PAGE_SZ)
-
-/* A child's checks: report the first failure and exit non-zero. */
-#define CHILD_CHECK(cond)                                                  \
-	do {                                                               \
-		if (!(cond)) {                                             \
-			dprintf(1, "# child %d, line %d: %s (errno %d)\n", \
-				(int)getpid(), __LINE__, #cond, errno);    \
-			_exit(1);                                          \
-		}                                                          \
-	} while (0)
-
-/* ---- turns between parent and child ---- */
-
-struct msg {
-	uint64_t a, b;
-};
-
-struct turns {
-	int to_child[2], to_parent[2];
-};
-
-static void turns_init(struct turns *t)
-{
-	ASSERT_EQ(0, pipe2(t->to_child, O_CLOEXEC));
-	ASSERT_EQ(0, pipe2(t->to_parent, O_CLOEXEC));
-}
-
-static void turns_parent(struct turns *t)
-{
-	close(t->to_child[0]);
-	close(t->to_parent[1]);
-}
-
-static void turns_child(struct turns *t)
-{
-	close(t->to_child[1]);
-	close(t->to_parent[0]);
-}
-
-static int msg_send(int fd, uint64_t a, uint64_t b)
-{
-	struct msg m = { a, b };
-
-	return write(fd, &m, sizeof(m)) == sizeof(m) ? 0 : -1;
-}
-
-/* 0, or -1 when the other side is gone (EOF) or broke the pipe. */
-static int msg_recv(int fd, struct msg *m)
-{
-	ssize_t n;
-
-	do
-		n = read(fd, m, sizeof(*m));
-	while (n < 0 && errno == EINTR);
-	return n == sizeof(*m) ? 0 : -1;
-}
-
-#define CHILD_SEND(t, a, b) CHILD_CHECK(!msg_send((t)->to_parent[1], a, b))
-#define CHILD_RECV(t, m) CHILD_CHECK(!msg_recv((t)->to_child[0], m))
-#define PARENT_SEND(t, a, b) ASSERT_EQ(0, msg_send((t)->to_child[1], a, b))
-#define PARENT_RECV(t, m) ASSERT_EQ(0, msg_recv((t)->to_parent[0], m))
 
 /* ---- commands and memory ---- */
 
@@ -216,12 +155,11 @@ static void handover_child(struct world *w, struct turns *t)
 {
 	struct msg m;
 
-	turns_child(t);
 	CHILD_CHECK(!map_file(w->fd, w->ioas, w->mfd, P(4), P(N), IOVA));
 	CHILD_CHECK(!check_map(w->fd, w->hwpt, IOVA, w->view + P(4), P(N)));
 	/* The mapper itself: nothing to move. */
 	CHILD_CHECK(!change_process(w->fd, 0));
-	CHILD_SEND(t, IOVA, 0);
+	CHILD_SEND(t, IOVA, 0, 0);
 	/* The parent took it over; the mapping is as it was. */
 	CHILD_RECV(t, &m);
 	CHILD_CHECK(!check_map(w->fd, w->hwpt, IOVA, w->view + P(4), P(N)));
@@ -239,18 +177,15 @@ TEST(handover_of_file_mappings)
 	/* Charged to someone: per user, not exempt by CAP_IPC_LOCK. */
 	ASSERT_EQ(0, setenv("UIOMMUFD_CAPS", "none", 1));
 	world_make(&w, 0);
-	turns_init(&t);
-	pid = fork_child();
-	ASSERT_LE(0, pid);
+	pid = turns_fork(&t);
 	if (!pid)
 		handover_child(&w, &t);
-	turns_parent(&t);
 	PARENT_RECV(&t, &m);
 	ASSERT_EQ(IOVA, m.a);
 	ASSERT_ERRNO(EOPNOTSUPP, change_process(w.fd, 1));
 	ASSERT_EQ(0, change_process(w.fd, 0));
 	ASSERT_EQ(0, check_map(w.fd, w.hwpt, IOVA, w.view + P(4), P(N)));
-	PARENT_SEND(&t, 0, 0);
+	PARENT_SEND(&t, 0, 0, 0);
 	ASSERT_EQ(0, wait_child(pid, WAIT_STALL_S));
 
 	/* The child is gone; its mapping is the parent's now. */
@@ -279,15 +214,12 @@ TEST(parent_maps_after_the_handover)
 
 	ASSERT_EQ(0, setenv("UIOMMUFD_CAPS", "none", 1));
 	world_make(&w, 0);
-	turns_init(&t);
-	pid = fork_child();
-	ASSERT_LE(0, pid);
+	pid = turns_fork(&t);
 	if (!pid)
 		handover_child(&w, &t);
-	turns_parent(&t);
 	PARENT_RECV(&t, &m);
 	ASSERT_EQ(0, change_process(w.fd, 0));
-	PARENT_SEND(&t, 0, 0);
+	PARENT_SEND(&t, 0, 0, 0);
 	ASSERT_EQ(0, wait_child(pid, WAIT_STALL_S));
 	ASSERT_EQ(0, map_file(w.fd, w.ioas, w.mfd, P(32), P(N), IOVA2));
 	ASSERT_EQ(0, check_map(w.fd, w.hwpt, IOVA2, w.view + P(32), P(N)));
@@ -311,14 +243,13 @@ static void user_memory_child(struct world *w, struct turns *t)
 	struct msg m;
 	char *buf;
 
-	turns_child(t);
 	buf = e2e_buffer(P(4));
 	CHILD_CHECK(buf);
 	CHILD_CHECK(!map_file(w->fd, w->ioas, w->mfd, 0, P(N), IOVA));
 	CHILD_CHECK(!ioas_map(w->fd, w->ioas, buf, P(4), &iova,
 			      MAP_FIXED_RW));
 	CHILD_CHECK(!check_refs(w->fd, buf, P(4), 1));
-	CHILD_SEND(t, iova, 0);
+	CHILD_SEND(t, iova, 0, 0);
 	/* The parent was refused: the child's memory is mapped still. */
 	CHILD_RECV(t, &m);
 	CHILD_CHECK(!check_map(w->fd, w->hwpt, IOVA2, buf, P(4)));
@@ -327,7 +258,7 @@ static void user_memory_child(struct world *w, struct turns *t)
 	CHILD_CHECK(!ioas_unmap(w->fd, w->ioas, IOVA2, P(4), &len) &&
 		    len == P(4));
 	CHILD_CHECK(!check_refs(w->fd, buf, P(4), 0));
-	CHILD_SEND(t, 0, 0);
+	CHILD_SEND(t, 0, 0, 0);
 	CHILD_RECV(t, &m);
 	_exit(0);
 }
@@ -343,18 +274,15 @@ TEST(refuses_user_memory)
 
 	ASSERT_EQ(0, setenv("UIOMMUFD_CAPS", "none", 1));
 	world_make(&w, 0);
-	turns_init(&t);
-	pid = fork_child();
-	ASSERT_LE(0, pid);
+	pid = turns_fork(&t);
 	if (!pid)
 		user_memory_child(&w, &t);
-	turns_parent(&t);
 	PARENT_RECV(&t, &m);
 	ASSERT_EQ(IOVA2, m.a);
 	ASSERT_ERRNO(EINVAL, change_process(w.fd, 0));
 	/* The file mapping is as it was. */
 	ASSERT_EQ(0, check_map(w.fd, w.hwpt, IOVA, w.view, P(N)));
-	PARENT_SEND(&t, 0, 0);
+	PARENT_SEND(&t, 0, 0, 0);
 	/* The child unmapped its memory: only the file is left. */
 	PARENT_RECV(&t, &m);
 	ASSERT_EQ(0, change_process(w.fd, 0));
@@ -367,7 +295,7 @@ TEST(refuses_user_memory)
 	ASSERT_EQ(0, check_map(w.fd, w.hwpt, IOVA, w.view, P(N)));
 	ASSERT_EQ(0, ioas_unmap(w.fd, w.ioas, IOVA3, P(2), NULL));
 	ASSERT_EQ(0, change_process(w.fd, 0));
-	PARENT_SEND(&t, 0, 0);
+	PARENT_SEND(&t, 0, 0, 0);
 	ASSERT_EQ(0, wait_child(pid, WAIT_STALL_S));
 	ASSERT_EQ(0, check_map(w.fd, w.hwpt, IOVA, w.view, P(N)));
 	ASSERT_EQ(0, ioas_unmap(w.fd, w.ioas, IOVA, P(N), NULL));
@@ -389,21 +317,20 @@ static void per_process_child(struct world *w, struct turns *t)
 {
 	struct msg m;
 
-	turns_child(t);
 	CHILD_CHECK(!memlock_set(N));
 	CHILD_CHECK(map_file(w->fd, w->ioas, w->mfd, 0, P(N + 1), IOVA) ==
 		    -1 && errno == ENOMEM);
 	CHILD_CHECK(!map_file(w->fd, w->ioas, w->mfd, 0, P(N), IOVA));
 	CHILD_CHECK(map_file(w->fd, w->ioas, w->mfd, P(N), P(1),
 			     IOVA + P(N)) == -1 && errno == ENOMEM);
-	CHILD_SEND(t, 0, 0);
+	CHILD_SEND(t, 0, 0, 0);
 	/* The parent took the N pages over: the child's limit is free. */
 	CHILD_RECV(t, &m);
 	CHILD_CHECK(!map_file(w->fd, w->ioas, w->mfd, P(16), P(N), IOVA2));
 	CHILD_CHECK(map_file(w->fd, w->ioas, w->mfd, P(32), P(1), IOVA2 +
 			     P(N)) == -1 && errno == ENOMEM);
 	CHILD_CHECK(!check_map(w->fd, w->hwpt, IOVA2, w->view + P(16), P(N)));
-	CHILD_SEND(t, 0, 0);
+	CHILD_SEND(t, 0, 0, 0);
 	CHILD_RECV(t, &m);
 	_exit(0);
 }
@@ -425,12 +352,9 @@ TEST(limits_per_process)
 	ASSERT_EQ(0, setenv("UIOMMUFD_CAPS", "sys_resource", 1));
 	ASSERT_EQ(0, unsetenv("UIOMMUFD_MEMLOCK"));
 	world_make(&w, 1);
-	turns_init(&t);
-	pid = fork_child();
-	ASSERT_LE(0, pid);
+	pid = turns_fork(&t);
 	if (!pid)
 		per_process_child(&w, &t);
-	turns_parent(&t);
 	PARENT_RECV(&t, &m);
 
 	/* One short: nothing moves, the child's mapping is intact. */
@@ -452,7 +376,7 @@ TEST(limits_per_process)
 	ASSERT_EQ(0, map_file(w.fd, w.ioas, w.mfd, P(40), P(2), IOVA3));
 	ASSERT_ERRNO(ENOMEM, map_file(w.fd, w.ioas, w.mfd, P(44), P(1),
 				      IOVA3 + P(4)));
-	PARENT_SEND(&t, 0, 0);
+	PARENT_SEND(&t, 0, 0, 0);
 
 	/* The child mapped N again under its own limit. */
 	PARENT_RECV(&t, &m);
@@ -462,7 +386,7 @@ TEST(limits_per_process)
 	ASSERT_EQ(0, change_process(w.fd, 0));
 	ASSERT_ERRNO(ENOMEM, map_file(w.fd, w.ioas, w.mfd, P(44), P(1),
 				      IOVA3 + P(4)));
-	PARENT_SEND(&t, 0, 0);
+	PARENT_SEND(&t, 0, 0, 0);
 	ASSERT_EQ(0, wait_child(pid, WAIT_STALL_S));
 
 	/* Every mapping lives on; unmapping frees the parent's limit. */
@@ -490,12 +414,11 @@ static void per_user_child(struct world *w, struct turns *t)
 {
 	struct msg m;
 
-	turns_child(t);
 	CHILD_CHECK(!memlock_set(N));
 	CHILD_CHECK(!map_file(w->fd, w->ioas, w->mfd, 0, P(N), IOVA));
 	CHILD_CHECK(map_file(w->fd, w->ioas, w->mfd, P(N), P(1),
 			     IOVA + P(N)) == -1 && errno == ENOMEM);
-	CHILD_SEND(t, 0, 0);
+	CHILD_SEND(t, 0, 0, 0);
 	CHILD_RECV(t, &m);
 	_exit(0);
 }
@@ -511,12 +434,9 @@ TEST(limits_per_user)
 	ASSERT_EQ(0, setenv("UIOMMUFD_CAPS", "none", 1));
 	ASSERT_EQ(0, unsetenv("UIOMMUFD_MEMLOCK"));
 	world_make(&w, 0);
-	turns_init(&t);
-	pid = fork_child();
-	ASSERT_LE(0, pid);
+	pid = turns_fork(&t);
 	if (!pid)
 		per_user_child(&w, &t);
-	turns_parent(&t);
 	PARENT_RECV(&t, &m);
 
 	ASSERT_EQ(0, memlock_set(2 * N - 1));
@@ -535,7 +455,7 @@ TEST(limits_per_user)
 				      IOVA3));
 	ASSERT_EQ(0, map_file(w.fd, w.ioas, w.mfd, P(40), P(N), IOVA3));
 	ASSERT_EQ(0, check_map(w.fd, w.hwpt, IOVA3, w.view + P(40), P(N)));
-	PARENT_SEND(&t, 0, 0);
+	PARENT_SEND(&t, 0, 0, 0);
 	ASSERT_EQ(0, wait_child(pid, WAIT_STALL_S));
 
 	ASSERT_EQ(0, check_map(w.fd, w.hwpt, IOVA, w.view, P(N)));

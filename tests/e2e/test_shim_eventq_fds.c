@@ -38,7 +38,7 @@
 #include <stdatomic.h>
 #include <sys/select.h>
 
-#include "e2e/e2e_utils.h"
+#include "e2e/e2e_share.h"
 
 #define EXEC_ENV "UIOMMUFD_E2E_EVENTQ_EXEC"
 #define REC sizeof(struct iommu_hwpt_pgfault)
@@ -48,16 +48,6 @@
 #define VIRT_ID 0x99
 #define DMABUF_LEN (4 * PAGE_SZ)
 #define VBUF_LEN (8 * PAGE_SZ)
-
-/* A child's checks: report the first failure and exit non-zero. */
-#define CHILD_CHECK(cond)                                                  \
-	do {                                                               \
-		if (!(cond)) {                                             \
-			dprintf(1, "# child %d, line %d: %s (errno %d)\n", \
-				(int)getpid(), __LINE__, #cond, errno);    \
-			_exit(1);                                          \
-		}                                                          \
-	} while (0)
 
 struct kind;
 

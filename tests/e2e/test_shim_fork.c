@@ -34,103 +34,13 @@
  * exec'd image is this program again, told what to check by the
  * environment; it reports through its exit status.
  */
-#include <dirent.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <sys/stat.h>
 
-#include "e2e/e2e_utils.h"
+#include "e2e/e2e_share.h"
 
-#define BUF_LEN (8 * PAGE_SZ)
 #define EXEC_ENV "UIOMMUFD_E2E_EXEC_CHILD"
-
-/* A child's checks: report the first failure and exit non-zero. */
-#define CHILD_CHECK(cond)                                                  \
-	do {                                                               \
-		if (!(cond)) {                                             \
-			dprintf(1, "# child %d, line %d: %s (errno %d)\n", \
-				(int)getpid(), __LINE__, #cond, errno);    \
-			_exit(1);                                          \
-		}                                                          \
-	} while (0)
-
-struct ctx {
-	int fd;
-	uint32_t ioas, stdev, hwpt, next_id;
-	char *buf;
-	uint64_t iova;
-};
-
-static void ctx_make(struct ctx *c, int flags)
-{
-	c->fd = open("/dev/iommu", O_RDWR | flags);
-	ASSERT_GE(c->fd, 0);
-	ASSERT_EQ(0, ioas_alloc(c->fd, &c->ioas));
-	ASSERT_EQ(0, mock_domain(c->fd, c->ioas, &c->stdev, &c->hwpt));
-	c->buf = e2e_buffer(BUF_LEN);
-	ASSERT_NONNULL(c->buf);
-	strcpy(c->buf, "the parent's data");
-	c->iova = MOCK_APERTURE_START;
-	ASSERT_EQ(0, ioas_map(c->fd, c->ioas, c->buf, BUF_LEN, &c->iova,
-			      MAP_FIXED_RW));
-	ASSERT_EQ(0, ioas_alloc(c->fd, &c->next_id));
-	ASSERT_EQ(0, destroy(c->fd, c->next_id));
-}
-
-/* ---- turns between parent and child ---- */
-
-/* What one side tells the other when it hands over the turn. */
-struct msg {
-	uint64_t a, b, c;
-};
-
-struct turns {
-	int to_child[2], to_parent[2];
-};
-
-static void turns_init(struct turns *t)
-{
-	ASSERT_EQ(0, pipe2(t->to_child, O_CLOEXEC));
-	ASSERT_EQ(0, pipe2(t->to_parent, O_CLOEXEC));
-}
-
-/* After the fork: each side keeps its ends. */
-static void turns_parent(struct turns *t)
-{
-	close(t->to_child[0]);
-	close(t->to_parent[1]);
-}
-
-static void turns_child(struct turns *t)
-{
-	close(t->to_child[1]);
-	close(t->to_parent[0]);
-}
-
-static int msg_send(int fd, uint64_t a, uint64_t b, uint64_t c)
-{
-	struct msg m = { a, b, c };
-
-	return write(fd, &m, sizeof(m)) == sizeof(m) ? 0 : -1;
-}
-
-/* 0, or -1 when the other side is gone (EOF) or broke the pipe. */
-static int msg_recv(int fd, struct msg *m)
-{
-	ssize_t n;
-
-	do
-		n = read(fd, m, sizeof(*m));
-	while (n < 0 && errno == EINTR);
-	return n == sizeof(*m) ? 0 : -1;
-}
-
-#define CHILD_SEND(t, a, b, c) \
-	CHILD_CHECK(!msg_send((t)->to_parent[1], a, b, c))
-#define CHILD_RECV(t, m) CHILD_CHECK(!msg_recv((t)->to_child[0], m))
-#define PARENT_SEND(t, a, b, c) \
-	ASSERT_EQ(0, msg_send((t)->to_child[1], a, b, c))
-#define PARENT_RECV(t, m) ASSERT_EQ(0, msg_recv((t)->to_parent[0], m))
 
 /* Whether [@addr, @addr + @len) is mapped at all in this process. */
 static bool is_mapped(const void *addr, size_t len)
@@ -138,122 +48,6 @@ static bool is_mapped(const void *addr, size_t len)
 	unsigned char vec[64];
 
 	return mincore((void *)addr, len, vec) == 0 || errno != ENOMEM;
-}
-
-/* ---- brokers ---- */
-
-/*
- * A broker is nobody's child; a test that looks at brokers makes itself
- * a child subreaper, so the brokers it causes become its children and
- * their exit is waited for with the harness' hang detection.
- */
-static void become_subreaper(void)
-{
-	ASSERT_EQ(0, prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0));
-}
-
-/* /proc/<pid>/stat: the comm, the parent and the session. */
-static bool proc_stat(pid_t pid, char *comm, size_t len, pid_t *ppid,
-		      pid_t *sid)
-{
-	char path[64], buf[512], *open_, *close_;
-	int fd, pgrp = 0, p = 0, s = 0;
-	char state;
-	ssize_t n;
-
-	snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
-	fd = open(path, O_RDONLY | O_CLOEXEC);
-	if (fd < 0)
-		return false;
-	n = read(fd, buf, sizeof(buf) - 1);
-	close(fd);
-	if (n <= 0)
-		return false;
-	buf[n] = 0;
-	open_ = strchr(buf, '(');
-	close_ = strrchr(buf, ')');
-	if (!open_ || !close_ || close_ < open_)
-		return false;
-	*close_ = 0;
-	snprintf(comm, len, "%s", open_ + 1);
-	if (sscanf(close_ + 2, "%c %d %d %d", &state, &p, &pgrp, &s) != 4)
-		return false;
-	/* A zombie has gone already; its parent only has to reap it. */
-	if (state == 'Z')
-		comm[0] = 0;
-	*ppid = p;
-	*sid = s;
-	return true;
-}
-
-/*
- * Our children named uiommufd-brkr, not in @known (@nknown pids), into
- * @out (at most @max): how many.
- */
-static unsigned int list_brokers(pid_t *out, unsigned int max,
-				 const pid_t *known, unsigned int nknown)
-{
-	unsigned int n = 0;
-	struct dirent *de;
-	DIR *dir = opendir("/proc");
-
-	if (!dir)
-		return 0;
-	while ((de = readdir(dir)) && n != max) {
-		char comm[32], *end;
-		long pid = strtol(de->d_name, &end, 10);
-		pid_t ppid, sid;
-		bool seen = false;
-
-		if (*end || pid <= 0 ||
-		    !proc_stat(pid, comm, sizeof(comm), &ppid, &sid) ||
-		    ppid != getpid() || strcmp(comm, "uiommufd-brkr"))
-			continue;
-		for (unsigned int i = 0; i != nknown; i++)
-			seen |= known[i] == pid;
-		if (!seen)
-			out[n++] = pid;
-	}
-	closedir(dir);
-	return n;
-}
-
-/*
- * Wait until @want new brokers (not in @known) are there, into @out: the
- * number found. A broker names itself just after its fork, so look a
- * while, in small steps (a generous bound, scaled: not a deadline).
- */
-static unsigned int find_brokers(pid_t *out, unsigned int want,
-				 const pid_t *known, unsigned int nknown)
-{
-	unsigned int n = 0;
-	unsigned long steps = 3000UL * test_timeout_scale();
-
-	for (unsigned long i = 0; i != steps; i++) {
-		n = list_brokers(out, want + 1, known, nknown);
-		if (n >= want)
-			break;
-		usleep(10000);
-	}
-	return n;
-}
-
-/* Whether @pid, a child of ours, is still running (not reaped). */
-static bool child_running(pid_t pid)
-{
-	int status;
-
-	return waitpid(pid, &status, WNOHANG) == 0;
-}
-
-/*
- * Wait for broker @pid (our child: subreaper) to exit: its exit status,
- * or WAIT_HUNG when it sat idle for the stall window (it would serve
- * forever), killed then.
- */
-static int broker_exit(pid_t pid)
-{
-	return wait_child(pid, WAIT_STALL_S);
 }
 
 TEST(shim_is_active)
@@ -281,7 +75,6 @@ static void shared_child(struct ctx *c, struct turns *t, uint32_t victim)
 	char *buf;
 	int fd;
 
-	turns_child(t);
 	/*
 	 * The parent's mapping, as the child sees its memory: the same
 	 * pages (a page's identity is its address, and the child's memory
@@ -329,12 +122,9 @@ TEST(fork_parent_and_child_share_one_context)
 	/* The lowest free ID: the one ctx_make freed. */
 	ASSERT_EQ(0, ioas_alloc(c.fd, &victim));
 	ASSERT_EQ(c.next_id, victim);
-	turns_init(&t);
-	pid = fork_child();
-	ASSERT_LE(0, pid);
+	pid = turns_fork(&t);
 	if (!pid)
 		shared_child(&c, &t, victim);
-	turns_parent(&t);
 	PARENT_RECV(&t, &m);
 	ASSERT_EQ(0, wait_child(pid, WAIT_STALL_S));
 	/* The child's destroy reached the parent. */
@@ -379,7 +169,6 @@ static void turns_child_main(struct turns *t, int fd, uint32_t base,
 	struct msg m;
 	char *buf;
 
-	turns_child(t);
 	buf = e2e_buffer(BUF_LEN);
 	CHILD_CHECK(buf);
 	/* 1: the parent made IOAS a. */
@@ -437,12 +226,9 @@ TEST(fork_parent_and_child_take_turns)
 	/* A domain the child checks the parent's mapping through. */
 	ASSERT_EQ(0, ioas_alloc(fd, &base));
 	ASSERT_EQ(0, mock_domain(fd, base, &stdev, &hwpt));
-	turns_init(&t);
-	pid = fork_child();
-	ASSERT_LE(0, pid);
+	pid = turns_fork(&t);
 	if (!pid)
 		turns_child_main(&t, fd, base, hwpt);
-	turns_parent(&t);
 	/* 0 */
 	ASSERT_EQ(0, ioas_alloc(fd, &a));
 	PARENT_SEND(&t, a, 0, 0);
@@ -742,7 +528,8 @@ TEST(fork_context_with_an_access_is_not_shared)
  */
 TEST(fork_leaves_no_broker_running)
 {
-	pid_t known[3], broker_a = 0, broker_b = 0, found[2], pid, sid, ppid;
+	pid_t known[3], broker_a = 0, broker_b = 0, found[2], pid;
+	pid_t sid = 0, ppid = 0;
 	uint32_t id = 0;
 	int fd_a, fd_b, d;
 	char comm[32];
@@ -809,7 +596,7 @@ TEST(fork_leaves_no_broker_running)
 TEST(fork_shared_descriptor_dups_and_closes)
 {
 	int fd, d, d2, high;
-	pid_t pid, broker;
+	pid_t pid, broker = 0;
 	uint32_t id = 0;
 
 	become_subreaper();
@@ -942,7 +729,6 @@ static void last_close_child(struct ctx *c, struct turns *t)
 	struct msg m;
 	char *buf;
 
-	turns_child(t);
 	buf = e2e_buffer(BUF_LEN);
 	CHILD_CHECK(buf);
 	CHILD_RECV(t, &m);	/* the parent closed its descriptor */
@@ -964,19 +750,16 @@ static void last_close_child(struct ctx *c, struct turns *t)
 
 TEST(fork_context_goes_with_the_last_descriptor_anywhere)
 {
-	pid_t pid, broker;
+	pid_t pid, broker = 0;
 	struct turns t;
 	struct msg m;
 	struct ctx c;
 
 	become_subreaper();
 	ctx_make(&c, O_CLOEXEC);
-	turns_init(&t);
-	pid = fork_child();
-	ASSERT_LE(0, pid);
+	pid = turns_fork(&t);
 	if (!pid)
 		last_close_child(&c, &t);
-	turns_parent(&t);
 	ASSERT_EQ(1, find_brokers(&broker, 1, &pid, 1));
 	ASSERT_EQ(0, close(c.fd));
 	PARENT_SEND(&t, 0, 0, 0);

@@ -14,28 +14,16 @@
  * Parent and child take turns through pipes; every wait is judged by
  * progress, never by the clock.
  */
-#include <dirent.h>
 #include <pthread.h>
 #include <sched.h>
 #include <stdatomic.h>
 
-#include "e2e/e2e_utils.h"
+#include "e2e/e2e_share.h"
 
-#define BUF_LEN (8 * PAGE_SZ)
 #define IOVA MOCK_APERTURE_START
 #define MOVED_PATH "/memfd:uiommufd-memory (deleted)"
 #define VFIO_RW (VFIO_DMA_MAP_FLAG_READ | VFIO_DMA_MAP_FLAG_WRITE)
 #define PIN_ACCESS MOCK_FLAGS_ACCESS_CREATE_NEEDS_PIN_PAGES
-
-/* A child's checks: report the first failure and exit non-zero. */
-#define CHILD_CHECK(cond)                                                  \
-	do {                                                               \
-		if (!(cond)) {                                             \
-			dprintf(1, "# child %d, line %d: %s (errno %d)\n", \
-				(int)getpid(), __LINE__, #cond, errno);    \
-			_exit(1);                                          \
-		}                                                          \
-	} while (0)
 
 /* ---- patterns ---- */
 
@@ -148,42 +136,6 @@ static bool is_moved(const void *addr, const char *want_perms)
 	return true;
 }
 
-/* ---- turns between parent and child ---- */
-
-struct turns {
-	int to_child[2], to_parent[2];
-};
-
-static void turns_init(struct turns *t)
-{
-	ASSERT_EQ(0, pipe2(t->to_child, O_CLOEXEC));
-	ASSERT_EQ(0, pipe2(t->to_parent, O_CLOEXEC));
-}
-
-/* After the fork: each side keeps its ends. */
-static void turns_side(struct turns *t, bool child)
-{
-	close(child ? t->to_child[1] : t->to_child[0]);
-	close(child ? t->to_parent[0] : t->to_parent[1]);
-}
-
-/* Hand the turn over on @fd, or wait for it: 0, -1 if the other went. */
-static int turn(int fd, bool give)
-{
-	char c = 1;
-	ssize_t n;
-
-	do
-		n = give ? write(fd, &c, 1) : read(fd, &c, 1);
-	while (n < 0 && errno == EINTR);
-	return n == 1 ? 0 : -1;
-}
-
-#define CHILD_GIVE(t) CHILD_CHECK(!turn((t)->to_parent[1], true))
-#define CHILD_TAKE(t) CHILD_CHECK(!turn((t)->to_child[0], false))
-#define PARENT_GIVE(t) ASSERT_EQ(0, turn((t)->to_child[1], true))
-#define PARENT_TAKE(t) ASSERT_EQ(0, turn((t)->to_parent[0], false))
-
 /* Share every context of the process: a fork whose child goes at once. */
 static void promote(void)
 {
@@ -193,56 +145,6 @@ static void promote(void)
 	if (!pid)
 		_exit(0);
 	ASSERT_EQ(0, wait_child(pid, WAIT_STALL_S));
-}
-
-/* ---- brokers (after test_shim_fork) ---- */
-
-/* Whether @pid is our child named uiommufd-brkr, and not a zombie. */
-static bool is_broker(pid_t pid)
-{
-	char path[64], comm[32] = "", state = 0;
-	int ppid = 0;
-	FILE *f;
-
-	snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
-	f = fopen(path, "re");
-	if (!f)
-		return false;
-	if (fscanf(f, "%*d (%31[^)]) %c %d", comm, &state, &ppid) != 3)
-		state = 'Z';
-	fclose(f);
-	return state != 'Z' && ppid == getpid() &&
-	       !strcmp(comm, "uiommufd-brkr");
-}
-
-/*
- * A broker of ours (we are a child subreaper), 0 if none. With @wait,
- * look a while, in small steps, as a broker names itself just after its
- * fork (a generous bound, scaled: not a deadline).
- */
-static pid_t find_broker(bool wait)
-{
-	unsigned long steps = wait ? 3000UL * test_timeout_scale() : 1;
-	pid_t broker = 0;
-
-	for (unsigned long i = 0; i != steps && !broker; i++) {
-		struct dirent *de;
-		DIR *dir;
-
-		if (i)
-			usleep(10000);
-		dir = opendir("/proc");
-		while (dir && !broker && (de = readdir(dir))) {
-			char *end;
-			long pid = strtol(de->d_name, &end, 10);
-
-			if (!*end && pid > 0 && is_broker(pid))
-				broker = pid;
-		}
-		if (dir)
-			closedir(dir);
-	}
-	return broker;
 }
 
 /* ---- fork_gone and fork_present ---- */
@@ -276,19 +178,18 @@ static void gone_child(int fd, uint32_t ioas)
 static void fork_gone_test(bool domain)
 {
 	uint32_t ioas = 0, stdev = 0, hwpt = 0, stdev2 = 0, hwpt2 = 0;
-	pid_t pid, broker;
+	pid_t pid, broker = 0;
 	uint64_t len = 0;
 	int fd, afd = -1;
 
-	ASSERT_EQ(0, prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0));
+	become_subreaper();
 	fd = ioas_world(&ioas, domain, &stdev, &hwpt);
 	ASSERT_GE(fd, 0);
 	pid = fork_child();
 	ASSERT_LE(0, pid);
 	if (!pid)
 		gone_child(fd, ioas);
-	broker = find_broker(true);
-	ASSERT_LT(0, broker);
+	ASSERT_LE(1, find_brokers(&broker, 1, NULL, 0));
 	ASSERT_EQ(0, wait_child(pid, WAIT_STALL_S));
 	ASSERT_EQ(0, create_access(fd, ioas, PIN_ACCESS, &afd));
 	if (!domain) {
@@ -318,10 +219,10 @@ static void fork_gone_test(bool domain)
 	ASSERT_ERRNO(ENOENT, ioas_unmap(fd, ioas, IOVA, BUF_LEN, &len));
 	ASSERT_EQ(0, close(afd));
 	/* Everything goes with the last descriptor: the broker too. */
-	ASSERT_TRUE(is_broker(broker));
+	ASSERT_TRUE(child_running(broker));
 	ASSERT_EQ(0, close(fd));
-	ASSERT_EQ(0, wait_child(broker, WAIT_STALL_S));
-	ASSERT_EQ(0, find_broker(false));
+	ASSERT_EQ(0, broker_exit(broker));
+	ASSERT_EQ(0, list_brokers(NULL, 0, NULL, 0));
 }
 
 TEST(fork_gone_with_a_domain)
@@ -344,16 +245,17 @@ static void present_child(int fd, uint32_t ioas, struct turns *t)
 {
 	char *buf = pattern_buffer(1);
 	uint64_t iova = IOVA;
+	struct msg m;
 
-	turns_side(t, true);
 	CHILD_CHECK(buf);
 	CHILD_CHECK(!ioas_map(fd, ioas, buf, BUF_LEN, &iova, MAP_FIXED_RW));
-	CHILD_GIVE(t);
-	CHILD_TAKE(t);	/* the parent wrote pattern 2 through an access */
+	CHILD_SEND(t, 0, 0, 0);
+	/* The parent writes pattern 2 through an access. */
+	CHILD_RECV(t, &m);
 	CHILD_CHECK(has_pattern(buf, BUF_LEN, 2));
 	fill(buf, BUF_LEN, 3);
-	CHILD_GIVE(t);
-	CHILD_TAKE(t);	/* the parent read pattern 3 */
+	CHILD_SEND(t, 0, 0, 0);
+	CHILD_RECV(t, &m);	/* the parent read pattern 3 */
 	_exit(0);
 }
 
@@ -363,27 +265,25 @@ static void fork_present_test(bool domain)
 	uint64_t len = 0;
 	struct turns t;
 	int fd, afd = -1;
+	struct msg m;
 	pid_t pid;
 
 	fd = ioas_world(&ioas, domain, &stdev, &hwpt);
 	ASSERT_GE(fd, 0);
-	turns_init(&t);
-	pid = fork_child();
-	ASSERT_LE(0, pid);
+	pid = turns_fork(&t);
 	if (!pid)
 		present_child(fd, ioas, &t);
-	turns_side(&t, false);
-	PARENT_TAKE(&t);
+	PARENT_RECV(&t, &m);
 	/* The child lives: its pages can be pinned. */
 	ASSERT_EQ(0, mock_domain(fd, ioas, &stdev2, &hwpt2));
 	ASSERT_EQ(0, create_access(fd, ioas, PIN_ACCESS, &afd));
 	ASSERT_EQ(0, access_holds(fd, afd, IOVA, 1));
 	ASSERT_EQ(0, access_fill(fd, afd, 2));
-	PARENT_GIVE(&t);
-	PARENT_TAKE(&t);
+	PARENT_SEND(&t, 0, 0, 0);
+	PARENT_RECV(&t, &m);
 	/* The child's write, as the device sees it. */
 	ASSERT_EQ(0, access_holds(fd, afd, IOVA, 3));
-	PARENT_GIVE(&t);
+	PARENT_SEND(&t, 0, 0, 0);
 	ASSERT_EQ(0, wait_child(pid, WAIT_STALL_S));
 	/* Pinned by the domains: the pages outlive the child. */
 	ASSERT_EQ(0, access_holds(fd, afd, IOVA, 3));
@@ -432,8 +332,8 @@ static void private_child(int fd, uint32_t ioas, uint32_t hwpt, char *buf,
 			  struct turns *t)
 {
 	uint64_t iova = CHILD_IOVA;
+	struct msg m;
 
-	turns_side(t, true);
 	CHILD_CHECK(is_private_anon(buf));
 	CHILD_CHECK(has_pattern(buf, BUF_LEN, 1));
 	fill(buf, BUF_LEN, 2);
@@ -443,8 +343,8 @@ static void private_child(int fd, uint32_t ioas, uint32_t hwpt, char *buf,
 	CHILD_CHECK(!ioas_map(fd, ioas, buf, BUF_LEN, &iova, MAP_FIXED_RW));
 	CHILD_CHECK(is_moved(buf, "rw-s"));
 	CHILD_CHECK(!check_map(fd, hwpt, CHILD_IOVA, buf, BUF_LEN));
-	CHILD_GIVE(t);
-	CHILD_TAKE(t);	/* the parent wrote pattern 3 to its buffer */
+	CHILD_SEND(t, 0, 0, 0);
+	CHILD_RECV(t, &m);	/* the parent wrote pattern 3 to its buffer */
 	CHILD_CHECK(has_pattern(buf, BUF_LEN, 2));
 	_exit(0);
 }
@@ -455,6 +355,7 @@ TEST(fork_child_gets_private_copies)
 	uint64_t iova = IOVA, len = 0;
 	struct turns t;
 	int fd, afd = -1;
+	struct msg m;
 	char *buf;
 	pid_t pid;
 
@@ -467,13 +368,10 @@ TEST(fork_child_gets_private_copies)
 	ASSERT_TRUE(is_moved(buf, "rw-s"));
 	ASSERT_EQ(0, check_map(fd, hwpt, IOVA, buf, BUF_LEN));
 	ASSERT_EQ(0, create_access(fd, ioas, 0, &afd));
-	turns_init(&t);
-	pid = fork_child();
-	ASSERT_LE(0, pid);
+	pid = turns_fork(&t);
 	if (!pid)
 		private_child(fd, ioas, hwpt, buf, &t);
-	turns_side(&t, false);
-	PARENT_TAKE(&t);
+	PARENT_RECV(&t, &m);
 	/* The child's writes reached neither the parent nor the device. */
 	ASSERT_TRUE(has_pattern(buf, BUF_LEN, 1));
 	ASSERT_TRUE(is_moved(buf, "rw-s"));
@@ -486,7 +384,7 @@ TEST(fork_child_gets_private_copies)
 	fill(buf, BUF_LEN, 3);
 	ASSERT_EQ(0, access_holds(fd, afd, IOVA, 3));
 	ASSERT_EQ(0, access_holds(fd, afd, CHILD_IOVA, 2));
-	PARENT_GIVE(&t);
+	PARENT_SEND(&t, 0, 0, 0);
 	ASSERT_EQ(0, wait_child(pid, WAIT_STALL_S));
 	ASSERT_EQ(0, access_holds(fd, afd, IOVA, 3));
 	ASSERT_EQ(0, access_holds(fd, afd, CHILD_IOVA, 2));

@@ -18,52 +18,17 @@
  * status, and answers on the socket. Every wait is judged by progress
  * (wait_child(), the harness' stall detection), never by the clock.
  */
-#include <dirent.h>
 #include <spawn.h>
 #include <sys/socket.h>
 #include <sys/un.h>
 
-#include "e2e/e2e_utils.h"
+#include "e2e/e2e_share.h"
 
-#define BUF_LEN (8 * PAGE_SZ)
 #define HAND_ENV "UIOMMUFD_E2E_HANDOVER"
 /* Where a receiver maps into the parent's IOAS: clear of the parent's. */
 #define RECV_IOVA (MOCK_APERTURE_START + 4 * BUF_LEN)
 
 extern char **environ;
-
-/* A receiver's checks: report the first failure and exit non-zero. */
-#define CHILD_CHECK(cond)                                                  \
-	do {                                                               \
-		if (!(cond)) {                                             \
-			dprintf(1, "# receiver %d, line %d: %s (errno %d)\n", \
-				(int)getpid(), __LINE__, #cond, errno);    \
-			_exit(1);                                          \
-		}                                                          \
-	} while (0)
-
-struct ctx {
-	int fd;
-	uint32_t ioas, stdev, hwpt, next_id;
-	char *buf;
-	uint64_t iova;
-};
-
-/* An IOAS with a mock domain and the parent's buffer mapped in it. */
-static void ctx_make(struct ctx *c, int flags)
-{
-	c->fd = open("/dev/iommu", O_RDWR | flags);
-	ASSERT_GE(c->fd, 0);
-	ASSERT_EQ(0, ioas_alloc(c->fd, &c->ioas));
-	ASSERT_EQ(0, mock_domain(c->fd, c->ioas, &c->stdev, &c->hwpt));
-	c->buf = e2e_buffer(BUF_LEN);
-	ASSERT_NONNULL(c->buf);
-	c->iova = MOCK_APERTURE_START;
-	ASSERT_EQ(0, ioas_map(c->fd, c->ioas, c->buf, BUF_LEN, &c->iova,
-			      MAP_FIXED_RW));
-	ASSERT_EQ(0, ioas_alloc(c->fd, &c->next_id));
-	ASSERT_EQ(0, destroy(c->fd, c->next_id));
-}
 
 /* ---- what goes over the socket ---- */
 
@@ -429,75 +394,6 @@ static void check_after_map(struct ctx *c, uint32_t id, uint32_t next)
 	ASSERT_EQ(0, close(c->fd));
 }
 
-/* ---- brokers (after test_shim_fork) ---- */
-
-/* Whether @pid is our child named uiommufd-brkr, and not a zombie. */
-static bool is_broker(pid_t pid)
-{
-	char path[64], comm[32] = "", state = 0;
-	FILE *f;
-	int ppid = 0;
-
-	snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
-	f = fopen(path, "re");
-	if (!f)
-		return false;
-	if (fscanf(f, "%*d (%31[^)]) %c %d", comm, &state, &ppid) != 3)
-		state = 'Z';
-	fclose(f);
-	return state != 'Z' && ppid == getpid() &&
-	       !strcmp(comm, "uiommufd-brkr");
-}
-
-/* Our brokers: how many, the first into *@first. */
-static unsigned int list_brokers(pid_t *first)
-{
-	unsigned int n = 0;
-	struct dirent *de;
-	DIR *dir = opendir("/proc");
-
-	if (!dir)
-		return 0;
-	while ((de = readdir(dir))) {
-		char *end;
-		long pid = strtol(de->d_name, &end, 10);
-
-		if (*end || pid <= 0 || !is_broker(pid))
-			continue;
-		if (!n++ && first)
-			*first = pid;
-	}
-	closedir(dir);
-	return n;
-}
-
-/*
- * The one broker of a test that made itself a child subreaper (brokers
- * are nobody's child): its pid. A broker names itself just after its
- * fork, so look a while, in small steps (a generous bound, scaled: not a
- * deadline).
- */
-static pid_t find_broker(void)
-{
-	unsigned long steps = 3000UL * test_timeout_scale();
-	pid_t broker = 0;
-
-	for (unsigned long i = 0; i != steps; i++) {
-		if (list_brokers(&broker))
-			break;
-		usleep(10000);
-	}
-	return broker;
-}
-
-/* Whether @pid, a child of ours, is still running (not reaped). */
-static bool child_running(pid_t pid)
-{
-	int status;
-
-	return waitpid(pid, &status, WNOHANG) == 0;
-}
-
 /* ---- the tests ---- */
 
 /*
@@ -577,13 +473,12 @@ TEST(receiver_close_keeps_the_parents_context)
 	struct run run;
 	struct hand r;
 	struct ctx c;
-	pid_t broker;
+	pid_t broker = 0;
 
-	ASSERT_EQ(0, prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0));
+	become_subreaper();
 	ctx_make(&c, O_CLOEXEC);
 	run_give(&run, 'c', SOCK_SEQPACKET, &c, &c.fd, 1);
-	broker = find_broker();
-	ASSERT_LT(0, broker);
+	ASSERT_LE(1, find_brokers(&broker, 1, NULL, 0));
 	/* The receiver made an IOAS and closed its copy; it lives on. */
 	ASSERT_EQ(0, hear(run.sock, &r));
 	ASSERT_EQ(c.next_id, r.next_id);
@@ -600,8 +495,8 @@ TEST(receiver_close_keeps_the_parents_context)
 	ASSERT_EQ(0, ioas_alloc(c.fd, &id));
 	ASSERT_EQ(c.next_id, id);
 	ASSERT_EQ(0, close(c.fd));
-	ASSERT_EQ(0, wait_child(broker, WAIT_STALL_S));
-	ASSERT_EQ(0, list_brokers(NULL));
+	ASSERT_EQ(0, broker_exit(broker));
+	ASSERT_EQ(0, list_brokers(NULL, 0, NULL, 0));
 	ASSERT_EQ(0, close(run.sock));
 }
 
@@ -615,13 +510,12 @@ TEST(context_goes_with_the_receivers_last_copy)
 	struct run run;
 	struct hand r;
 	struct ctx c;
-	pid_t broker;
+	pid_t broker = 0;
 
-	ASSERT_EQ(0, prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0));
+	become_subreaper();
 	ctx_make(&c, O_CLOEXEC);
 	run_give(&run, 'l', SOCK_SEQPACKET, &c, &c.fd, 1);
-	broker = find_broker();
-	ASSERT_LT(0, broker);
+	ASSERT_LE(1, find_brokers(&broker, 1, NULL, 0));
 	ASSERT_EQ(0, close(c.fd));
 	ASSERT_EQ(0, say(run.sock, 0, 0));
 	ASSERT_EQ(0, hear(run.sock, &r));	/* it worked on */
@@ -630,10 +524,10 @@ TEST(context_goes_with_the_receivers_last_copy)
 	ASSERT_EQ(0, say(run.sock, 0, 0));
 	ASSERT_EQ(0, hear(run.sock, &r));	/* it closed its copy */
 	ASSERT_TRUE(child_running(run.pid));
-	ASSERT_EQ(0, wait_child(broker, WAIT_STALL_S));
+	ASSERT_EQ(0, broker_exit(broker));
 	ASSERT_EQ(0, say(run.sock, 0, 0));
 	ASSERT_EQ(0, wait_child(run.pid, WAIT_STALL_S));
-	ASSERT_EQ(0, list_brokers(NULL));
+	ASSERT_EQ(0, list_brokers(NULL, 0, NULL, 0));
 	/* Nothing pins the parent's memory any more. */
 	c.fd = open_iommu();
 	ASSERT_GE(c.fd, 0);
